@@ -1,0 +1,93 @@
+/**
+ * The contract between the student/training part and the experiment (sweep) part:
+ * one run = train a student on a list of (prompt, response) pairs, then evaluate it.
+ */
+
+/** A decoder-only transformer student. Named sizes live in src/model. */
+export interface StudentConfig {
+  name?: string;
+  dModel: number;
+  nLayers: number;
+  nHeads: number;
+  /** Hidden width of the MLP; default 4 * dModel. */
+  dFF?: number;
+  /** Context length in student tokens (prompt + response). */
+  maxLen: number;
+}
+
+/** How long to train. The budget rule of a study is stated with every result. */
+export type Budget =
+  | { kind: "epochs"; epochs: number }
+  | { kind: "steps"; steps: number }
+  | { kind: "tokens"; tokens: number };
+
+export interface TrainConfig {
+  budget: Budget;
+  batchSize: number;
+  lr: number;
+  warmupSteps: number;
+  weightDecay: number;
+  gradClip: number;
+  seed: number;
+}
+
+export interface TrainExample {
+  prompt: string;
+  response: string;
+}
+
+export interface EvalExample {
+  id: string;
+  prompt: string;
+  /** Reference answer, compared with the last \boxed{} of the generation. */
+  answer: string;
+  task?: string;
+  level?: number;
+}
+
+export interface RunSpec {
+  /** A named size (see src/model) or a full config. */
+  student: string | StudentConfig;
+  training: TrainConfig;
+  train: TrainExample[];
+  test: EvalExample[];
+  /** Decoding budget in student tokens for the response. */
+  maxNewTokens: number;
+}
+
+export interface ExampleResult {
+  id: string;
+  correct: boolean;
+  extracted: string | null;
+  generatedTokens: number;
+  /** Whether generation stopped at the end marker (false: hit the length limit). */
+  stopped: boolean;
+  task?: string;
+  level?: number;
+}
+
+export interface RunResult {
+  accuracy: number;
+  examples: ExampleResult[];
+  perTask: Record<string, { n: number; accuracy: number }>;
+  perLevel: Record<string, { n: number; accuracy: number }>;
+  trainTokens: number;
+  steps: number;
+  params: number;
+  backend: string;
+  seconds: number;
+}
+
+export interface RunProgress {
+  phase: "train" | "eval";
+  step: number;
+  totalSteps: number;
+  loss?: number;
+  tokensPerSecond?: number;
+  etaSeconds?: number;
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  onProgress?: (p: RunProgress) => void;
+}
