@@ -1,0 +1,132 @@
+#!/usr/bin/python3
+"""Execute mixdistill notebooks headlessly with nbclient and write executed copies and HTML reports.
+
+Parameters follow the papermill convention: the cell tagged `parameters` holds the defaults, and the
+values given here go into a cell tagged `injected-parameters` right after it (TypeScript re-declarations,
+which the mixdistill kernel allows). `--small` uses each notebook's own small test settings from its
+metadata (`metadata.mixdistill.test_parameters`).
+
+Exit status: 0 when every notebook ran with no error output, 1 otherwise, 2 for bad arguments.
+Runs with Debian's /usr/bin/python3 (nbclient, nbconvert, nbformat).
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+
+def ts_literal(value):
+    """A TypeScript literal for a JSON-compatible value."""
+    return json.dumps(value)
+
+
+def inject_parameters(nb, params, path):
+    if not params:
+        return
+    index = None
+    for i, cell in enumerate(nb.cells):
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            index = i
+            break
+    if index is None:
+        raise SystemExit(f"{path}: no cell tagged 'parameters' to override")
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    lines = ["// Parameters injected by scripts/run_notebooks.py"]
+    for name, value in params.items():
+        if not name.isidentifier():
+            raise SystemExit(f"{path}: parameter name {name!r} is not an identifier")
+        lines.append(f"const {name} = {ts_literal(value)};")
+    cell = nbformat.v4.new_code_cell("\n".join(lines))
+    cell.metadata["tags"] = ["injected-parameters"]
+    nb.cells.insert(index + 1, cell)
+
+
+def error_outputs(nb):
+    errors = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                errors.append(f"cell {i}: {out.get('ename')}: {out.get('evalue')}")
+    return errors
+
+
+def atomic_write(path, text):
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=os.path.basename(path))
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("notebooks", nargs="+", help="notebook files to execute")
+    ap.add_argument("--out", required=True, help="folder for executed notebooks and HTML reports")
+    ap.add_argument("--small", action="store_true", help="use each notebook's small test parameters")
+    ap.add_argument("-p", "--param", action="append", default=[], metavar="NAME=JSON",
+                    help="override a parameter (JSON value), e.g. -p seeds=2")
+    ap.add_argument("--kernel", default="mixdistill", help="kernelspec name (default: mixdistill)")
+    ap.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default: 1800)")
+    ap.add_argument("--no-html", action="store_true", help="skip the HTML reports")
+    args = ap.parse_args(argv)
+
+    overrides = {}
+    for p in args.param:
+        if "=" not in p:
+            ap.error(f"--param {p!r}: expected NAME=JSON")
+        name, raw = p.split("=", 1)
+        try:
+            overrides[name] = json.loads(raw)
+        except json.JSONDecodeError as e:
+            ap.error(f"--param {name}: value is not JSON: {e}")
+
+    summary = []
+    failed = False
+    for path in args.notebooks:
+        nb = nbformat.read(path, as_version=4)
+        params = {}
+        if args.small:
+            params.update(nb.metadata.get("mixdistill", {}).get("test_parameters", {}))
+        params.update(overrides)
+        inject_parameters(nb, params, path)
+        client = NotebookClient(nb, timeout=args.timeout, kernel_name=args.kernel,
+                                resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
+        start = time.time()
+        status = "ok"
+        message = ""
+        try:
+            client.execute()
+        except CellExecutionError as e:
+            status, message = "error", str(e).strip().splitlines()[-1] if str(e).strip() else repr(e)
+        except Exception as e:  # kernel died, timeout
+            status, message = "error", f"{type(e).__name__}: {e}"
+        errs = error_outputs(nb)
+        if errs and status == "ok":
+            status, message = "error", "; ".join(errs)
+        seconds = round(time.time() - start, 1)
+        base = os.path.splitext(os.path.basename(path))[0]
+        out_nb = os.path.join(args.out, base + ".ipynb")
+        atomic_write(out_nb, nbformat.writes(nb))
+        html_path = None
+        if not args.no_html:
+            from nbconvert import HTMLExporter
+            body, _ = HTMLExporter().from_notebook_node(nb)
+            html_path = os.path.join(args.out, base + ".html")
+            atomic_write(html_path, body)
+        summary.append({"notebook": path, "status": status, "seconds": seconds, "executed": out_nb,
+                        "html": html_path, "message": message})
+        print(f"{status:5s} {seconds:7.1f}s {path}" + (f"  -- {message}" if message else ""), flush=True)
+        failed = failed or status != "ok"
+    atomic_write(os.path.join(args.out, "summary.json"), json.dumps(summary, indent=2) + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
