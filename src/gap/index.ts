@@ -1,1 +1,5 @@
-export {};
+export * from "./results.js";
+export * from "./metrics.js";
+export * from "./reference.js";
+export * from "./import.js";
+export { seededRandom } from "./random.js";
