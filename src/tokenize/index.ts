@@ -1,1 +1,2 @@
-export {};
+export * from "./tokenizer.js";
+export * from "./stats.js";

@@ -1,0 +1,45 @@
+import type { CorpusRecord } from "../record.js";
+import { makeRng } from "../rng.js";
+import { FAMILIES, type FamilyName } from "./families.js";
+import { resolveKnobs, type SynthKnobs } from "./knobs.js";
+
+export { STYLES, type SynthStyle } from "./render.js";
+export type { SynthKnobs } from "./knobs.js";
+export { FAMILIES, type FamilyName } from "./families.js";
+
+export const SYNTH_TASKS = ["arith", "word", "lineq", "root", "mixed"] as const;
+export type SynthTask = (typeof SYNTH_TASKS)[number];
+
+export interface SynthOptions extends SynthKnobs {
+  /** A family (arith, word, lineq, root) or `mixed` (the four in turn). */
+  task: SynthTask;
+  n: number;
+  seed: number;
+  /** Levels to draw from, uniformly (default 1-5). */
+  levels?: number[];
+}
+
+/**
+ * Synthetic reasoning questions with responses in every teacher style (long, short, large, small, pad,
+ * long_noslip). Question i depends only on (seed, task, i, knobs), so a larger n extends a smaller one.
+ */
+export function synth(opts: SynthOptions): CorpusRecord[] {
+  const { task, n, seed } = opts;
+  if (!SYNTH_TASKS.includes(task)) throw new Error(`synth: unknown task ${JSON.stringify(task)} (expected ${SYNTH_TASKS.join(", ")})`);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`synth: n must be a non-negative integer, got ${n}`);
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`synth: seed must be a non-negative integer, got ${seed}`);
+  const levels = opts.levels ?? [1, 2, 3, 4, 5];
+  if (levels.length === 0 || !levels.every((l) => Number.isInteger(l) && l >= 1 && l <= 5))
+    throw new Error(`synth: levels must be integers 1-5, got ${JSON.stringify(levels)}`);
+  const knobs = resolveKnobs(opts);
+  const names = Object.keys(FAMILIES) as FamilyName[];
+  const out: CorpusRecord[] = [];
+  for (let i = 0; i < n; i++) {
+    const family: FamilyName = task === "mixed" ? names[i % names.length]! : task;
+    const rng = makeRng(seed, task, i);
+    const level = levels[rng.int(levels.length)]!;
+    const item = FAMILIES[family](rng, level, knobs);
+    out.push({ id: `${task}-${seed}-${i}`, question: item.question, answer: item.answer, level, subject: family, responses: { ...item.responses } });
+  }
+  return out;
+}
