@@ -1,0 +1,284 @@
+/**
+ * Layout and matrix primitives the student's layers are built from, each in two implementations:
+ *
+ * - fast (wasm backend): the only fast op on tfjs-wasm is a 2-D, non-transposed matMul (XNNPACK).
+ *   Head split/merge and transposes run as JavaScript loops over the wasm heap (no copy of the
+ *   input, unlike wasm's Slice/Transpose), and per-(batch, head) attention products call the
+ *   backend's matMul on zero-copy views of one contiguous buffer.
+ * - generic (any backend; tfjs-node-gpu, cpu): plain tfjs ops (reshape, transpose, batched matMul).
+ *
+ * Both compute the same numbers; tests compare them.
+ */
+import * as tf from "@tensorflow/tfjs";
+
+type Mode = "auto" | "generic";
+let mode: Mode = "auto";
+
+/** Forces the generic implementations (tests compare the two); "auto" uses the fast one on wasm. */
+export function setKernelMode(m: Mode): void {
+  mode = m;
+}
+
+interface WasmData {
+  id: number;
+  memoryOffset: number;
+}
+interface WasmBackend {
+  wasm: {
+    HEAPU8: Uint8Array;
+    cwrap: (name: string, ret: null, args: string[]) => (...a: unknown[]) => void;
+    tfjs: { disposeData: (id: number) => void };
+  };
+  dataIdMap: { get(d: object): WasmData; delete(d: object): void };
+  makeOutput(shape: number[], dtype: "float32", memoryOffset?: number): tf.TensorInfo;
+}
+
+let matMulFn: ((...a: unknown[]) => void) | null = null;
+let matMulOwner: unknown = null;
+
+function wasmBackend(): WasmBackend | null {
+  if (mode === "generic" || tf.getBackend() !== "wasm") return null;
+  return tf.backend() as unknown as WasmBackend;
+}
+
+/** True when the fast (wasm) implementations are in use. */
+export function usingFastKernels(): boolean {
+  return wasmBackend() !== null;
+}
+
+function heapF32(be: WasmBackend, t: tf.TensorInfo, size: number): Float32Array {
+  return new Float32Array(be.wasm.HEAPU8.buffer, be.dataIdMap.get(t.dataId).memoryOffset, size);
+}
+
+/** Allocates an output, then returns views of it and of the inputs (allocation may grow the heap). */
+function withOutput<T extends tf.Tensor>(
+  be: WasmBackend,
+  shape: number[],
+  inputs: tf.Tensor[],
+  fill: (out: Float32Array, ins: Float32Array[]) => void,
+): T {
+  const info = be.makeOutput(shape, "float32");
+  const size = shape.reduce((a, b) => a * b, 1);
+  fill(
+    heapF32(be, info, size),
+    inputs.map((t) => heapF32(be, t, t.size)),
+  );
+  return tf.engine().makeTensorFromTensorInfo(info) as T;
+}
+
+/** x (R, C) -> x^T (C, R). */
+export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
+  const be = wasmBackend();
+  if (!be) return tf.transpose(x);
+  const [R, C] = x.shape;
+  return withOutput<tf.Tensor2D>(be, [C, R], [x], (o, [a]) => {
+    const B = 32; // cache-friendly tiles
+    for (let r0 = 0; r0 < R; r0 += B) {
+      const r1 = Math.min(R, r0 + B);
+      for (let c0 = 0; c0 < C; c0 += B) {
+        const c1 = Math.min(C, c0 + B);
+        for (let r = r0; r < r1; r++) {
+          const base = r * C;
+          for (let c = c0; c < c1; c++) o[c * R + r] = a![base + c]!;
+        }
+      }
+    }
+  });
+}
+
+/** x (n, R, C) -> (n, C, R): each block transposed. */
+export function blockTranspose(x: tf.Tensor3D): tf.Tensor3D {
+  const be = wasmBackend();
+  if (!be) return tf.transpose(x, [0, 2, 1]);
+  const [n, R, C] = x.shape;
+  return withOutput<tf.Tensor3D>(be, [n, C, R], [x], (o, [a]) => {
+    for (let b = 0; b < n; b++) {
+      const off = b * R * C;
+      for (let r = 0; r < R; r++) {
+        const base = off + r * C;
+        for (let c = 0; c < C; c++) o[off + c * R + r] = a![base + c]!;
+      }
+    }
+  });
+}
+
+/** a (n, M, K) x b (n, K, N) -> (n, M, N), one 2-D product per block. */
+export function blockMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  const be = wasmBackend();
+  if (!be) return tf.matMul(a, b);
+  const [n, M, K] = a.shape;
+  const [nb, K2, N] = b.shape;
+  if (n !== nb || K !== K2) throw new Error(`blockMatMul: shapes ${a.shape} and ${b.shape} do not match`);
+  if (matMulOwner !== be) {
+    matMulFn = be.wasm.cwrap("BatchMatMul", null, ["number", "array", "number", "number", "array", "number", "number", "number", "number"]);
+    matMulOwner = be;
+  }
+  const out = be.makeOutput([n, M, N], "float32");
+  const ao = be.dataIdMap.get(a.dataId).memoryOffset;
+  const bo = be.dataIdMap.get(b.dataId).memoryOffset;
+  const oo = be.dataIdMap.get(out.dataId).memoryOffset;
+  const aShape = new Uint8Array(new Int32Array([1, M, K]).buffer);
+  const bShape = new Uint8Array(new Int32Array([1, K, N]).buffer);
+  // Views are registered with the wasm side under fresh ids and forgotten (never freed) after the
+  // call: the memory belongs to a, b and out. A fresh id per view also keeps XNNPACK's operator
+  // cache (keyed by the weights' id) from reusing packed weights of another block.
+  const view = (offset: number, shape: number[]) => {
+    const info = be.makeOutput(shape, "float32", offset);
+    return { info, id: be.dataIdMap.get(info.dataId).id };
+  };
+  const drop = (v: { info: tf.TensorInfo; id: number }) => {
+    be.wasm.tfjs.disposeData(v.id);
+    be.dataIdMap.delete(v.info.dataId);
+  };
+  for (let i = 0; i < n; i++) {
+    const va = view(ao + 4 * i * M * K, [1, M, K]);
+    const vb = view(bo + 4 * i * K * N, [1, K, N]);
+    const vo = view(oo + 4 * i * M * N, [1, M, N]);
+    matMulFn!(va.id, aShape, 3, vb.id, bShape, 3, 0, 0, vo.id);
+    drop(va);
+    drop(vb);
+    drop(vo);
+  }
+  return tf.engine().makeTensorFromTensorInfo(out) as tf.Tensor3D;
+}
+
+/**
+ * Splits fused projections qkv (B*T, 3D) into per-(batch, head) blocks:
+ * q (B*H, T, hs) multiplied by `qScale`, kT (B*H, hs, T), v (B*H, T, hs).
+ */
+export function splitQKV(qkv: tf.Tensor2D, B: number, T: number, H: number, qScale: number): { q: tf.Tensor3D; kT: tf.Tensor3D; v: tf.Tensor3D } {
+  const D = qkv.shape[1] / 3;
+  const hs = D / H;
+  const be = wasmBackend();
+  if (!be) {
+    return tf.tidy(() => {
+      const r = qkv.reshape([B, T, 3, H, hs]);
+      const part = (i: number) => r.slice([0, 0, i, 0, 0], [B, T, 1, H, hs]).reshape([B, T, H, hs]);
+      return {
+        q: part(0).transpose([0, 2, 1, 3]).reshape([B * H, T, hs]).mul(qScale) as tf.Tensor3D,
+        kT: part(1).transpose([0, 2, 3, 1]).reshape([B * H, hs, T]) as tf.Tensor3D,
+        v: part(2).transpose([0, 2, 1, 3]).reshape([B * H, T, hs]) as tf.Tensor3D,
+      };
+    });
+  }
+  const q = withOutput<tf.Tensor3D>(be, [B * H, T, hs], [qkv], (o, [x]) => {
+    for (let b = 0; b < B; b++)
+      for (let t = 0; t < T; t++) {
+        const src = (b * T + t) * 3 * D;
+        for (let h = 0; h < H; h++) {
+          const dst = ((b * H + h) * T + t) * hs;
+          for (let e = 0; e < hs; e++) o[dst + e] = x![src + h * hs + e]! * qScale;
+        }
+      }
+  });
+  const kT = withOutput<tf.Tensor3D>(be, [B * H, hs, T], [qkv], (o, [x]) => {
+    for (let b = 0; b < B; b++)
+      for (let t = 0; t < T; t++) {
+        const src = (b * T + t) * 3 * D + D;
+        for (let h = 0; h < H; h++) {
+          const dst = (b * H + h) * hs * T + t;
+          for (let e = 0; e < hs; e++) o[dst + e * T] = x![src + h * hs + e]!;
+        }
+      }
+  });
+  const v = fromRowsToHeads(be, qkv, B, T, H, 2 * D, D);
+  return { q, kT, v };
+}
+
+/** Columns [off, off+D) of rows x (B*T, stride) -> heads (B*H, T, D/H). */
+function fromRowsToHeads(be: WasmBackend, x: tf.Tensor2D, B: number, T: number, H: number, off: number, D: number): tf.Tensor3D {
+  const stride = x.shape[1];
+  const hs = D / H;
+  return withOutput<tf.Tensor3D>(be, [B * H, T, hs], [x], (o, [a]) => {
+    for (let b = 0; b < B; b++)
+      for (let t = 0; t < T; t++) {
+        const src = (b * T + t) * stride + off;
+        for (let h = 0; h < H; h++) {
+          const dst = ((b * H + h) * T + t) * hs;
+          for (let e = 0; e < hs; e++) o[dst + e] = a![src + h * hs + e]!;
+        }
+      }
+  });
+}
+
+/** Rows x (B*T, D) -> heads (B*H, T, hs). */
+export function toHeads(x: tf.Tensor2D, B: number, T: number, H: number): tf.Tensor3D {
+  const D = x.shape[1];
+  const be = wasmBackend();
+  if (!be) return tf.tidy(() => x.reshape([B, T, H, D / H]).transpose([0, 2, 1, 3]).reshape([B * H, T, D / H]) as tf.Tensor3D);
+  return fromRowsToHeads(be, x, B, T, H, 0, D);
+}
+
+/** Heads (B*H, T, hs) -> rows (B*T, D). */
+export function fromHeads(x: tf.Tensor3D, B: number, T: number, H: number): tf.Tensor2D {
+  const hs = x.shape[2];
+  const D = H * hs;
+  const be = wasmBackend();
+  if (!be) return tf.tidy(() => x.reshape([B, H, T, hs]).transpose([0, 2, 1, 3]).reshape([B * T, D]) as tf.Tensor2D);
+  return withOutput<tf.Tensor2D>(be, [B * T, D], [x], (o, [a]) => {
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < H; h++)
+        for (let t = 0; t < T; t++) {
+          const src = ((b * H + h) * T + t) * hs;
+          const dst = (b * T + t) * D + h * hs;
+          for (let e = 0; e < hs; e++) o[dst + e] = a![src + e]!;
+        }
+  });
+}
+
+/**
+ * The layouts attention's backward pass needs from qkv (B*T, 3D): k (B*H, T, hs) and vT (B*H, hs, T).
+ */
+export function keysAndValuesT(qkv: tf.Tensor2D, B: number, T: number, H: number): { k: tf.Tensor3D; vT: tf.Tensor3D } {
+  const D = qkv.shape[1] / 3;
+  const hs = D / H;
+  const be = wasmBackend();
+  if (!be) {
+    return tf.tidy(() => {
+      const r = qkv.reshape([B, T, 3, H, hs]);
+      const part = (i: number) => r.slice([0, 0, i, 0, 0], [B, T, 1, H, hs]).reshape([B, T, H, hs]);
+      return {
+        k: part(1).transpose([0, 2, 1, 3]).reshape([B * H, T, hs]) as tf.Tensor3D,
+        vT: part(2).transpose([0, 2, 3, 1]).reshape([B * H, hs, T]) as tf.Tensor3D,
+      };
+    });
+  }
+  const k = fromRowsToHeads(be, qkv, B, T, H, D, D);
+  const vT = withOutput<tf.Tensor3D>(be, [B * H, hs, T], [qkv], (o, [x]) => {
+    for (let b = 0; b < B; b++)
+      for (let t = 0; t < T; t++) {
+        const src = (b * T + t) * 3 * D + 2 * D;
+        for (let h = 0; h < H; h++) {
+          const dst = (b * H + h) * hs * T + t;
+          for (let e = 0; e < hs; e++) o[dst + e * T] = x![src + h * hs + e]!;
+        }
+      }
+  });
+  return { k, vT };
+}
+
+/** Gradients of q (times qScale), k, v in heads layout -> the gradient of qkv (B*T, 3D). */
+export function mergeQKVGrads(dq: tf.Tensor3D, dk: tf.Tensor3D, dv: tf.Tensor3D, B: number, T: number, H: number, qScale: number): tf.Tensor2D {
+  const hs = dq.shape[2];
+  const D = H * hs;
+  const be = wasmBackend();
+  if (!be) {
+    return tf.tidy(() => {
+      const rows = (x: tf.Tensor3D) => x.reshape([B, H, T, hs]).transpose([0, 2, 1, 3]).reshape([B * T, D]);
+      return tf.concat([rows(dq).mul(qScale), rows(dk), rows(dv)], 1) as tf.Tensor2D;
+    });
+  }
+  return withOutput<tf.Tensor2D>(be, [B * T, 3 * D], [dq, dk, dv], (o, [q, k, v]) => {
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < H; h++)
+        for (let t = 0; t < T; t++) {
+          const src = ((b * H + h) * T + t) * hs;
+          const dst = (b * T + t) * 3 * D + h * hs;
+          for (let e = 0; e < hs; e++) {
+            o[dst + e] = q![src + e]! * qScale;
+            o[dst + D + e] = k![src + e]!;
+            o[dst + 2 * D + e] = v![src + e]!;
+          }
+        }
+  });
+}

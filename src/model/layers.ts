@@ -1,0 +1,170 @@
+/**
+ * The student's layers as tf.customGrad ops with hand-written backward passes. On wasm only a
+ * 2-D non-transposed matMul is fast, so every product here (forward and backward) is one, with
+ * explicit transposes (src/model/kernels.ts); reductions are matMuls with a row or column of ones.
+ * Shapes: N = B*T rows (one per token), D model width, V vocabulary, H heads, hs = D/H.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { blockMatMul, blockTranspose, fromHeads, keysAndValuesT, mergeQKVGrads, splitQKV, toHeads, transpose2d } from "./kernels.js";
+
+type Save = (t: tf.Tensor[]) => void;
+type GradFn = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
+type Custom = { value: tf.Tensor; gradFunc: GradFn };
+
+const fill = (shape: number[], v: number) => tf.fill(shape, v);
+/** Sum over rows: (N, C) -> (1, C). */
+const sumRows = (x: tf.Tensor2D) => tf.matMul(fill([1, x.shape[0]], 1) as tf.Tensor2D, x);
+/** Mean over columns: (N, C) -> (N, 1). */
+const meanCols = (x: tf.Tensor2D) => tf.matMul(x, fill([x.shape[1], 1], 1 / x.shape[1]) as tf.Tensor2D);
+
+/** y = x W + b.  x (N, K), W (K, M), b (M) -> (N, M). */
+export const linear = tf.customGrad(((x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tensor1D, save: Save): Custom => {
+  save([x, W]);
+  return {
+    value: tf.fused.matMul({ a: x, b: W, bias: b }),
+    gradFunc: (dy, [xs, Ws]) => {
+      const g = dy as tf.Tensor2D;
+      return [
+        tf.matMul(g, transpose2d(Ws as tf.Tensor2D)), // (N, K)
+        tf.matMul(transpose2d(xs as tf.Tensor2D), g), // (K, M)
+        sumRows(g).reshape([g.shape[1]]), // (M)
+      ];
+    },
+  };
+}) as never) as (x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
+
+/** Layer normalisation over the last axis.  x (N, D), g (D), b (D) -> (N, D). */
+export const layerNorm = tf.customGrad(((x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, save: Save): Custom => {
+  const xc = tf.sub(x, meanCols(x)); // (N, D)
+  const rstd = tf.rsqrt(tf.add(meanCols(tf.mul(xc, xc) as tf.Tensor2D), 1e-5)); // (N, 1)
+  const xhat = tf.mul(xc, rstd) as tf.Tensor2D; // (N, D)
+  save([xhat, rstd, g]);
+  return {
+    value: tf.add(tf.mul(xhat, g), b),
+    gradFunc: (dy, [xh, rs, gs]) => {
+      const d = dy as tf.Tensor2D;
+      const xhat2 = xh as tf.Tensor2D;
+      const dxhat = tf.mul(d, gs!) as tf.Tensor2D; // (N, D)
+      const D = d.shape[1];
+      const dx = tf.mul(rs!, tf.sub(tf.sub(dxhat, meanCols(dxhat)), tf.mul(xhat2, meanCols(tf.mul(dxhat, xhat2) as tf.Tensor2D))));
+      return [dx, sumRows(tf.mul(d, xhat2) as tf.Tensor2D).reshape([D]), sumRows(d).reshape([D])];
+    },
+  };
+}) as never) as (x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D) => tf.Tensor2D;
+
+/** GELU, sigmoid form: x * sigmoid(1.702 x) (wasm's tanh and erf are slow; sigmoid is not). */
+export const gelu = tf.customGrad(((x: tf.Tensor2D, save: Save): Custom => {
+  const s = tf.sigmoid(tf.mul(x, 1.702));
+  save([x, s]);
+  return {
+    value: tf.mul(x, s),
+    // d/dx = s (1 + 1.702 x (1 - s))
+    gradFunc: (dy, [xs, ss]) => tf.mul(dy, tf.mul(ss!, tf.add(tf.mul(tf.mul(xs!, 1.702), tf.sub(1, ss!)), 1))),
+  };
+}) as never) as (x: tf.Tensor2D) => tf.Tensor2D;
+
+/** Additive causal mask (T, T): 0 on and below the diagonal, -1e9 above. */
+export function causalMask(T: number): tf.Tensor2D {
+  const m = new Float32Array(T * T);
+  for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) m[i * T + j] = -1e9;
+  return tf.tensor2d(m, [T, T]);
+}
+
+/**
+ * Causal multi-head self-attention on fused projections.  qkv (B*T, 3D) -> (B*T, D).
+ * Per (batch, head) block: P = softmax(Q K^T / sqrt(hs) + mask), O = P V.
+ */
+export function attention(qkv: tf.Tensor2D, B: number, T: number, H: number): tf.Tensor2D {
+  const D = qkv.shape[1] / 3;
+  const scale = 1 / Math.sqrt(D / H);
+  const f = tf.customGrad(((x: tf.Tensor2D, save: Save): Custom => {
+    const { q, kT, v } = splitQKV(x, B, T, H, scale); // (BH, T, hs), (BH, hs, T), (BH, T, hs)
+    const s = blockMatMul(q, kT); // (BH, T, T)
+    const p = tf.softmax(tf.add(s, causalMask(T))) as tf.Tensor3D; // (BH, T, T)
+    const o = blockMatMul(p, v); // (BH, T, hs)
+    save([x, q, p]);
+    return {
+      value: fromHeads(o, B, T, H), // (B*T, D)
+      gradFunc: (dy, [xs, qs, ps]) => {
+        const P = ps as tf.Tensor3D;
+        const dO = toHeads(dy as tf.Tensor2D, B, T, H); // (BH, T, hs)
+        const { k, vT } = keysAndValuesT(xs as tf.Tensor2D, B, T, H);
+        const dP = blockMatMul(dO, vT); // (BH, T, T)
+        const dV = blockMatMul(blockTranspose(P), dO); // (BH, T, hs)
+        // softmax backward: dS = P * (dP - rowsum(dP * P))
+        const rows = tf.matMul(tf.mul(dP, P).reshape([-1, T]) as tf.Tensor2D, fill([T, 1], 1) as tf.Tensor2D); // (BH*T, 1)
+        const dS = tf.mul(P, tf.sub(dP, rows.reshape([B * H, T, 1]))) as tf.Tensor3D; // (BH, T, T)
+        const dQ = blockMatMul(dS, k); // (BH, T, hs), gradient of the scaled q
+        const dK = blockMatMul(blockTranspose(dS), qs as tf.Tensor3D); // (BH, T, hs)
+        return mergeQKVGrads(dQ, dK, dV, B, T, H, scale); // (B*T, 3D)
+      },
+    };
+  }) as never) as (x: tf.Tensor2D) => tf.Tensor2D;
+  return f(qkv);
+}
+
+/** Float one-hot rows (N, V) of ids, or its transpose (V, N). */
+export function oneHot(ids: ArrayLike<number>, V: number, transposed = false): tf.Tensor2D {
+  const N = ids.length;
+  const m = new Float32Array(N * V);
+  for (let i = 0; i < N; i++) {
+    const id = ids[i]!;
+    if (id < 0 || id >= V) throw new Error(`token id ${id} at position ${i} is outside the vocabulary (size ${V})`);
+    m[transposed ? id * N + i : i * V + id] = 1;
+  }
+  return tf.tensor2d(m, transposed ? [V, N] : [N, V]);
+}
+
+/**
+ * Token plus position embeddings.  wte (V, D), wpe (maxLen, D), ids of B sequences of length T
+ * -> (B*T, D). Lookup as a one-hot matMul (wasm has no gradient for gather).
+ */
+export function embed(wte: tf.Tensor2D, wpe: tf.Tensor2D, ids: ArrayLike<number>, B: number, T: number): tf.Tensor2D {
+  const [V, D] = wte.shape;
+  const maxLen = wpe.shape[0];
+  if (T > maxLen) throw new Error(`sequence length ${T} exceeds the model's context (${maxLen})`);
+  const f = tf.customGrad(((te: tf.Tensor2D, pe: tf.Tensor2D): Custom => {
+    const tok = tf.matMul(oneHot(ids, V), te); // (N, D)
+    const pos = tf.slice(pe, [0, 0], [T, D]); // (T, D)
+    return {
+      value: tf.add(tok.reshape([B, T, D]), pos).reshape([B * T, D]),
+      gradFunc: (dy) => {
+        const d = dy as tf.Tensor2D;
+        const dte = tf.matMul(oneHot(ids, V, true), d); // (V, D)
+        // The wasm backend caches packed matMul weights by tensor id whatever the shape, so d must
+        // not be a right operand again under another shape: the sum over the batch uses a copy.
+        const dRows = tf.add(d, 0).reshape([B, T * D]) as tf.Tensor2D; // (B, T*D)
+        let dpe = tf.matMul(fill([1, B], 1) as tf.Tensor2D, dRows).reshape([T, D]); // (T, D)
+        if (T < maxLen) dpe = tf.concat([dpe, tf.zeros([maxLen - T, D])], 0);
+        return [dte, dpe];
+      },
+    };
+  }) as never) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
+  return f(wte, wpe);
+}
+
+/**
+ * Weighted mean cross-entropy.  logits (N, V), targets N ids, weights N (0 = not a target)
+ * -> scalar sum_i w_i (-log p_i[target_i]) / sum_i w_i.
+ */
+export function crossEntropy(logits: tf.Tensor2D, targets: ArrayLike<number>, weights: Float32Array): tf.Scalar {
+  const [N, V] = logits.shape;
+  let total = 0;
+  for (let i = 0; i < N; i++) total += weights[i]!;
+  if (total <= 0) throw new Error("crossEntropy: no target tokens in the batch (all weights are 0)");
+  const w = new Float32Array(N);
+  for (let i = 0; i < N; i++) w[i] = weights[i]! / total;
+  const f = tf.customGrad(((lg: tf.Tensor2D, save: Save): Custom => {
+    const p = tf.softmax(lg); // (N, V)
+    const oh = oneHot(targets, V); // (N, V)
+    const picked = tf.matMul(tf.mul(p, oh) as tf.Tensor2D, fill([V, 1], 1) as tf.Tensor2D); // (N, 1)
+    const wt = tf.tensor2d(w, [1, N]);
+    const loss = tf.neg(tf.matMul(wt, tf.log(tf.maximum(picked, 1e-30)))).reshape([]); // scalar
+    save([p, oh, wt.reshape([N, 1])]);
+    return {
+      value: loss,
+      gradFunc: (dy, [ps, ohs, ws]) => tf.mul(tf.mul(tf.sub(ps!, ohs!), ws!), dy),
+    };
+  }) as never) as (a: tf.Tensor2D) => tf.Scalar;
+  return f(logits);
+}
