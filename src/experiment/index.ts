@@ -1,1 +1,5 @@
-export {};
+export * from "./hash.js";
+export * from "./store.js";
+export * from "./pool.js";
+export * from "./sweep.js";
+export * from "./monitor.js";

@@ -1,0 +1,185 @@
+/**
+ * The results store: one JSON file per finished cell, named by the hash of the cell's full
+ * configuration, written to a temporary name and renamed into place. A crash (kill -9 included)
+ * leaves either no file or a complete one; every file carries a checksum and is validated on
+ * read, so a damaged one counts as missing and is recomputed, never silently used.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import type { RunResult, StudentConfig, TrainConfig } from "../train/spec.js";
+import { canonicalJson, hashOf, sha256Hex } from "./hash.js";
+
+/** Everything a cell's result depends on; its hash is the cell's key. */
+export interface CellConfig {
+  /** Hash of the training data (the mix manifest hash, or of the examples themselves). */
+  data: string;
+  student: string | StudentConfig;
+  /** Training configuration, seed included. */
+  training: TrainConfig;
+  /** Hash of the evaluation examples. */
+  test: string;
+  maxNewTokens: number;
+  /** Requested tensor backend ("auto", "wasm", "cpu", "tensorflow"). */
+  backend: string;
+}
+
+/** Descriptive fields kept beside a result (not part of the key). */
+export interface CellMeta {
+  student: string;
+  variant: string;
+  seed: number;
+  budget: string;
+  sweep?: string;
+}
+
+export interface StoredCell {
+  format: "mixdistill.cell.v1";
+  key: string;
+  config: CellConfig;
+  meta: CellMeta;
+  result: RunResult;
+  finishedAt: string;
+  /** sha256 of the canonical JSON of every other field. */
+  checksum: string;
+}
+
+export const cellKey = (c: CellConfig): string => hashOf({ v: 1, ...c });
+
+const FILE_RE = /^[0-9a-f]{64}\.json$/;
+const TMP_RE = /^\.([0-9a-f]{64})\.(\d+)\.[0-9a-f]+\.tmp$/;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+
+/** Validates a parsed cell file; returns a problem or undefined. */
+export function checkStoredCell(x: unknown, expectedKey?: string): string | undefined {
+  if (!isObject(x)) return "expected an object";
+  if (x.format !== "mixdistill.cell.v1") return `format: expected "mixdistill.cell.v1", got ${JSON.stringify(x.format)}`;
+  if (typeof x.key !== "string" || !/^[0-9a-f]{64}$/.test(x.key)) return "key: expected a sha256 hex string";
+  if (expectedKey !== undefined && x.key !== expectedKey) return `key: file holds ${x.key}, expected ${expectedKey}`;
+  if (!isObject(x.config)) return "config: expected an object";
+  if (cellKey(x.config as unknown as CellConfig) !== x.key) return "config: does not hash to the key";
+  if (!isObject(x.meta) || typeof x.meta.variant !== "string" || typeof x.meta.student !== "string") return "meta: expected {student, variant, ...}";
+  const r = x.result;
+  if (!isObject(r) || typeof r.accuracy !== "number" || !Array.isArray(r.examples)) return "result: expected a RunResult";
+  if (typeof x.checksum !== "string") return "checksum: missing";
+  const { checksum, ...rest } = x;
+  if (sha256Hex(canonicalJson(rest)) !== checksum) return "checksum: does not match the contents";
+  return undefined;
+}
+
+/** Writes a file atomically: temp file in the same directory, fsync, rename. */
+export function writeFileAtomic(dir: string, name: string, tmpName: string, text: string): void {
+  const tmp = join(dir, tmpName);
+  const fd = openSync(tmp, "w");
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, join(dir, name));
+  try {
+    const dfd = openSync(dir, "r");
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    // Directory fsync is not supported everywhere; the rename itself is still atomic.
+  }
+}
+
+export interface StoreScan {
+  cells: StoredCell[];
+  /** Files that failed validation: "name: problem". They count as missing. */
+  damaged: string[];
+  /** Temp files of writers that are no longer running (removed by `clean`). */
+  staleTemp: string[];
+}
+
+export class ResultsStore {
+  readonly dir: string;
+  private readonly cellsDir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
+    this.cellsDir = join(dir, "cells");
+    mkdirSync(this.cellsDir, { recursive: true });
+  }
+
+  private path(key: string): string {
+    return join(this.cellsDir, `${key}.json`);
+  }
+
+  /** The stored cell for a key, or undefined when absent or damaged. */
+  get(key: string): StoredCell | undefined {
+    let text: string;
+    try {
+      text = readFileSync(this.path(key), "utf8");
+    } catch {
+      return undefined;
+    }
+    let x: unknown;
+    try {
+      x = JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+    return checkStoredCell(x, key) === undefined ? (x as StoredCell) : undefined;
+  }
+
+  has(key: string): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  /** Stores a finished cell atomically; returns what was written. */
+  put(config: CellConfig, meta: CellMeta, result: RunResult): StoredCell {
+    const key = cellKey(config);
+    const body = { format: "mixdistill.cell.v1" as const, key, config, meta, result, finishedAt: new Date().toISOString() };
+    const cell: StoredCell = { ...body, checksum: sha256Hex(canonicalJson(body)) };
+    writeFileAtomic(this.cellsDir, `${key}.json`, `.${key}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`, JSON.stringify(cell) + "\n");
+    return cell;
+  }
+
+  /** Every file in the store, validated. */
+  scan(): StoreScan {
+    const out: StoreScan = { cells: [], damaged: [], staleTemp: [] };
+    for (const name of readdirSync(this.cellsDir).sort()) {
+      const tmp = TMP_RE.exec(name);
+      if (tmp) {
+        if (!processAlive(Number(tmp[2]))) out.staleTemp.push(name);
+        continue;
+      }
+      if (!FILE_RE.test(name)) continue;
+      let problem: string | undefined;
+      let x: unknown;
+      try {
+        x = JSON.parse(readFileSync(join(this.cellsDir, name), "utf8"));
+        problem = checkStoredCell(x, name.slice(0, 64));
+      } catch (e) {
+        problem = `unreadable (${(e as Error).message})`;
+      }
+      if (problem) out.damaged.push(`${name}: ${problem}`);
+      else out.cells.push(x as StoredCell);
+    }
+    return out;
+  }
+
+  /** Removes temp files left by writers that died; damaged cells are left for the next put to replace. */
+  clean(): StoreScan {
+    const s = this.scan();
+    for (const name of s.staleTemp) rmSync(join(this.cellsDir, name), { force: true });
+    return s;
+  }
+}

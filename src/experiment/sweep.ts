@@ -1,0 +1,302 @@
+/**
+ * A learnability-gap sweep: students x data variants x seeds, each cell trained and evaluated in a
+ * worker process, finished cells stored under the hash of their full configuration and skipped on
+ * re-run. Progress is reported per cell and overall; an AbortSignal stops the sweep and kills the
+ * workers that are running.
+ */
+import { availableParallelism } from "node:os";
+import type { Budget, EvalExample, RunProgress, RunResult, RunSpec, StudentConfig, TrainConfig, TrainExample } from "../train/spec.js";
+import { ResultSet, type ResultRow } from "../gap/results.js";
+import { hashOf } from "./hash.js";
+import { AbortError, WorkerPool, type CellRunner, type WorkerPoolOptions } from "./pool.js";
+import { cellKey, ResultsStore, type CellConfig, type CellMeta, type StoredCell } from "./store.js";
+
+/** One training set of the sweep: "long", "short", "mix-long", or a point of a ratio grid. */
+export interface DataVariant {
+  name: string;
+  train: TrainExample[];
+  /** Identifies the data in the store key; default the hash of `train`. Pass a mix manifest's hash when there is one. */
+  manifestHash?: string;
+  /** Mix weight of this variant's first part, for ratio ablations (accuracy against mix weight). */
+  weight?: number;
+}
+
+export interface SweepConfig {
+  name?: string;
+  /** Named sizes (src/model) or full configs, any order (results are ordered by parameter count). */
+  students: Array<string | StudentConfig>;
+  variants: DataVariant[];
+  /** Training seeds; default [0, 1, 2]: differences under ~15 points need several seeds at toy scale. */
+  seeds?: number[];
+  /** Everything but the seed. `budget` is the budget rule: equal epochs, tokens or steps. */
+  training: Omit<TrainConfig, "seed">;
+  test: EvalExample[];
+  maxNewTokens: number;
+  /** Benchmark name for test examples without a `task`; default "test". */
+  benchmark?: string;
+  /** Requested tensor backend for the workers; part of every key. Default "auto". */
+  backend?: string;
+}
+
+export interface SweepCell {
+  key: string;
+  student: string;
+  variant: string;
+  seed: number;
+  index: number;
+}
+
+export interface SweepCounts {
+  total: number;
+  done: number;
+  cached: number;
+  running: number;
+  failed: number;
+}
+
+export type SweepEvent =
+  | { type: "start"; counts: SweepCounts; budget: string }
+  | { type: "cell-start"; cell: SweepCell; counts: SweepCounts }
+  | { type: "cell-progress"; cell: SweepCell; progress: RunProgress; counts: SweepCounts }
+  | { type: "cell-done"; cell: SweepCell; cached: boolean; accuracy: number; seconds: number; counts: SweepCounts }
+  | { type: "cell-error"; cell: SweepCell; error: string; counts: SweepCounts }
+  | { type: "end"; status: SweepStatus; counts: SweepCounts };
+
+export type SweepStatus = "complete" | "aborted" | "failed";
+
+export interface SweepRunOptions {
+  /** Store directory (or an open store). */
+  store: string | ResultsStore;
+  /** Parallel cells; default the number of cores (one single-threaded worker each). */
+  concurrency?: number;
+  /** Runs one cell; default forked workers running this package's runTrainEval. */
+  runner?: CellRunner;
+  /** Options of the default worker pool. */
+  pool?: Omit<WorkerPoolOptions, "size" | "backend">;
+  signal?: AbortSignal;
+  onProgress?: (e: SweepEvent) => void;
+}
+
+export interface CellOutcome extends SweepCell {
+  cached: boolean;
+  result?: RunResult;
+  error?: string;
+}
+
+export interface SweepOutcome {
+  status: SweepStatus;
+  /** The budget rule every result was trained under. */
+  budget: string;
+  cells: CellOutcome[];
+  counts: SweepCounts;
+  /** Rows of the finished cells, one per (cell, benchmark), with per-example outcomes. */
+  results: ResultSet;
+}
+
+/** "epochs=2", "tokens=200000", "steps=300". */
+export function budgetLabel(b: Budget): string {
+  switch (b.kind) {
+    case "epochs":
+      return `epochs=${b.epochs}`;
+    case "steps":
+      return `steps=${b.steps}`;
+    case "tokens":
+      return `tokens=${b.tokens}`;
+  }
+}
+
+const studentName = (s: string | StudentConfig): string =>
+  typeof s === "string" ? s : (s.name ?? `d${s.dModel}-l${s.nLayers}-h${s.nHeads}`);
+
+function validate(c: SweepConfig): void {
+  const fail = (m: string): never => {
+    throw new Error(`sweep config: ${m}`);
+  };
+  if (!Array.isArray(c.students) || c.students.length === 0) fail("students: expected at least one student");
+  if (!Array.isArray(c.variants) || c.variants.length === 0) fail("variants: expected at least one data variant");
+  const names = new Set<string>();
+  c.variants.forEach((v, i) => {
+    if (typeof v.name !== "string" || v.name === "") fail(`variants[${i}].name: expected a non-empty string`);
+    if (names.has(v.name)) fail(`variants[${i}].name: duplicate variant ${JSON.stringify(v.name)}`);
+    names.add(v.name);
+    if (!Array.isArray(v.train) || v.train.length === 0) fail(`variants[${i}].train: expected a non-empty array of examples`);
+    if (v.weight !== undefined && !(v.weight >= 0 && v.weight <= 1)) fail(`variants[${i}].weight: expected a number in [0, 1]`);
+  });
+  const sn = new Set<string>();
+  c.students.forEach((s, i) => {
+    const n = studentName(s);
+    if (sn.has(n)) fail(`students[${i}]: duplicate student ${JSON.stringify(n)}`);
+    sn.add(n);
+  });
+  const seeds = c.seeds ?? [0, 1, 2];
+  if (seeds.length === 0 || !seeds.every(Number.isSafeInteger) || new Set(seeds).size !== seeds.length) fail("seeds: expected distinct integers");
+  if (!Array.isArray(c.test) || c.test.length === 0) fail("test: expected at least one evaluation example");
+  if (!Number.isSafeInteger(c.maxNewTokens) || c.maxNewTokens <= 0) fail("maxNewTokens: expected a positive integer");
+  if (!c.training || !c.training.budget) fail("training.budget: expected a budget rule (epochs, tokens or steps)");
+}
+
+interface PlannedCell extends SweepCell {
+  config: CellConfig;
+  meta: CellMeta;
+  spec: RunSpec;
+}
+
+/** The grid, seed outermost, so a first full replicate of every (student, variant) finishes early. */
+export function planSweep(c: SweepConfig): PlannedCell[] {
+  validate(c);
+  const test = hashOf(c.test);
+  const backend = c.backend ?? "auto";
+  const budget = budgetLabel(c.training.budget);
+  const dataHash = new Map(c.variants.map((v) => [v.name, v.manifestHash ?? hashOf(v.train)]));
+  const out: PlannedCell[] = [];
+  for (const seed of c.seeds ?? [0, 1, 2]) {
+    for (const student of c.students) {
+      for (const v of c.variants) {
+        const training: TrainConfig = { ...c.training, seed };
+        const config: CellConfig = { data: dataHash.get(v.name)!, student, training, test, maxNewTokens: c.maxNewTokens, backend };
+        const meta: CellMeta = { student: studentName(student), variant: v.name, seed, budget };
+        if (c.name) meta.sweep = c.name;
+        out.push({
+          key: cellKey(config),
+          student: meta.student,
+          variant: v.name,
+          seed,
+          index: out.length,
+          config,
+          meta,
+          spec: { student, training, train: v.train, test: c.test, maxNewTokens: c.maxNewTokens },
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** Result rows of one finished cell: one per benchmark (test task), with per-example outcomes. */
+export function cellRows(cell: { student: string; variant: string; seed: number; key?: string }, r: RunResult, budget: string, defaultBenchmark = "test"): ResultRow[] {
+  const byTask = new Map<string, RunResult["examples"]>();
+  for (const e of r.examples) {
+    const t = e.task ?? defaultBenchmark;
+    let list = byTask.get(t);
+    if (!list) byTask.set(t, (list = []));
+    list.push(e);
+  }
+  return [...byTask].map(([benchmark, ex]) => {
+    const k = ex.filter((e) => e.correct).length;
+    const row: ResultRow = {
+      student: cell.student,
+      variant: cell.variant,
+      benchmark,
+      accuracy: (100 * k) / ex.length,
+      n: ex.length,
+      seed: cell.seed,
+      examples: ex.map((e) => ({ id: e.id, correct: e.correct })),
+      budget,
+      source: cell.key ? `store:${cell.key.slice(0, 12)}` : "sweep",
+    };
+    if (r.params > 0) row.params = r.params;
+    return row;
+  });
+}
+
+/**
+ * Runs (or resumes) a sweep. Cells already in the store are not run again. Resolves when every
+ * cell has finished or failed ("complete" / "failed"), or when the signal aborts ("aborted":
+ * running workers are killed; finished cells stay stored).
+ */
+export async function runSweep(config: SweepConfig, opts: SweepRunOptions): Promise<SweepOutcome> {
+  const cells = planSweep(config);
+  const budget = budgetLabel(config.training.budget);
+  const store = typeof opts.store === "string" ? new ResultsStore(opts.store) : opts.store;
+  store.clean();
+  const concurrency = Math.max(1, opts.concurrency ?? availableParallelism());
+  const ownPool = opts.runner ? undefined : new WorkerPool({ ...opts.pool, size: concurrency, backend: config.backend ?? "auto" });
+  const runner: CellRunner = opts.runner ?? ownPool!.run;
+  const emit = (e: SweepEvent) => {
+    try {
+      opts.onProgress?.(e);
+    } catch {
+      // A failing progress display must not break the sweep.
+    }
+  };
+  const counts: SweepCounts = { total: cells.length, done: 0, cached: 0, running: 0, failed: 0 };
+  const snap = () => ({ ...counts });
+  const outcomes: CellOutcome[] = [];
+  const pending: PlannedCell[] = [];
+  for (const c of cells) {
+    const stored = store.get(c.key);
+    const { config: _c, meta: _m, spec: _s, ...info } = c;
+    if (stored) {
+      counts.done++;
+      counts.cached++;
+      outcomes[c.index] = { ...info, cached: true, result: stored.result };
+    } else pending.push(c);
+  }
+  emit({ type: "start", counts: snap(), budget });
+  for (const o of outcomes) if (o) emit({ type: "cell-done", cell: infoOf(o), cached: true, accuracy: o.result!.accuracy, seconds: 0, counts: snap() });
+
+  const inner = new AbortController();
+  const onAbort = () => inner.abort();
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  if (opts.signal?.aborted) inner.abort();
+
+  let next = 0;
+  const lane = async () => {
+    while (next < pending.length && !inner.signal.aborted) {
+      const c = pending[next++];
+      const { config: _c, meta: _m, spec, ...info } = c;
+      counts.running++;
+      emit({ type: "cell-start", cell: info, counts: snap() });
+      const t0 = Date.now();
+      try {
+        const result = await runner(spec, { key: c.key, signal: inner.signal, onProgress: (progress) => emit({ type: "cell-progress", cell: info, progress, counts: snap() }) });
+        counts.running--;
+        store.put(c.config, c.meta, result);
+        counts.done++;
+        outcomes[c.index] = { ...info, cached: false, result };
+        emit({ type: "cell-done", cell: info, cached: false, accuracy: result.accuracy, seconds: (Date.now() - t0) / 1000, counts: snap() });
+      } catch (e) {
+        counts.running--;
+        if (inner.signal.aborted || e instanceof AbortError) {
+          outcomes[c.index] = { ...info, cached: false, error: "aborted" };
+          continue;
+        }
+        counts.failed++;
+        const error = e instanceof Error ? e.message : String(e);
+        outcomes[c.index] = { ...info, cached: false, error };
+        emit({ type: "cell-error", cell: info, error, counts: snap() });
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, pending.length)) }, lane));
+  } finally {
+    opts.signal?.removeEventListener("abort", onAbort);
+    await ownPool?.close();
+  }
+  const status: SweepStatus = inner.signal.aborted ? "aborted" : counts.failed > 0 ? "failed" : "complete";
+  emit({ type: "end", status, counts: snap() });
+  for (const c of cells) {
+    if (!outcomes[c.index]) {
+      const { config: _c, meta: _m, spec: _s, ...info } = c;
+      outcomes[c.index] = { ...info, cached: false, error: "not run (aborted)" };
+    }
+  }
+  const rows = outcomes.filter((o) => o.result).flatMap((o) => cellRows(o, o.result!, budget, config.benchmark));
+  return { status, budget, cells: outcomes, counts: snap(), results: new ResultSet(rows) };
+}
+
+function infoOf(o: CellOutcome): SweepCell {
+  return { key: o.key, student: o.student, variant: o.variant, seed: o.seed, index: o.index };
+}
+
+/** Every finished cell in a store as result rows (e.g. to analyse a sweep in a later session). */
+export function storedResults(store: string | ResultsStore, filter: (c: StoredCell) => boolean = () => true): ResultSet {
+  const s = typeof store === "string" ? new ResultsStore(store) : store;
+  return new ResultSet(
+    s
+      .scan()
+      .cells.filter(filter)
+      .flatMap((c) => cellRows({ student: c.meta.student, variant: c.meta.variant, seed: c.meta.seed, key: c.key }, c.result, c.meta.budget)),
+  );
+}

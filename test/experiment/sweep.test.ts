@@ -1,0 +1,170 @@
+import { describe, expect, it } from "vitest";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { cellKey, planSweep, ResultsStore, runSweep, storedResults, SweepMonitor, type CellRunner, type SweepEvent } from "../../src/experiment/index.js";
+import { longCotGap } from "../../src/gap/index.js";
+import { runTrainEval as fakeRun } from "./fixtures/fake-run.mjs";
+import { toySweep } from "./fixtures/toy.js";
+import { tempDir } from "./helpers.js";
+
+const inProcess = (calls: string[]): CellRunner => async (spec, ctx) => {
+  calls.push(ctx.key);
+  return fakeRun(spec, { onProgress: ctx.onProgress });
+};
+
+describe("sweep plan and store keys", () => {
+  it("keys cells by the full configuration", () => {
+    const cells = planSweep(toySweep());
+    expect(cells).toHaveLength(18);
+    expect(new Set(cells.map((c) => c.key)).size).toBe(18);
+    // Same config, same key; any change of data, seed, student, training, test or backend, a new key.
+    const again = planSweep(toySweep());
+    expect(again.map((c) => c.key)).toEqual(cells.map((c) => c.key));
+    const base = cells[0].config;
+    const variants = [
+      { ...base, data: "x" },
+      { ...base, training: { ...base.training, seed: 7 } },
+      { ...base, training: { ...base.training, lr: 5e-4 } },
+      { ...base, training: { ...base.training, budget: { kind: "tokens" as const, tokens: 1000 } } },
+      { ...base, student: "small" },
+      { ...base, test: "y" },
+      { ...base, backend: "cpu" },
+    ];
+    for (const v of variants) expect(cellKey(v)).not.toBe(cellKey(base));
+    // Key order of the config objects does not matter.
+    const reordered = Object.fromEntries(Object.entries(base).reverse()) as typeof base;
+    expect(cellKey(reordered)).toBe(cellKey(base));
+  });
+
+  it("rejects malformed sweep configs with the field named", () => {
+    expect(() => planSweep(toySweep({ students: [] }))).toThrow(/students/);
+    expect(() => planSweep(toySweep({ seeds: [1, 1] }))).toThrow(/seeds/);
+    const t = toySweep();
+    expect(() => planSweep({ ...t, variants: [t.variants[0], { ...t.variants[1], name: "long" }] })).toThrow(/variants\[1\]\.name: duplicate/);
+    expect(() => planSweep({ ...t, variants: [{ name: "e", train: [] }] })).toThrow(/variants\[0\]\.train/);
+  });
+});
+
+describe("runSweep with an injected runner", () => {
+  it("runs every cell once, stores it, and skips stored cells on re-run", async () => {
+    const dir = tempDir();
+    const calls: string[] = [];
+    const events: SweepEvent[] = [];
+    const out = await runSweep(toySweep(), { store: dir, concurrency: 2, runner: inProcess(calls), onProgress: (e) => events.push(e) });
+    expect(out.status).toBe("complete");
+    expect(out.budget).toBe("epochs=1");
+    expect(calls).toHaveLength(18);
+    expect(new ResultsStore(dir).scan().cells).toHaveLength(18);
+    // progress: a start, per-run progress, 18 completions, an end; counts rise to the total.
+    expect(events[0].type).toBe("start");
+    expect(events.filter((e) => e.type === "cell-progress").length).toBeGreaterThanOrEqual(18 * 4);
+    expect(events.filter((e) => e.type === "cell-done")).toHaveLength(18);
+    expect(events.at(-1)).toMatchObject({ type: "end", status: "complete", counts: { done: 18, total: 18 } });
+    // rows: one per (cell, task), with per-example outcomes, the budget and the params.
+    expect(out.results.rows).toHaveLength(36);
+    expect(out.results.students()).toEqual(["nano", "micro", "mini"]);
+    expect(out.results.rows.every((r) => r.budget === "epochs=1" && r.examples?.length === 20 && r.n === 20)).toBe(true);
+
+    const again: string[] = [];
+    const out2 = await runSweep(toySweep(), { store: dir, concurrency: 2, runner: inProcess(again) });
+    expect(again).toHaveLength(0);
+    expect(out2.counts).toMatchObject({ done: 18, cached: 18 });
+    expect(out2.results.rows.map((r) => r.accuracy)).toEqual(out.results.rows.map((r) => r.accuracy));
+    // Adding a seed runs only the new cells.
+    const more: string[] = [];
+    await runSweep(toySweep({ seeds: [0, 1, 2] }), { store: dir, concurrency: 2, runner: inProcess(more) });
+    expect(more).toHaveLength(9);
+    expect(storedResults(dir).rows).toHaveLength(54);
+  });
+
+  it("treats damaged or half-written files as missing and recomputes them", async () => {
+    const dir = tempDir();
+    const calls: string[] = [];
+    const out = await runSweep(toySweep({ seeds: [0] }), { store: dir, runner: inProcess(calls) });
+    const cellsDir = join(dir, "cells");
+    const [a, b, c] = readdirSync(cellsDir).filter((f) => f.endsWith(".json")).sort();
+    const full = readFileSync(join(cellsDir, a), "utf8");
+    writeFileSync(join(cellsDir, a), full.slice(0, full.length / 2)); // truncated
+    const parsed = JSON.parse(readFileSync(join(cellsDir, b), "utf8"));
+    parsed.result.accuracy = 0.99; // edited without the checksum
+    writeFileSync(join(cellsDir, b), JSON.stringify(parsed));
+    writeFileSync(join(cellsDir, `.${c.slice(0, 64)}.999999.abcd.tmp`), "{\"partial"); // a dead writer's temp file
+    const scan = new ResultsStore(dir).scan();
+    expect(scan.damaged.map((d) => d.slice(0, 64)).sort()).toEqual([a, b].map((f) => f.slice(0, 64)).sort());
+    expect(scan.damaged.join("\n")).toMatch(/checksum/);
+    expect(scan.staleTemp).toHaveLength(1);
+    const again: string[] = [];
+    const out2 = await runSweep(toySweep({ seeds: [0] }), { store: dir, runner: inProcess(again) });
+    expect(again.sort()).toEqual([a, b].map((f) => f.slice(0, 64)).sort());
+    expect(out2.results.rows.map((r) => r.accuracy)).toEqual(out.results.rows.map((r) => r.accuracy));
+    const after = new ResultsStore(dir).scan();
+    expect(after).toMatchObject({ damaged: [], staleTemp: [] });
+    expect(after.cells).toHaveLength(9);
+  });
+
+  it("records a failing cell, finishes the others, and retries it next time", async () => {
+    const dir = tempDir();
+    const runner: CellRunner = async (spec, ctx) => {
+      if (spec.student === "micro" && spec.training.seed === 1) throw new Error("out of memory");
+      return fakeRun(spec, { onProgress: ctx.onProgress });
+    };
+    const out = await runSweep(toySweep(), { store: dir, concurrency: 2, runner });
+    expect(out.status).toBe("failed");
+    expect(out.counts).toMatchObject({ done: 15, failed: 3 });
+    expect(out.cells.filter((c) => c.error).every((c) => c.student === "micro" && c.seed === 1 && c.error === "out of memory")).toBe(true);
+    const calls: string[] = [];
+    const out2 = await runSweep(toySweep(), { store: dir, concurrency: 2, runner: inProcess(calls) });
+    expect(calls).toHaveLength(3);
+    expect(out2.status).toBe("complete");
+  });
+
+  it("stops on abort: no new cells start, finished ones stay stored", async () => {
+    const dir = tempDir();
+    const ac = new AbortController();
+    let started = 0;
+    const runner: CellRunner = (spec, ctx) =>
+      new Promise((resolve, reject) => {
+        started++;
+        const t = setTimeout(() => resolve(fakeRun(spec)), 30);
+        ctx.signal.addEventListener("abort", () => {
+          clearTimeout(t);
+          reject(new Error("killed"));
+        });
+      });
+    const mon = new SweepMonitor();
+    const out = await runSweep(toySweep(), {
+      store: dir,
+      concurrency: 2,
+      runner,
+      signal: ac.signal,
+      onProgress: (e) => {
+        mon.update(e);
+        if (e.type === "cell-done" && e.counts.done === 4) ac.abort();
+      },
+    });
+    expect(out.status).toBe("aborted");
+    expect(out.counts.done).toBe(4);
+    expect(started).toBeLessThanOrEqual(6);
+    expect(new ResultsStore(dir).scan().cells).toHaveLength(4);
+    expect(out.cells.filter((c) => c.error).length).toBe(14);
+    expect(mon.status).toBe("aborted");
+    const bundle = mon[Symbol.for("Jupyter.display")]();
+    expect(bundle["text/plain"]).toMatch(/^sweep aborted: 4\/18 cells done/);
+    expect(bundle["text/html"]).toContain("<progress");
+  });
+
+  it("gives gaps with intervals from the stored cells", async () => {
+    const dir = tempDir();
+    const out = await runSweep(toySweep(), { store: dir, runner: inProcess([]) });
+    const rep = longCotGap(out.results, { replicates: 300 });
+    expect(rep.budgets).toEqual(["epochs=1"]);
+    // 3 students x (2 tasks + Average)
+    expect(rep.entries).toHaveLength(9);
+    for (const e of rep.entries) {
+      expect(e.runs).toEqual({ long: 2, short: 2 });
+      expect(e.interval!.lo).toBeLessThanOrEqual(e.value);
+      expect(e.interval!.hi).toBeGreaterThanOrEqual(e.value);
+    }
+    expect(existsSync(join(dir, "cells"))).toBe(true);
+  });
+});
