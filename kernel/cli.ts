@@ -1,0 +1,106 @@
+/**
+ * The `mixdistill` command. Subcommands load only what they need, so `kernel` starts fast.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+const USAGE = `usage: mixdistill <command> [options]
+
+commands:
+  install [--user | --prefix DIR]   install the kernelspec (and the prebuilt JupyterLab extension)
+                                    into the user's Jupyter data dir (default) or DIR/share/jupyter
+  kernel CONNECTION_FILE            run the kernel (what kernel.json runs)
+  synth | mix | stats ...           corpus tools (see \`mixdistill synth --help\`)
+  --help, --version
+`;
+
+function version(): string {
+  return (JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string }).version;
+}
+
+/** Returns an exit code, or nothing when the command keeps running (the kernel). */
+export async function main(argv: string[]): Promise<number | void> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case undefined:
+    case "--help":
+    case "-h":
+    case "help":
+      process.stdout.write(USAGE);
+      return cmd === undefined ? 2 : 0;
+    case "--version":
+    case "-V":
+      process.stdout.write(`${version()}\n`);
+      return 0;
+    case "install":
+      return runInstall(rest);
+    case "kernel":
+      return runKernel(rest);
+    case "synth":
+    case "mix":
+    case "stats":
+      return runData(argv);
+    default:
+      process.stderr.write(`mixdistill: unknown command ${JSON.stringify(cmd)}\n${USAGE}`);
+      return 2;
+  }
+}
+
+async function runInstall(args: string[]): Promise<number> {
+  const { install, userDataDir } = await import("./install.js");
+  let dataDir: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--user") dataDir = userDataDir();
+    else if (a === "--prefix" || a.startsWith("--prefix=")) {
+      const v = a.includes("=") ? a.slice("--prefix=".length) : args[++i];
+      if (!v) {
+        process.stderr.write("mixdistill install: --prefix needs a directory\n");
+        return 2;
+      }
+      dataDir = join(resolve(v), "share", "jupyter");
+    } else if (a === "--help" || a === "-h") {
+      process.stdout.write(USAGE);
+      return 0;
+    } else {
+      process.stderr.write(`mixdistill install: unknown option ${JSON.stringify(a)}\n`);
+      return 2;
+    }
+  }
+  const r = install(PACKAGE_ROOT, dataDir ?? userDataDir());
+  process.stdout.write(`installed kernelspec "mixdistill" in ${r.kernelDir}\n`);
+  if (r.labextensionDir) process.stdout.write(`installed JupyterLab extension in ${r.labextensionDir}\n`);
+  else process.stdout.write("no prebuilt JupyterLab extension found (extension/labextension); kernel only\n");
+  return 0;
+}
+
+async function runKernel(args: string[]): Promise<number | void> {
+  const file = args[0];
+  if (!file || args.length > 1) {
+    process.stderr.write("usage: mixdistill kernel CONNECTION_FILE\n");
+    return 2;
+  }
+  const [{ readConnectionFile }, { Kernel }] = await Promise.all([import("./protocol/wire.js"), import("./kernel.js")]);
+  const info = readConnectionFile(file);
+  await Kernel.start({ info, cwd: process.cwd() });
+  // The kernel runs until a shutdown_request; returning nothing keeps the process alive.
+}
+
+async function runData(argv: string[]): Promise<number> {
+  const file = join(PACKAGE_ROOT, "dist", "src", "cli", "index.js");
+  let mod: { runDataCli?: (argv: string[]) => Promise<number | void> | number | void };
+  try {
+    mod = (await import(pathToFileURL(file).href)) as typeof mod;
+  } catch (err) {
+    process.stderr.write(`mixdistill ${argv[0]}: the corpus tools are not available (${file}: ${(err as Error).message})\n`);
+    return 1;
+  }
+  if (typeof mod.runDataCli !== "function") {
+    process.stderr.write(`mixdistill ${argv[0]}: ${file} does not export runDataCli\n`);
+    return 1;
+  }
+  return (await mod.runDataCli(argv)) ?? 0;
+}

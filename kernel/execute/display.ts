@@ -1,0 +1,138 @@
+/**
+ * Turning values into mime bundles, and the rich helpers cells use (html, markdown, svg, png, json).
+ * Any object with a `[Symbol.for("Jupyter.display")]()` method returning a bundle is rich.
+ */
+import { inspect } from "node:util";
+
+export type MimeBundle = Record<string, unknown>;
+export const DISPLAY_SYMBOL = Symbol.for("Jupyter.display");
+
+const MIME_KEY = /^[a-z]+\/[a-z0-9.+_-]+$/i;
+
+/** A plain object whose keys are all mime types (`{"text/html": "..."}`) is taken as a raw bundle. */
+export function isMimeBundle(x: unknown): x is MimeBundle {
+  if (typeof x !== "object" || x === null || Array.isArray(x)) return false;
+  const proto = Object.getPrototypeOf(x) as unknown;
+  if (proto !== Object.prototype && proto !== null) return false;
+  const keys = Object.keys(x);
+  return keys.length > 0 && keys.every((k) => MIME_KEY.test(k));
+}
+
+/** Plain text the way the kernel shows values: util.inspect, no colours. */
+export function plainText(value: unknown): string {
+  if (typeof value === "string") return inspect(value, { colors: false });
+  return inspect(value, { colors: false, depth: 4, maxArrayLength: 100, maxStringLength: 10_000, breakLength: 100 });
+}
+
+/** JSON-safe copy of a bundle value (drops functions, turns bigints into strings). */
+function jsonSafe(value: unknown): unknown {
+  if (typeof value === "string" || typeof value === "number" || typeof value === "boolean" || value === null) return value;
+  try {
+    return JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))) as unknown;
+  } catch {
+    return String(value);
+  }
+}
+
+export function normalizeBundle(bundle: MimeBundle, fallback: unknown): MimeBundle {
+  const out: MimeBundle = {};
+  for (const [k, v] of Object.entries(bundle)) {
+    if (v === undefined) continue;
+    out[k] = k === "text/plain" && typeof v !== "string" ? plainText(v) : jsonSafe(v);
+  }
+  if (!("text/plain" in out)) out["text/plain"] = fallback === undefined ? "" : plainText(fallback);
+  return out;
+}
+
+/** The bundle for any value: rich via the display symbol, a raw bundle as is, else text/plain. */
+export function toMimeBundle(value: unknown, opts: { raw?: boolean } = {}): MimeBundle {
+  if (value !== null && (typeof value === "object" || typeof value === "function")) {
+    const method = (value as { [DISPLAY_SYMBOL]?: unknown })[DISPLAY_SYMBOL];
+    if (typeof method === "function") {
+      const bundle = (method as () => unknown).call(value);
+      if (isMimeBundle(bundle)) return normalizeBundle(bundle, "<rich display>");
+      throw new TypeError("[Symbol.for(\"Jupyter.display\")]() must return a mime bundle object");
+    }
+    if (opts.raw !== false && isMimeBundle(value)) return normalizeBundle(value, "");
+  }
+  return { "text/plain": plainText(value) };
+}
+
+/** A value that displays as the given bundle. */
+export class Rich {
+  constructor(readonly bundle: MimeBundle) {}
+  [DISPLAY_SYMBOL](): MimeBundle {
+    return this.bundle;
+  }
+  [inspect.custom](): string {
+    return String(this.bundle["text/plain"] ?? "[rich output]");
+  }
+}
+
+const truncate = (s: string, n = 80): string => (s.length > n ? `${s.slice(0, n - 3)}...` : s);
+
+export function html(source: string): Rich {
+  return new Rich({ "text/html": String(source), "text/plain": truncate(String(source).replace(/<[^>]*>/g, "")) });
+}
+
+export function markdown(source: string): Rich {
+  return new Rich({ "text/markdown": String(source), "text/plain": String(source) });
+}
+
+export function svg(source: string): Rich {
+  return new Rich({ "image/svg+xml": String(source), "text/plain": "<SVG image>" });
+}
+
+/** PNG from bytes (Buffer / Uint8Array) or a base64 string. */
+export function png(data: Uint8Array | string, opts: { width?: number; height?: number } = {}): Rich {
+  const b64 = typeof data === "string" ? data.replace(/^data:image\/png;base64,/, "") : Buffer.from(data).toString("base64");
+  const bundle: MimeBundle = { "image/png": b64, "text/plain": "<PNG image>" };
+  const rich = new Rich(bundle);
+  if (opts.width || opts.height) {
+    // Metadata rides along through display(); execute results carry none.
+    Object.defineProperty(rich, "metadata", { value: { "image/png": { ...(opts.width ? { width: opts.width } : {}), ...(opts.height ? { height: opts.height } : {}) } } });
+  }
+  return rich;
+}
+
+export function json(value: unknown): Rich {
+  return new Rich({ "application/json": jsonSafe(value), "text/plain": plainText(value) });
+}
+
+export interface ProgressState {
+  step: number;
+  totalSteps: number;
+  loss?: number;
+  tokensPerSecond?: number;
+  etaSeconds?: number;
+  message?: string;
+}
+
+const escapeHtml = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
+
+function formatEta(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return "?";
+  const s = Math.round(seconds);
+  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s` : `${s}s`;
+}
+
+/** The bundle of a progress bar: an HTML bar and a text line. */
+export function progressBundle(label: string, p: ProgressState, finished: boolean): MimeBundle {
+  const frac = p.totalSteps > 0 ? Math.min(1, Math.max(0, p.step / p.totalSteps)) : 0;
+  const parts = [`${p.step}/${p.totalSteps}`];
+  if (p.loss !== undefined && Number.isFinite(p.loss)) parts.push(`loss ${p.loss.toFixed(4)}`);
+  if (p.tokensPerSecond !== undefined && Number.isFinite(p.tokensPerSecond)) parts.push(`${Math.round(p.tokensPerSecond).toLocaleString("en-US")} tok/s`);
+  if (!finished && p.etaSeconds !== undefined) parts.push(`eta ${formatEta(p.etaSeconds)}`);
+  if (finished) parts.push("done");
+  if (p.message) parts.push(p.message);
+  const pct = (frac * 100).toFixed(1);
+  const width = 30;
+  const filled = Math.round(frac * width);
+  const text = `${label ? label + " " : ""}[${"#".repeat(filled)}${".".repeat(width - filled)}] ${pct}% ${parts.join(" | ")}`;
+  const htmlBar =
+    `<div class="mixdistill-progress" style="font-family:monospace;font-size:12px">` +
+    (label ? `<span>${escapeHtml(label)}</span> ` : "") +
+    `<progress value="${frac.toFixed(4)}" max="1" style="width:240px;vertical-align:middle"></progress> ` +
+    `<span>${pct}% ${escapeHtml(parts.join(" | "))}</span></div>`;
+  return { "text/plain": text, "text/html": htmlBar };
+}

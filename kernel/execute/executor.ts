@@ -1,0 +1,249 @@
+/**
+ * Runs transformed cells in the kernel's own global scope (vm.runInThisContext: no second realm, so
+ * `instanceof` and typed arrays behave across cells and libraries). Knows nothing of ZeroMQ.
+ *
+ * Interrupts: synchronous code runs with `breakOnSigint`, so the SIGINT the control thread sends
+ * stops it; pending async work is abandoned by rejecting the cell's promise, and the cell's
+ * AbortSignal is aborted so library code (training loops) can stop cleanly.
+ */
+import { createRequire, isBuiltin, SourceMap } from "node:module";
+import { existsSync } from "node:fs";
+import { isAbsolute, join, resolve as resolvePath } from "node:path";
+import { pathToFileURL } from "node:url";
+import vm from "node:vm";
+import { CellSyntaxError, RUNTIME, type TransformedCell, transformCell } from "./transform.js";
+
+export type ExecOutcome =
+  | { status: "ok"; hasValue: boolean; value?: unknown }
+  | { status: "error"; ename: string; evalue: string; traceback: string[]; interrupted: boolean };
+
+export class InterruptedError extends Error {
+  constructor() {
+    super("execution interrupted");
+    this.name = "Interrupted";
+  }
+}
+
+export interface ExecutorOptions {
+  /** Directory relative imports and bare package names are resolved from (the notebook's). */
+  cwd: string;
+  /** Root of the mixdistill package (holds dist/src/index.js). */
+  packageRoot: string;
+}
+
+interface CellRecord {
+  map: SourceMap;
+  /** Length of the prefix the rewrite put on line 1. */
+  prefix: number;
+  /** The script's last line: the call of the cell's async wrapper, not cell code. */
+  lastLine: number;
+}
+
+/** The object the rewritten cells call (`__mixdistill_rt.import(...)`). */
+export interface Runtime {
+  global: typeof globalThis;
+  import(spec: string): Promise<Record<string, unknown>>;
+  defaultExport(mod: Record<string, unknown>): unknown;
+  namedExport(mod: Record<string, unknown>, name: string, spec: string): unknown;
+}
+
+export class Executor {
+  private readonly cells = new Map<string, CellRecord>();
+  private controller: AbortController | undefined;
+  private readonly cwdRequire: NodeJS.Require;
+  private readonly kernelRequire: NodeJS.Require;
+  private readonly opts: ExecutorOptions;
+
+  constructor(opts: ExecutorOptions) {
+    this.opts = opts;
+    this.cwdRequire = createRequire(join(opts.cwd, "__cell__.js"));
+    this.kernelRequire = createRequire(join(opts.packageRoot, "package.json"));
+    const runtime: Runtime = {
+      global: globalThis,
+      import: (spec) => this.importModule(spec),
+      defaultExport: (mod) => ("default" in mod ? mod.default : mod),
+      namedExport: (mod, name) => {
+        if (name in mod) return mod[name];
+        const d = mod.default;
+        // CommonJS modules whose exports the lexer could not see: read them off module.exports.
+        if (d !== null && (typeof d === "object" || typeof d === "function") && name in (d as object)) {
+          return (d as Record<string, unknown>)[name];
+        }
+        // A type-only name imported without `import type`: it has no value, as in TypeScript.
+        return undefined;
+      },
+    };
+    Object.defineProperty(globalThis, RUNTIME, { value: runtime, enumerable: false, configurable: true, writable: false });
+    Object.defineProperty(globalThis, "require", { value: this.cwdRequire, enumerable: false, configurable: true, writable: true });
+  }
+
+  /** The AbortSignal of the running execution (aborted by an interrupt); a never-aborted one when idle. */
+  get signal(): AbortSignal {
+    return (this.controller ?? new AbortController()).signal;
+  }
+
+  get busy(): boolean {
+    return this.controller !== undefined;
+  }
+
+  /** Aborts the running execution, if any. Returns whether there was one. */
+  interrupt(): boolean {
+    if (!this.controller) return false;
+    this.controller.abort(new InterruptedError());
+    return true;
+  }
+
+  /** Resolves a cell's import: `mixdistill`, node builtins, paths, and packages (ESM or CJS). */
+  async importModule(spec: string): Promise<Record<string, unknown>> {
+    if (spec === "mixdistill" || spec.startsWith("mixdistill/")) {
+      const sub = spec === "mixdistill" ? "index" : spec.slice("mixdistill/".length);
+      const file = join(this.opts.packageRoot, "dist", "src", `${sub}.js`);
+      if (!existsSync(file)) throw new Error(`cannot import "${spec}": ${file} does not exist (run \`npm run build\`)`);
+      return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    }
+    if (isBuiltin(spec)) return (await import(spec)) as Record<string, unknown>;
+    if (spec.startsWith(".") || isAbsolute(spec)) {
+      return (await import(pathToFileURL(resolvePath(this.opts.cwd, spec)).href)) as Record<string, unknown>;
+    }
+    if (/^[a-z]+:/i.test(spec)) return (await import(spec)) as Record<string, unknown>;
+    for (const req of [this.cwdRequire, this.kernelRequire]) {
+      let resolved: string | undefined;
+      try {
+        resolved = req.resolve(spec);
+      } catch {
+        continue;
+      }
+      return (await import(pathToFileURL(resolved).href)) as Record<string, unknown>;
+    }
+    // ESM-only packages (no "require" export condition): Node's own ESM resolution from the kernel.
+    return (await import(spec)) as Record<string, unknown>;
+  }
+
+  private filenameCounter = 0;
+
+  /** A unique script name for a cell: `In[3]` for history cells, `<silent-N>` otherwise. */
+  cellName(executionCount: number | undefined): string {
+    this.filenameCounter++;
+    const base = executionCount === undefined ? `<silent-${this.filenameCounter}>` : `In[${executionCount}]`;
+    return this.cells.has(base) ? `${base}#${this.filenameCounter}` : base;
+  }
+
+  async execute(code: string, filename: string): Promise<ExecOutcome> {
+    const controller = new AbortController();
+    this.controller = controller;
+    try {
+      let cell: TransformedCell;
+      try {
+        cell = await transformCell(code, filename);
+      } catch (err) {
+        if (err instanceof CellSyntaxError) return this.syntaxOutcome(err, filename);
+        throw err;
+      }
+      const prefix = cell.script.indexOf("{") + 1;
+      this.cells.set(filename, { map: new SourceMap(cell.map as never), prefix, lastLine: cell.script.split("\n").length });
+      let script: vm.Script;
+      try {
+        script = new vm.Script(cell.script, {
+          filename,
+          importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+        });
+      } catch (err) {
+        return this.errorOutcome(err);
+      }
+      const interrupted = new Promise<never>((_, reject) => {
+        controller.signal.addEventListener("abort", () => reject(new InterruptedError()), { once: true });
+      });
+      interrupted.catch(() => undefined);
+      let result: unknown;
+      try {
+        const pending = script.runInThisContext({ breakOnSigint: true, displayErrors: false }) as Promise<{ value: unknown } | undefined>;
+        result = await Promise.race([pending, interrupted]);
+      } catch (err) {
+        return this.errorOutcome(isSigintError(err) ? new InterruptedError() : err);
+      }
+      if (cell.hasResult && result && typeof result === "object" && "value" in result) {
+        return { status: "ok", hasValue: true, value: (result as { value: unknown }).value };
+      }
+      return { status: "ok", hasValue: false };
+    } finally {
+      if (this.controller === controller) this.controller = undefined;
+    }
+  }
+
+  private syntaxOutcome(err: CellSyntaxError, filename: string): ExecOutcome {
+    const traceback = [`SyntaxError: ${err.message}`, `    at ${filename}:${err.line}:${err.column + 1}`];
+    if (err.lineText) traceback.push(`    ${err.lineText}`, `    ${" ".repeat(err.column)}^`);
+    return { status: "error", ename: "SyntaxError", evalue: err.message, traceback, interrupted: false };
+  }
+
+  errorOutcome(err: unknown): ExecOutcome {
+    const interrupted = err instanceof InterruptedError;
+    if (err instanceof Error || (typeof err === "object" && err !== null && "message" in err)) {
+      const e = err as Error;
+      const ename = typeof e.name === "string" && e.name ? e.name : "Error";
+      const evalue = String(e.message ?? "");
+      const traceback = interrupted ? [`${ename}: ${evalue}`] : this.formatStack(e, ename, evalue);
+      return { status: "error", ename, evalue, traceback, interrupted };
+    }
+    const evalue = typeof err === "string" ? err : safeString(err);
+    return { status: "error", ename: "Uncaught", evalue, traceback: [`Uncaught ${evalue}`], interrupted };
+  }
+
+  /** The stack with cell positions mapped back to the cell's own lines, kernel frames removed. */
+  formatStack(err: Error, ename: string, evalue: string): string[] {
+    const stack = typeof err.stack === "string" ? err.stack : `${ename}: ${evalue}`;
+    const lines = stack.split("\n");
+    const out: string[] = [];
+    let inFrames = false;
+    for (const line of lines) {
+      const isFrame = /^\s+at /.test(line);
+      if (!isFrame) {
+        if (!inFrames) out.push(line);
+        continue;
+      }
+      inFrames = true;
+      if (line.includes("/dist/kernel/") || line.includes("node:internal") || line.includes("node:vm")) continue;
+      const mapped = this.mapFrame(line);
+      if (mapped !== undefined) out.push(mapped);
+    }
+    if (out.length === 0) out.push(`${ename}: ${evalue}`);
+    return out;
+  }
+
+  /** Rewrites `name:line:col` positions of known cells in one stack frame line; undefined drops it. */
+  mapFrame(line: string): string | undefined {
+    for (const [name, rec] of this.cells) {
+      const m = new RegExp(`${escapeRegExp(name)}:(\\d+):(\\d+)`).exec(line);
+      if (!m) continue;
+      if (Number(m[1]) === rec.lastLine) return undefined;
+      const pos = this.mapPosition(rec, Number(m[1]), Number(m[2]));
+      return line.replace(m[0], `${name}:${pos.line}:${pos.column}`);
+    }
+    return line;
+  }
+
+  private mapPosition(rec: CellRecord, line: number, column: number): { line: number; column: number } {
+    const col0 = Math.max(0, (line === 1 ? column - rec.prefix : column) - 1);
+    const entry = rec.map.findEntry(line - 1, col0) as { originalLine?: number; originalColumn?: number };
+    if (entry && typeof entry.originalLine === "number") {
+      return { line: entry.originalLine + 1, column: (entry.originalColumn ?? 0) + 1 };
+    }
+    return { line, column };
+  }
+}
+
+function isSigintError(err: unknown): boolean {
+  return typeof err === "object" && err !== null && (err as { code?: unknown }).code === "ERR_SCRIPT_EXECUTION_INTERRUPTED";
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+function safeString(x: unknown): string {
+  try {
+    return String(x);
+  } catch {
+    return Object.prototype.toString.call(x);
+  }
+}

@@ -1,0 +1,259 @@
+/**
+ * Turns a TypeScript cell into a script that runs in the kernel's global scope:
+ *  - types are stripped by esbuild (fast; no type checking here),
+ *  - the body runs inside an async arrow so top-level `await` works,
+ *  - top-level declarations (let/const/var/function/class/enum, imports) become globals, so later
+ *    cells see them and a re-run cell may declare them again,
+ *  - `import` statements and `import()` go through the kernel's resolver (npm packages, ESM or CJS,
+ *    and `mixdistill` itself),
+ *  - the value of a final expression statement is returned.
+ * Line numbers are preserved through every rewrite; esbuild's source map maps them back to the cell.
+ */
+import { Parser, type Node as AcornNode } from "acorn";
+import { transform } from "esbuild";
+
+/** Name of the runtime object the rewritten code calls (imports); set on globalThis by the executor. */
+export const RUNTIME = "__mixdistill_rt";
+
+export interface SourceMapPayload {
+  version: number;
+  sources: string[];
+  sourcesContent?: string[];
+  mappings: string;
+  names: string[];
+  file?: string;
+  sourceRoot?: string;
+}
+
+export interface TransformedCell {
+  /** Script source: evaluates to a Promise of `{ value }` (or `undefined` when no final expression). */
+  script: string;
+  /** Maps lines of `script` (after the prefix on line 1) to lines of the cell. */
+  map: SourceMapPayload;
+  /** Names the cell declares at top level. */
+  declared: string[];
+  /** Whether the cell ends with an expression whose value is shown. */
+  hasResult: boolean;
+}
+
+/** A TypeScript syntax error, with its position in the cell (1-based line, 0-based column). */
+export class CellSyntaxError extends Error {
+  constructor(message: string, readonly line: number, readonly column: number, readonly lineText: string) {
+    super(message);
+    this.name = "SyntaxError";
+  }
+}
+
+type AnyNode = AcornNode & Record<string, unknown>;
+
+interface Edit {
+  start: number;
+  end: number;
+  text: string;
+}
+
+/** Applies edits (non-overlapping) keeping the number of newlines of every replaced range. */
+function applyEdits(src: string, edits: Edit[]): string {
+  edits.sort((a, b) => a.start - b.start || a.end - b.end);
+  let out = "";
+  let pos = 0;
+  for (const e of edits) {
+    if (e.start < pos) throw new Error(`internal: overlapping edits at ${e.start}`);
+    out += src.slice(pos, e.start);
+    const removed = src.slice(e.start, e.end);
+    const lost = (removed.match(/\n/g)?.length ?? 0) - (e.text.match(/\n/g)?.length ?? 0);
+    out += e.text + (lost > 0 ? "\n".repeat(lost) : "");
+    pos = e.end;
+  }
+  return out + src.slice(pos);
+}
+
+/** Names bound by a declaration pattern (`a`, `{a, b: [c]}`, `...rest`, defaults). */
+function boundNames(pattern: AnyNode, out: string[]): void {
+  switch (pattern.type) {
+    case "Identifier":
+      out.push(pattern.name as string);
+      break;
+    case "ObjectPattern":
+      for (const p of pattern.properties as AnyNode[]) {
+        boundNames((p.type === "RestElement" ? p.argument : p.value) as AnyNode, out);
+      }
+      break;
+    case "ArrayPattern":
+      for (const el of pattern.elements as (AnyNode | null)[]) if (el) boundNames(el, out);
+      break;
+    case "RestElement":
+      boundNames(pattern.argument as AnyNode, out);
+      break;
+    case "AssignmentPattern":
+      boundNames(pattern.left as AnyNode, out);
+      break;
+  }
+}
+
+/** Visits every node below `node` (a small generic walker: acorn nodes are plain objects with `type`). */
+function walk(node: AnyNode, visit: (n: AnyNode) => void): void {
+  visit(node);
+  for (const key of Object.keys(node)) {
+    const v = (node as Record<string, unknown>)[key];
+    if (Array.isArray(v)) {
+      for (const c of v) if (c && typeof c === "object" && typeof (c as AnyNode).type === "string") walk(c as AnyNode, visit);
+    } else if (v && typeof v === "object" && typeof (v as AnyNode).type === "string") {
+      walk(v as AnyNode, visit);
+    }
+  }
+}
+
+const TSCONFIG = {
+  compilerOptions: {
+    // Keep every import a cell writes: a name imported in one cell is used by later cells.
+    verbatimModuleSyntax: true,
+    experimentalDecorators: true,
+    useDefineForClassFields: true,
+  },
+};
+
+export async function transformCell(source: string, filename: string): Promise<TransformedCell> {
+  let js: string;
+  let map: SourceMapPayload;
+  try {
+    const r = await transform(source, {
+      loader: "ts",
+      format: "esm",
+      target: "es2022",
+      sourcemap: "external",
+      sourcefile: filename,
+      tsconfigRaw: TSCONFIG,
+      logLevel: "silent",
+    });
+    js = r.code;
+    map = JSON.parse(r.map) as SourceMapPayload;
+  } catch (err) {
+    const first = (err as { errors?: Array<{ text: string; location?: { line: number; column: number; lineText: string } }> }).errors?.[0];
+    if (first) {
+      const loc = first.location;
+      throw new CellSyntaxError(first.text, loc?.line ?? 1, loc?.column ?? 0, loc?.lineText ?? "");
+    }
+    throw err;
+  }
+
+  let program: AnyNode;
+  try {
+    program = Parser.parse(js, { ecmaVersion: "latest", sourceType: "module", allowAwaitOutsideFunction: true }) as unknown as AnyNode;
+  } catch (err) {
+    // esbuild accepted the TypeScript, so this is a construct the rewrite cannot handle.
+    throw new CellSyntaxError(`cannot run this cell: ${(err as Error).message}`, 1, 0, "");
+  }
+
+  const edits: Edit[] = [];
+  const declared: string[] = [];
+  const functionNames: string[] = [];
+  const body = program.body as AnyNode[];
+  let importIndex = 0;
+  const rt = RUNTIME;
+
+  const declareVariables = (decl: AnyNode, prefixEnd: number): void => {
+    const declarators = decl.declarations as AnyNode[];
+    // Drop the `const` / `let` / `var` keyword (and `export`, when prefixEnd covers it).
+    edits.push({ start: prefixEnd, end: declarators[0]!.start, text: "" });
+    for (const d of declarators) {
+      const names: string[] = [];
+      boundNames(d.id as AnyNode, names);
+      declared.push(...names);
+      if (d.init) {
+        edits.push({ start: d.start, end: d.start, text: "(" });
+        edits.push({ start: d.end, end: d.end, text: ")" });
+      } else if (decl.kind === "var") {
+        edits.push({ start: d.start, end: d.end, text: "void 0" });
+      } else {
+        edits.push({ start: d.end, end: d.end, text: " = undefined" });
+      }
+    }
+  };
+
+  const declareNode = (node: AnyNode, start: number): boolean => {
+    switch (node.type) {
+      case "VariableDeclaration":
+        declareVariables(node, start);
+        return true;
+      case "FunctionDeclaration": {
+        const name = (node.id as AnyNode).name as string;
+        declared.push(name);
+        functionNames.push(name);
+        if (start !== node.start) edits.push({ start, end: node.start, text: "" });
+        return true;
+      }
+      case "ClassDeclaration": {
+        const name = (node.id as AnyNode).name as string;
+        declared.push(name);
+        edits.push({ start, end: node.start, text: `${name} = ` });
+        edits.push({ start: node.end, end: node.end, text: ";" });
+        return true;
+      }
+      default:
+        return false;
+    }
+  };
+
+  body.forEach((node, i) => {
+    switch (node.type) {
+      case "ImportDeclaration": {
+        const spec = JSON.stringify((node.source as AnyNode).value);
+        const tmp = `__mdImport${importIndex++}`;
+        declared.push(tmp);
+        const parts = [`${tmp} = await ${rt}.import(${spec});`];
+        for (const s of node.specifiers as AnyNode[]) {
+          const local = (s.local as AnyNode).name as string;
+          declared.push(local);
+          if (s.type === "ImportDefaultSpecifier") parts.push(`${local} = ${rt}.defaultExport(${tmp});`);
+          else if (s.type === "ImportNamespaceSpecifier") parts.push(`${local} = ${tmp};`);
+          else {
+            const imported = s.imported as AnyNode;
+            const name = imported.type === "Identifier" ? (imported.name as string) : String(imported.value);
+            parts.push(`${local} = ${rt}.namedExport(${tmp}, ${JSON.stringify(name)}, ${spec});`);
+          }
+        }
+        edits.push({ start: node.start, end: node.end, text: parts.join(" ") });
+        return;
+      }
+      case "ExportNamedDeclaration":
+        if (node.declaration) declareNode(node.declaration as AnyNode, node.start);
+        else edits.push({ start: node.start, end: node.end, text: "" });
+        return;
+      case "ExportAllDeclaration":
+        edits.push({ start: node.start, end: node.end, text: "" });
+        return;
+      case "ExportDefaultDeclaration": {
+        const decl = node.declaration as AnyNode;
+        if ((decl.type === "FunctionDeclaration" || decl.type === "ClassDeclaration") && decl.id) {
+          declareNode(decl, node.start);
+        } else {
+          edits.push({ start: node.start, end: decl.start, text: "" });
+        }
+        return;
+      }
+      case "ExpressionStatement":
+        if (i === body.length - 1) {
+          const expr = node.expression as AnyNode;
+          edits.push({ start: expr.start, end: expr.start, text: "return { value: (" });
+          edits.push({ start: expr.end, end: expr.end, text: ") }" });
+        }
+        break;
+      default:
+        declareNode(node, node.start);
+    }
+  });
+  const hasResult = body.length > 0 && body[body.length - 1]!.type === "ExpressionStatement";
+
+  // Dynamic import() anywhere in the cell goes through the same resolver.
+  walk(program, (n) => {
+    if (n.type === "ImportExpression") edits.push({ start: n.start, end: n.start + "import".length, text: `${rt}.import` });
+  });
+
+  const unique = [...new Set(declared)];
+  const hoist = unique.length ? `var ${unique.join(", ")}; ` : "";
+  // Function declarations are hoisted inside the async arrow; publish them as globals first thing.
+  const publish = functionNames.map((f) => `${rt}.global.${f} = ${f};`).join(" ");
+  const script = `${hoist}(async () => {${publish} ${applyEdits(js, edits)}\n})()`;
+  return { script, map, declared: unique, hasResult };
+}

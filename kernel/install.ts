@@ -1,0 +1,127 @@
+/**
+ * `mixdistill install`: the kernelspec (absolute node path, message-mode interrupts, logos) and the
+ * prebuilt JupyterLab extension, into a Jupyter data directory. Written to temp names and renamed.
+ */
+import { cpSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { deflateSync } from "node:zlib";
+
+export const KERNEL_NAME = "mixdistill";
+export const DISPLAY_NAME = "TypeScript (mixdistill)";
+
+/** The user data dir as jupyter_core computes it on Linux. */
+export function userDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.JUPYTER_DATA_DIR) return resolve(env.JUPYTER_DATA_DIR);
+  const xdg = env.XDG_DATA_HOME || join(homedir(), ".local", "share");
+  return join(xdg, "jupyter");
+}
+
+export function kernelSpec(packageRoot: string): Record<string, unknown> {
+  return {
+    argv: [process.execPath, join(packageRoot, "bin", "mixdistill.js"), "kernel", "{connection_file}"],
+    display_name: DISPLAY_NAME,
+    language: "typescript",
+    interrupt_mode: "message",
+    env: {},
+    metadata: { debugger: false },
+  };
+}
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+function crc32(buf: Buffer): number {
+  let c = 0xffffffff;
+  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function chunk(type: string, data: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const td = Buffer.concat([Buffer.from(type, "latin1"), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(td));
+  return Buffer.concat([len, td, crc]);
+}
+
+/** The logo: a rounded blue square with a white "md" monogram drawn from rectangles, as an RGBA PNG. */
+export function logoPng(size: number): Buffer {
+  const px = Buffer.alloc(size * size * 4);
+  const s = size / 32;
+  const inRect = (x: number, y: number, x0: number, y0: number, w: number, h: number): boolean => x >= x0 * s && x < (x0 + w) * s && y >= y0 * s && y < (y0 + h) * s;
+  const strokes: Array<[number, number, number, number]> = [
+    // "m"
+    [4, 12, 2, 14], [4, 12, 10, 2], [9, 12, 2, 14], [14, 12, 2, 14],
+    // "d"
+    [19, 16, 2, 10], [19, 16, 8, 2], [19, 24, 8, 2], [25, 6, 2, 20],
+  ];
+  const r = 5 * s;
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const i = (y * size + x) * 4;
+      const cx = Math.min(x, size - 1 - x);
+      const cy = Math.min(y, size - 1 - y);
+      const outside = cx < r && cy < r && (r - cx) ** 2 + (r - cy) ** 2 > r * r;
+      if (outside) continue;
+      const white = strokes.some(([x0, y0, w, h]) => inRect(x, y, x0, y0, w, h));
+      px.set(white ? [255, 255, 255, 255] : [49, 120, 198, 255], i);
+    }
+  }
+  const raw = Buffer.alloc(size * (size * 4 + 1));
+  for (let y = 0; y < size; y++) px.copy(raw, y * (size * 4 + 1) + 1, y * size * 4, (y + 1) * size * 4);
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(size, 0);
+  ihdr.writeUInt32BE(size, 4);
+  ihdr.set([8, 6, 0, 0, 0], 8);
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk("IHDR", ihdr), chunk("IDAT", deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
+}
+
+/** Replaces directory `target` with a fully written `build(tmp)` in one rename. */
+function replaceDir(target: string, build: (tmp: string) => void): void {
+  mkdirSync(dirname(target), { recursive: true });
+  const tmp = `${target}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    build(tmp);
+    const old = `${target}.old-${process.pid}`;
+    if (existsSync(target)) renameSync(target, old);
+    renameSync(tmp, target);
+    rmSync(old, { recursive: true, force: true });
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+export interface InstallResult {
+  dataDir: string;
+  kernelDir: string;
+  labextensionDir?: string;
+}
+
+export function install(packageRoot: string, dataDir: string): InstallResult {
+  const kernelDir = join(dataDir, "kernels", KERNEL_NAME);
+  replaceDir(kernelDir, (tmp) => {
+    writeFileSync(join(tmp, "kernel.json"), JSON.stringify(kernelSpec(packageRoot), null, 2) + "\n");
+    writeFileSync(join(tmp, "logo-32x32.png"), logoPng(32));
+    writeFileSync(join(tmp, "logo-64x64.png"), logoPng(64));
+  });
+  const result: InstallResult = { dataDir, kernelDir };
+  const prebuilt = join(packageRoot, "extension", "labextension");
+  if (existsSync(prebuilt)) {
+    const target = join(dataDir, "labextensions", "mixdistill-labextension");
+    replaceDir(target, (tmp) => cpSync(prebuilt, tmp, { recursive: true }));
+    result.labextensionDir = target;
+  }
+  return result;
+}

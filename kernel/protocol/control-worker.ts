@@ -1,0 +1,88 @@
+/**
+ * Heartbeat and control channels on their own thread, so they answer while the main thread runs a
+ * long synchronous cell. An interrupt_request is handled right here: SIGINT to our own process stops
+ * synchronous code run with `breakOnSigint`, and a message to the main thread aborts pending async work.
+ * Other control requests (shutdown, kernel_info, ...) are forwarded to the main thread's dispatcher.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import * as zmq from "zeromq";
+import { type ConnectionInfo, type Message, Signer, decode, encode, endpoint, newHeader } from "./wire.js";
+import type { FromControl, ToControl } from "./control-bridge.js";
+
+interface ControlWorkerData {
+  info: ConnectionInfo;
+  session: string;
+}
+
+const port = parentPort;
+if (!port) throw new Error("control-worker must run as a worker thread");
+const { info, session } = workerData as ControlWorkerData;
+const signer = new Signer(info.key, info.signature_scheme);
+const post = (m: FromControl): void => port.postMessage(m);
+
+const hb = new zmq.Reply({ linger: 0 });
+const control = new zmq.Router({ linger: 0, maxMessageSize: 64 * 1024 * 1024 });
+let sendTail: Promise<void> = Promise.resolve();
+const sendControl = (frames: Buffer[]): void => {
+  sendTail = sendTail.then(() => control.send(frames)).catch((err: unknown) => {
+    post({ type: "log", text: `control send failed: ${String(err)}` });
+  });
+};
+
+async function heartbeat(): Promise<void> {
+  try {
+    for await (const frames of hb) await hb.send(frames);
+  } catch (err) {
+    if (!hb.closed) post({ type: "log", text: `heartbeat stopped: ${String(err)}` });
+  }
+}
+
+function toWire(m: Message): FromControl {
+  return { type: "request", message: m };
+}
+
+async function controlLoop(): Promise<void> {
+  try {
+    for await (const frames of control) {
+      const d = decode(frames, signer);
+      if (!d.ok) {
+        post({ type: "log", text: `control: dropped message: ${d.reason}` });
+        continue;
+      }
+      const msg = d.message;
+      if (msg.header.msg_type === "interrupt_request") {
+        // Tell the main thread first: the message is queued before the signal lands.
+        post({ type: "interrupt" });
+        process.kill(process.pid, "SIGINT");
+        sendControl(
+          encode(signer, msg.identities, newHeader("interrupt_reply", session), msg.header, {}, { status: "ok" }),
+        );
+        continue;
+      }
+      post(toWire(msg));
+    }
+  } catch (err) {
+    if (!control.closed) post({ type: "log", text: `control stopped: ${String(err)}` });
+  }
+}
+
+port.on("message", (m: ToControl) => {
+  if (m.type === "send") {
+    sendControl(m.frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
+  } else if (m.type === "close") {
+    void sendTail.then(() => {
+      hb.close();
+      control.close();
+      post({ type: "closed" });
+    });
+  }
+});
+
+try {
+  await Promise.all([hb.bind(endpoint(info, info.hb_port)), control.bind(endpoint(info, info.control_port))]);
+  post({ type: "ready" });
+  void heartbeat();
+  void controlLoop();
+} catch (err) {
+  post({ type: "bind-error", text: String(err) });
+}

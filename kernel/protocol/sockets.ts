@@ -1,0 +1,55 @@
+/**
+ * ZeroMQ sockets of the main thread (shell, iopub, stdin). Sends on one socket are serialised:
+ * zeromq.js allows one pending send per socket and throws EBUSY when too many pile up.
+ */
+import * as zmq from "zeromq";
+import { type ConnectionInfo, endpoint } from "./wire.js";
+
+/** Queues sends so that exactly one is in flight per socket, in order. */
+export class SerialSender {
+  private tail: Promise<void> = Promise.resolve();
+  constructor(private readonly socket: zmq.Writable, private readonly onError: (err: unknown) => void) {}
+
+  send(frames: Buffer[]): Promise<void> {
+    const next = this.tail.then(
+      () => this.socket.send(frames),
+    ).catch((err: unknown) => this.onError(err));
+    this.tail = next;
+    return next;
+  }
+
+  /** Resolves once everything queued so far has been handed to ZeroMQ. */
+  flush(): Promise<void> {
+    return this.tail;
+  }
+}
+
+export interface MainSockets {
+  shell: zmq.Router;
+  iopub: zmq.Publisher;
+  stdin: zmq.Router;
+}
+
+const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
+
+export async function bindMainSockets(info: ConnectionInfo): Promise<MainSockets> {
+  const shell = new zmq.Router({ maxMessageSize: MAX_MESSAGE_BYTES, linger: 0 });
+  const iopub = new zmq.Publisher({ linger: 1000, sendHighWaterMark: 100_000 });
+  const stdin = new zmq.Router({ maxMessageSize: MAX_MESSAGE_BYTES, linger: 0 });
+  await Promise.all([
+    shell.bind(endpoint(info, info.shell_port)),
+    iopub.bind(endpoint(info, info.iopub_port)),
+    stdin.bind(endpoint(info, info.stdin_port)),
+  ]);
+  return { shell, iopub, stdin };
+}
+
+export function closeMainSockets(s: MainSockets): void {
+  for (const sock of [s.shell, s.iopub, s.stdin]) {
+    try {
+      sock.close();
+    } catch {
+      // already closed
+    }
+  }
+}
