@@ -1,1 +1,3 @@
-export {};
+export * from "./extract.js";
+export { Decoder, KVCache, generate, type DecodeRow, type GenerateOptions, type Generation } from "./decoder.js";
+export * from "./evaluate.js";

@@ -64,6 +64,8 @@ export interface ExampleResult {
   stopped: boolean;
   task?: string;
   level?: number;
+  /** The decoded response (for inspection). */
+  output?: string;
 }
 
 export interface RunResult {
@@ -76,6 +78,16 @@ export interface RunResult {
   params: number;
   backend: string;
   seconds: number;
+  /** Mean training loss of the last 10% of steps. */
+  finalLoss?: number;
+  /** Generated-length statistics in student tokens; stoppedFraction < 1 means some never stopped. */
+  lengths?: { mean: number; median: number; p90: number; max: number; stoppedFraction: number };
+  /** Student config actually used (maxLen sized to the data for named sizes). */
+  studentConfig?: StudentConfig & { vocabSize: number };
+  /** Training examples cut at the context length. */
+  truncatedExamples?: number;
+  /** Seconds spent training (the rest is evaluation and setup). */
+  trainSeconds?: number;
 }
 
 export interface RunProgress {
@@ -90,4 +102,9 @@ export interface RunProgress {
 export interface RunOptions {
   signal?: AbortSignal;
   onProgress?: (p: RunProgress) => void;
+  /** Checkpoint the training here (every `checkpointEvery` steps and at the end). */
+  checkpointPath?: string;
+  checkpointEvery?: number;
+  /** Sequences decoded together during evaluation (default 32). */
+  evalBatchSize?: number;
 }

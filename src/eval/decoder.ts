@@ -1,0 +1,295 @@
+/**
+ * Inference with a KV cache. A decoding step touches only the new token's row: plain JavaScript
+ * over Float32Arrays for small batches (lower overhead than a tensor op per layer piece), the
+ * backend's matMul for large ones (batched evaluation, prompt prefill). Same maths as
+ * StudentModel.forward; the tests check the logits agree.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { StudentModel } from "../model/transformer.js";
+import { Rng } from "../model/rng.js";
+
+/** Keys and values of one sequence, every layer, positions [0, len). */
+export class KVCache {
+  readonly k: Float32Array[];
+  readonly v: Float32Array[];
+  len = 0;
+  constructor(layers: number, D: number, readonly capacity: number) {
+    this.k = Array.from({ length: layers }, () => new Float32Array(capacity * D));
+    this.v = Array.from({ length: layers }, () => new Float32Array(capacity * D));
+  }
+}
+
+interface Dense {
+  w: Float32Array;
+  b: Float32Array;
+  K: number;
+  N: number;
+  wt: tf.Tensor2D;
+  bt: tf.Tensor1D;
+}
+interface Norm {
+  g: Float32Array;
+  b: Float32Array;
+}
+interface Layer {
+  ln1: Norm;
+  qkv: Dense;
+  proj: Dense;
+  ln2: Norm;
+  fc1: Dense;
+  fc2: Dense;
+}
+
+/** Rows at or above this use the backend's matMul. */
+const TENSOR_ROWS = 8;
+
+export interface DecodeRow {
+  cache: KVCache;
+  /** Token at position cache.len (the cache grows by one). */
+  token: number;
+}
+
+export class Decoder {
+  readonly D: number;
+  readonly H: number;
+  readonly V: number;
+  readonly maxLen: number;
+  readonly layers: Layer[] = [];
+  private readonly wte: Float32Array;
+  private readonly wpe: Float32Array;
+  private readonly lnf: Norm;
+  private readonly head: Dense;
+  private readonly kept: tf.Tensor[] = [];
+
+  constructor(model: StudentModel) {
+    const c = model.config;
+    this.D = c.dModel;
+    this.H = c.nHeads;
+    this.V = c.vocabSize;
+    this.maxLen = c.maxLen;
+    const byName = new Map(model.specs.map((s, i) => [s.name, model.params[i]!]));
+    const arr = (n: string) => new Float32Array(byName.get(n)!.dataSync());
+    const dense = (n: string): Dense => {
+      const w = byName.get(n + ".w")! as tf.Tensor2D;
+      const b = byName.get(n + ".b")! as tf.Tensor1D;
+      const wt = tf.keep(tf.clone(w));
+      const bt = tf.keep(tf.clone(b));
+      this.kept.push(wt, bt);
+      return { w: arr(n + ".w"), b: arr(n + ".b"), K: w.shape[0], N: w.shape[1], wt, bt };
+    };
+    const norm = (n: string): Norm => ({ g: arr(n + ".g"), b: arr(n + ".b") });
+    this.wte = arr("wte");
+    this.wpe = arr("wpe");
+    for (let l = 0; l < c.nLayers; l++) {
+      const p = `h${l}.`;
+      this.layers.push({ ln1: norm(p + "ln1"), qkv: dense(p + "qkv"), proj: dense(p + "proj"), ln2: norm(p + "ln2"), fc1: dense(p + "fc1"), fc2: dense(p + "fc2") });
+    }
+    this.lnf = norm("lnf");
+    this.head = dense("head");
+  }
+
+  newCache(capacity = this.maxLen): KVCache {
+    return new KVCache(this.layers.length, this.D, Math.min(capacity, this.maxLen));
+  }
+
+  /** x (R, K) W + b -> (R, N). */
+  private dense(x: Float32Array, R: number, d: Dense): Float32Array {
+    const { K, N } = d;
+    if (R >= TENSOR_ROWS) {
+      return tf.tidy(() => tf.fused.matMul({ a: tf.tensor2d(x, [R, K]), b: d.wt, bias: d.bt }).dataSync() as Float32Array);
+    }
+    const out = new Float32Array(R * N);
+    const w = d.w;
+    for (let r = 0; r < R; r++) {
+      const o = r * N;
+      out.set(d.b, o);
+      for (let k = 0; k < K; k++) {
+        const xv = x[r * K + k]!;
+        if (xv === 0) continue;
+        const wo = k * N;
+        for (let j = 0; j < N; j++) out[o + j] += xv * w[wo + j]!;
+      }
+    }
+    return out;
+  }
+
+  private layerNorm(x: Float32Array, R: number, n: Norm): Float32Array {
+    const D = this.D;
+    const out = new Float32Array(R * D);
+    for (let r = 0; r < R; r++) {
+      const o = r * D;
+      let mean = 0;
+      for (let i = 0; i < D; i++) mean += x[o + i]!;
+      mean /= D;
+      let v = 0;
+      for (let i = 0; i < D; i++) {
+        const c = x[o + i]! - mean;
+        v += c * c;
+      }
+      const rstd = 1 / Math.sqrt(v / D + 1e-5);
+      for (let i = 0; i < D; i++) out[o + i] = (x[o + i]! - mean) * rstd * n.g[i]! + n.b[i]!;
+    }
+    return out;
+  }
+
+  /**
+   * Appends one token to each row's cache and returns the next-token logits (R, V). Several rows
+   * may share a cache (prefill): they must be consecutive positions in order.
+   */
+  forward(rows: readonly DecodeRow[]): Float32Array {
+    const R = rows.length;
+    const { D, H } = this;
+    const hs = D / H;
+    const pos = rows.map((r) => {
+      const p = r.cache.len++;
+      if (p >= r.cache.capacity) throw new Error(`KV cache full (capacity ${r.cache.capacity})`);
+      return p;
+    });
+    let x: Float32Array = new Float32Array(R * D);
+    rows.forEach((r, i) => {
+      if (r.token < 0 || r.token >= this.V) throw new Error(`token id ${r.token} outside the vocabulary`);
+      for (let e = 0; e < D; e++) x[i * D + e] = this.wte[r.token * D + e]! + this.wpe[pos[i]! * D + e]!;
+    });
+    const scale = 1 / Math.sqrt(hs);
+    const scores = new Float32Array(this.maxLen);
+    this.layers.forEach((L, l) => {
+      const qkv = this.dense(this.layerNorm(x, R, L.ln1), R, L.qkv); // (R, 3D)
+      rows.forEach((r, i) => {
+        const p = pos[i]! * D;
+        r.cache.k[l]!.set(qkv.subarray(i * 3 * D + D, i * 3 * D + 2 * D), p);
+        r.cache.v[l]!.set(qkv.subarray(i * 3 * D + 2 * D, i * 3 * D + 3 * D), p);
+      });
+      const att = new Float32Array(R * D); // (R, D)
+      rows.forEach((r, i) => {
+        const K = r.cache.k[l]!;
+        const Vc = r.cache.v[l]!;
+        const n = pos[i]! + 1;
+        for (let h = 0; h < H; h++) {
+          const qo = i * 3 * D + h * hs;
+          let max = -Infinity;
+          for (let t = 0; t < n; t++) {
+            let s = 0;
+            const ko = t * D + h * hs;
+            for (let e = 0; e < hs; e++) s += qkv[qo + e]! * K[ko + e]!;
+            s *= scale;
+            scores[t] = s;
+            if (s > max) max = s;
+          }
+          let sum = 0;
+          for (let t = 0; t < n; t++) sum += scores[t] = Math.exp(scores[t]! - max);
+          const ao = i * D + h * hs;
+          for (let t = 0; t < n; t++) {
+            const w = scores[t]! / sum;
+            const vo = t * D + h * hs;
+            for (let e = 0; e < hs; e++) att[ao + e] += w * Vc[vo + e]!;
+          }
+        }
+      });
+      const proj = this.dense(att, R, L.proj);
+      for (let i = 0; i < x.length; i++) x[i] += proj[i]!;
+      const f = this.dense(this.layerNorm(x, R, L.ln2), R, L.fc1); // (R, dFF)
+      for (let i = 0; i < f.length; i++) {
+        const v = f[i]!;
+        f[i] = v / (1 + Math.exp(-1.702 * v));
+      }
+      const m = this.dense(f, R, L.fc2);
+      for (let i = 0; i < x.length; i++) x[i] += m[i]!;
+    });
+    x = this.layerNorm(x, R, this.lnf);
+    return this.dense(x, R, this.head); // (R, V)
+  }
+
+  dispose(): void {
+    for (const t of this.kept) t.dispose();
+    this.kept.length = 0;
+  }
+}
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  /** 0 (default): greedy. */
+  temperature?: number;
+  seed?: number;
+  /** Sequences decoded together. */
+  batchSize?: number;
+  /** Token that ends a response. */
+  eosId: number;
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface Generation {
+  /** Generated ids, without the end marker. */
+  tokens: number[];
+  /** True when the end marker was generated, false when a length limit stopped it. */
+  stopped: boolean;
+}
+
+function pick(logits: Float32Array, off: number, V: number, temperature: number, rng: Rng): number {
+  if (temperature <= 0) {
+    let best = 0;
+    for (let j = 1; j < V; j++) if (logits[off + j]! > logits[off + best]!) best = j;
+    return best;
+  }
+  let max = -Infinity;
+  for (let j = 0; j < V; j++) max = Math.max(max, logits[off + j]!);
+  const p = new Float64Array(V);
+  let sum = 0;
+  for (let j = 0; j < V; j++) sum += p[j] = Math.exp((logits[off + j]! - max) / temperature);
+  let u = rng.next() * sum;
+  for (let j = 0; j < V; j++) if ((u -= p[j]!) <= 0) return j;
+  return V - 1;
+}
+
+/**
+ * Decodes continuations of `prompts` (token ids, e.g. `<bos> prompt <resp>`), `batchSize` at a
+ * time, until the end marker, `maxNewTokens`, or the model's context is full.
+ */
+export async function generate(decoder: Decoder, prompts: readonly number[][], opts: GenerateOptions): Promise<Generation[]> {
+  const temperature = opts.temperature ?? 0;
+  const rng = new Rng(opts.seed ?? 0);
+  const batchSize = Math.max(1, opts.batchSize ?? 32);
+  const out: Generation[] = new Array(prompts.length);
+  const V = decoder.V;
+  for (let start = 0; start < prompts.length; start += batchSize) {
+    if (opts.signal?.aborted) throw opts.signal.reason ?? new Error("aborted");
+    const chunk = prompts.slice(start, start + batchSize).map((p) => (p.length >= decoder.maxLen ? p.slice(p.length - decoder.maxLen + 1) : p));
+    const caches = chunk.map((p) => decoder.newCache(p.length + opts.maxNewTokens));
+    // Prefill: every prompt token of the chunk in one pass; keep each prompt's last logits.
+    const rows: DecodeRow[] = [];
+    const lastRow: number[] = [];
+    chunk.forEach((p, i) => {
+      if (p.length === 0) throw new Error(`prompt ${start + i} is empty`);
+      p.forEach((token) => rows.push({ cache: caches[i]!, token }));
+      lastRow.push(rows.length - 1);
+    });
+    const pre = decoder.forward(rows);
+    const gens: Generation[] = chunk.map(() => ({ tokens: [], stopped: false }));
+    let next = lastRow.map((r) => pick(pre, r * V, V, temperature, rng));
+    let active = chunk.map((_, i) => i);
+    for (;;) {
+      const still: number[] = [];
+      const nextTokens: number[] = [];
+      active.forEach((i, a) => {
+        const tok = next[a]!;
+        const g = gens[i]!;
+        if (tok === opts.eosId) {
+          g.stopped = true;
+          return;
+        }
+        g.tokens.push(tok);
+        if (g.tokens.length >= opts.maxNewTokens || caches[i]!.len >= caches[i]!.capacity) return;
+        still.push(i);
+        nextTokens.push(tok);
+      });
+      active = still;
+      if (active.length === 0) break;
+      const logits = decoder.forward(active.map((i, a) => ({ cache: caches[i]!, token: nextTokens[a]! })));
+      next = active.map((_, a) => pick(logits, a * V, V, temperature, rng));
+    }
+    gens.forEach((g, i) => (out[start + i] = g));
+    opts.onProgress?.(Math.min(prompts.length, start + batchSize), prompts.length);
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  return out;
+}
