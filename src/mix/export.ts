@@ -1,0 +1,176 @@
+/**
+ * Exporters for the trainers users run at scale. Each writes a data file (atomic) and, for
+ * LLaMA-Factory, the dataset_info.json entry that registers it.
+ *
+ * - `llamafactory`: alpaca-style JSONL `{"problem", "solution"}` with the entry
+ *   `{"file_name", "formatting": "alpaca", "columns": {"prompt": "problem", "response": "solution"}}`,
+ *   the columns of the paper's repository (its dataset_info.json for UWNSL/*).
+ * - `sharegpt`: `{"conversations": [{"from": "human", "value"}, {"from": "gpt", "value"}]}` with a
+ *   `"formatting": "sharegpt"` entry (LLaMA-Factory's default tags).
+ * - `trl-messages`: `{"messages": [{"role": "user", "content"}, {"role": "assistant", "content"}]}`
+ *   (TRL's conversational format).
+ * - `trl-prompt-completion`: `{"prompt", "completion"}` (TRL's standard prompt-completion format).
+ * - `jsonl`: the mixed examples themselves (id, question, answer, level, subject, source, response).
+ */
+import { createHash, type Hash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { AtomicWriter, writeFileAtomic } from "../data/atomic.js";
+import type { MixedExample } from "./mix.js";
+
+export const EXPORT_FORMATS = ["llamafactory", "sharegpt", "trl-messages", "trl-prompt-completion", "jsonl"] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+/**
+ * Prompt templates by name; `{{problem}}` is replaced by the question. `paper` is the prompt of the
+ * paper's evaluation (its lm-evaluation-harness tasks; see reference/paper_tables.json).
+ */
+export const PROMPT_TEMPLATES: Record<string, string> = {
+  plain: "{{problem}}",
+  paper: "Solve the following math problem. Present the final answer in the format: Final Answer: \\boxed{your_answer}.\nProblem: {{problem}}\nAnswer:",
+};
+
+/** A template by name, or the text itself when it contains {{problem}}. */
+export function resolveTemplate(nameOrText: string | undefined): string {
+  if (nameOrText === undefined) return PROMPT_TEMPLATES.plain!;
+  const named = PROMPT_TEMPLATES[nameOrText];
+  if (named !== undefined) return named;
+  if (nameOrText.includes("{{problem}}") || nameOrText.includes("{{question}}")) return nameOrText;
+  throw new Error(`template: unknown name ${JSON.stringify(nameOrText)} (known: ${Object.keys(PROMPT_TEMPLATES).join(", ")}; or give a text containing {{problem}})`);
+}
+
+export function applyTemplate(template: string, question: string): string {
+  return template.replace(/\{\{\s*(problem|question)\s*\}\}/g, () => question);
+}
+
+export interface ExportOptions {
+  format: ExportFormat;
+  /** Dataset name: the data file is NAME.jsonl and the dataset_info.json key is NAME. */
+  name: string;
+  /** Template name or text (default: the question as it is). */
+  template?: string;
+  /** Optional system prompt (messages / sharegpt / llamafactory `system` column). */
+  system?: string;
+}
+
+export interface OutputFile {
+  path: string;
+  sha256: string;
+  lines: number;
+  bytes: number;
+}
+
+/** Serialises one example in the chosen format. Key order is fixed, so output is byte-stable. */
+export function formatExample(e: MixedExample, format: ExportFormat, template: string, system?: string): string {
+  const prompt = applyTemplate(template, e.question);
+  switch (format) {
+    case "llamafactory":
+      return JSON.stringify(system === undefined ? { problem: prompt, solution: e.response } : { problem: prompt, solution: e.response, system });
+    case "sharegpt": {
+      const conv = [{ from: "human", value: prompt }, { from: "gpt", value: e.response }];
+      return JSON.stringify(system === undefined ? { conversations: conv } : { conversations: conv, system });
+    }
+    case "trl-messages": {
+      const msgs = [{ role: "user", content: prompt }, { role: "assistant", content: e.response }];
+      if (system !== undefined) msgs.unshift({ role: "system", content: system });
+      return JSON.stringify({ messages: msgs });
+    }
+    case "trl-prompt-completion":
+      return JSON.stringify({ prompt, completion: e.response });
+    case "jsonl": {
+      const o: Record<string, unknown> = { id: e.id, question: prompt, answer: e.answer };
+      if (e.level !== undefined) o.level = e.level;
+      if (e.subject !== undefined) o.subject = e.subject;
+      o.source = e.source;
+      o.response = e.response;
+      return JSON.stringify(o);
+    }
+  }
+}
+
+/** The dataset_info.json entry LLaMA-Factory needs for a file written by this exporter. */
+export function datasetInfoEntry(format: ExportFormat, fileName: string, system?: string): Record<string, unknown> | undefined {
+  if (format === "llamafactory") {
+    const columns: Record<string, string> = { prompt: "problem", response: "solution" };
+    if (system !== undefined) columns.system = "system";
+    return { file_name: fileName, formatting: "alpaca", columns };
+  }
+  if (format === "sharegpt") {
+    const columns: Record<string, string> = { messages: "conversations" };
+    if (system !== undefined) columns.system = "system";
+    return { file_name: fileName, formatting: "sharegpt", columns, tags: { role_tag: "from", content_tag: "value", user_tag: "human", assistant_tag: "gpt" } };
+  }
+  return undefined;
+}
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** Streams examples into a dataset folder; nothing is visible until `close()`. */
+export class ExportWriter {
+  private lines = 0;
+  private readonly hash: Hash = createHash("sha256");
+  private readonly template: string;
+  private constructor(
+    private readonly dir: string,
+    private readonly opts: ExportOptions,
+    private readonly writer: AtomicWriter,
+    private readonly fileName: string,
+  ) {
+    this.template = resolveTemplate(opts.template);
+  }
+
+  static async create(dir: string, opts: ExportOptions): Promise<ExportWriter> {
+    if (!EXPORT_FORMATS.includes(opts.format)) throw new Error(`format: expected one of ${EXPORT_FORMATS.join(", ")}, got ${JSON.stringify(opts.format)}`);
+    if (!NAME_RE.test(opts.name)) throw new Error(`name: ${JSON.stringify(opts.name)} is not a usable file name (letters, digits, . _ -)`);
+    resolveTemplate(opts.template);
+    const fileName = `${opts.name}.jsonl`;
+    return new ExportWriter(dir, opts, await AtomicWriter.create(join(dir, fileName)), fileName);
+  }
+
+  async write(e: MixedExample): Promise<void> {
+    const line = formatExample(e, this.opts.format, this.template, this.opts.system) + "\n";
+    this.hash.update(line);
+    this.lines++;
+    await this.writer.write(line);
+  }
+
+  async abort(): Promise<void> {
+    await this.writer.abort();
+  }
+
+  /** Commits the data file and, for LLaMA-Factory formats, merges the entry into dataset_info.json. */
+  async close(): Promise<OutputFile[]> {
+    await this.writer.commit();
+    const files: OutputFile[] = [{ path: this.writer.path, sha256: this.hash.digest("hex"), lines: this.lines, bytes: this.writer.bytesWritten }];
+    const entry = datasetInfoEntry(this.opts.format, this.fileName, this.opts.system);
+    if (entry) {
+      const infoPath = join(this.dir, "dataset_info.json");
+      let info: Record<string, unknown> = {};
+      if (existsSync(infoPath)) {
+        try {
+          info = JSON.parse(await readFile(infoPath, "utf8")) as Record<string, unknown>;
+        } catch (e) {
+          throw new Error(`${infoPath}: existing dataset_info.json is not valid JSON (${(e as Error).message})`);
+        }
+      }
+      info[this.opts.name] = entry;
+      const text = JSON.stringify(info, null, 2) + "\n";
+      await writeFileAtomic(infoPath, text);
+      files.push({ path: infoPath, sha256: createHash("sha256").update(text).digest("hex"), lines: text.split("\n").length - 1, bytes: Buffer.byteLength(text) });
+    }
+    return files;
+  }
+}
+
+/** Writes a whole list of examples in one format. */
+export async function exportMix(examples: Iterable<MixedExample> | AsyncIterable<MixedExample>, dir: string, opts: ExportOptions): Promise<OutputFile[]> {
+  const w = await ExportWriter.create(dir, opts);
+  try {
+    for await (const e of examples as AsyncIterable<MixedExample>) await w.write(e);
+  } catch (err) {
+    await w.abort();
+    throw err;
+  }
+  return w.close();
+}
