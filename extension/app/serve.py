@@ -1,0 +1,111 @@
+"""
+Serves the JupyterLab front end built in ./build on Debian's jupyter_server (1.23) through
+jupyterlab_server's LabServerApp, for the browser tests and `npm start` when no JupyterLab is installed.
+
+Prebuilt extensions (mixdistill-labextension) are found through the usual labextensions path
+(JUPYTER_PATH / JUPYTER_DATA_DIR), kernels through the usual kernelspec path: exactly as a user's
+JupyterLab finds them. JupyterLab 4 also calls two jupyter_server 2.x endpoints that 1.23 lacks,
+/api/me and the /api/events/subscribe websocket; small stand-ins answer them.
+
+Usage: /usr/bin/python3 serve.py [--state-dir DIR] [jupyter_server options, e.g. --port=8888 --ServerApp.root_dir=...]
+"""
+import json
+import os
+import sys
+
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyterlab_server import LabServerApp
+from tornado import web, websocket
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD = os.path.join(HERE, "build")
+
+# Configuration files on disk must not change what the tests see.
+os.environ.setdefault("JUPYTER_NO_CONFIG", "1")
+
+
+def _take_state_dir(argv):
+    """Removes `--state-dir DIR` from argv; settings and workspaces go there (never into the build)."""
+    state = None
+    out = []
+    it = iter(argv)
+    for a in it:
+        if a == "--state-dir":
+            state = next(it, None)
+        elif a.startswith("--state-dir="):
+            state = a.split("=", 1)[1]
+        else:
+            out.append(a)
+    return state, out
+
+
+STATE_DIR, ARGV = _take_state_dir(sys.argv[1:])
+if STATE_DIR is None:
+    STATE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "mixdistill-lab")
+STATE_DIR = os.path.abspath(STATE_DIR)
+
+
+class MeHandler(APIHandler):
+    """Stand-in for jupyter_server 2's /api/me: an anonymous identity, every permission."""
+
+    @web.authenticated
+    def get(self):
+        user = self.current_user
+        name = user if isinstance(user, str) and user else "anonymous"
+        self.finish(json.dumps({
+            "identity": {"username": name, "name": name, "display_name": name, "initials": name[:1].upper(),
+                         "avatar_url": None, "color": None},
+            "permissions": {},
+        }))
+
+
+class EventsHandler(JupyterHandler, websocket.WebSocketHandler):
+    """Stand-in for jupyter_server 2's event stream: accepts the websocket and never sends."""
+
+    def check_origin(self, origin):
+        return True
+
+    def get(self, *args, **kwargs):
+        if self.get_current_user() is None:
+            raise web.HTTPError(403)
+        return websocket.WebSocketHandler.get(self, *args, **kwargs)
+
+    def on_message(self, message):
+        pass
+
+
+def _jupyter_server_extension_points():
+    return [{"module": __name__, "app": MixdistillLab}]
+
+
+class MixdistillLab(LabServerApp):
+    # The extension manager imports the app by module name; run as a script that is __main__.
+    name = __name__
+    app_name = "JupyterLab"
+    extension_url = "/lab"
+    default_url = "/lab"
+    load_other_extensions = False
+    app_version = json.load(open(os.path.join(HERE, "..", "core", "package.json")))["version"]
+    static_dir = BUILD
+    templates_dir = BUILD
+    schemas_dir = os.path.join(BUILD, "schemas")
+    themes_dir = os.path.join(BUILD, "themes")
+    app_settings_dir = os.path.join(HERE, "settings")
+    user_settings_dir = os.path.join(STATE_DIR, "user-settings")
+    workspaces_dir = os.path.join(STATE_DIR, "workspaces")
+
+    def initialize_handlers(self):
+        super().initialize_handlers()
+        self.handlers.append(("/api/me", MeHandler))
+        self.handlers.append(("/api/events/subscribe", EventsHandler))
+
+    def initialize_settings(self):
+        super().initialize_settings()
+        self.serverapp.web_app.settings["terminals_available"] = False
+
+
+if __name__ == "__main__":
+    if not os.path.exists(os.path.join(BUILD, "index.html")):
+        sys.exit(f"serve.py: no front end in {BUILD}: run `npm run build --workspace extension` first")
+    os.makedirs(STATE_DIR, exist_ok=True)
+    MixdistillLab.launch_instance(ARGV)
