@@ -78,7 +78,7 @@ export function checkStoredCell(x: unknown, expectedKey?: string): string | unde
 }
 
 /** Writes a file atomically: temp file in the same directory, fsync, rename. */
-export function writeFileAtomic(dir: string, name: string, tmpName: string, text: string): void {
+function writeAtomicSync(dir: string, name: string, tmpName: string, text: string): void {
   const tmp = join(dir, tmpName);
   const fd = openSync(tmp, "w");
   try {
@@ -148,7 +148,7 @@ export class ResultsStore {
     const key = cellKey(config);
     const body = { format: "mixdistill.cell.v1" as const, key, config, meta, result, finishedAt: new Date().toISOString() };
     const cell: StoredCell = { ...body, checksum: sha256Hex(canonicalJson(body)) };
-    writeFileAtomic(this.cellsDir, `${key}.json`, `.${key}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`, JSON.stringify(cell) + "\n");
+    writeAtomicSync(this.cellsDir, `${key}.json`, `.${key}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`, JSON.stringify(cell) + "\n");
     return cell;
   }
 

@@ -309,3 +309,8 @@ export function formatParams(p: number): string {
   for (const [u, s] of units) if (p >= u) return `${+(p / u).toPrecision(3)}${s}`;
   return String(p);
 }
+
+/** The accuracy of one variant per student and benchmark (and Average), with the same intervals as the gaps. */
+export function accuracyReport(rs: ResultSet, variant: string, opts: IntervalOptions = {}): GapReport {
+  return contrastReport(rs, { name: `accuracy of ${variant}`, formula: `P_${variant}`, variants: [variant], at: (m) => m(variant) }, opts);
+}

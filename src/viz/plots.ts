@@ -1,0 +1,226 @@
+/**
+ * The paper's figures as plots: gap per student ordered by size and coloured by sign (Figure 1),
+ * grouped bars per benchmark (Figures 2-3), accuracy against mix weight (Figure 6), and length
+ * distributions per source. Each returns a Plot (see bundle.ts).
+ */
+import type { PlotFigure, SourceComposition } from "../contract.js";
+import { accuracyReport, formatGapReport, formatParams, type GapEntry, type GapReport, type IntervalOptions } from "../gap/metrics.js";
+import { AVERAGE, type ResultSet } from "../gap/results.js";
+import { histogramCounts, histogramEdges, lengthStats } from "../tokenize/stats.js";
+import { Plot, r4 } from "./bundle.js";
+
+const POSITIVE = "#2ca02c";
+const NEGATIVE = "#d62728";
+const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+
+const studentLabel = (e: GapEntry) => (e.params !== undefined ? `${e.student} (${formatParams(e.params)})` : e.student);
+
+function errorBars(entries: GapEntry[]): Record<string, unknown> | undefined {
+  if (!entries.some((e) => e.interval)) return undefined;
+  return {
+    type: "data",
+    symmetric: false,
+    array: entries.map((e) => (e.interval ? r4(e.interval.hi - e.value) : 0)),
+    arrayminus: entries.map((e) => (e.interval ? r4(e.value - e.interval.lo) : 0)),
+    thickness: 1.2,
+    width: 4,
+  };
+}
+
+function subtitle(r: GapReport): string {
+  const parts = [r.budgets.length ? `budget ${r.budgets.join(" | ")}` : "", r.entries.some((e) => e.interval) ? r.method.split(" (")[0] : ""].filter(Boolean);
+  return parts.join("; ");
+}
+
+function baseLayout(title: string, sub: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    title: { text: sub ? `${title}<br><sup>${sub}</sup>` : title },
+    height: 420,
+    margin: { t: 70, r: 20, b: 90, l: 60 },
+    ...extra,
+  };
+}
+
+/**
+ * Figure 1: one bar per student (ordered by size), green above zero, red below; error bars are the
+ * intervals, and a gap whose interval contains zero is drawn hatched and pale.
+ */
+export function gapPlot(report: GapReport, opts: { benchmark?: string; title?: string } = {}): Plot {
+  const benchmark = opts.benchmark ?? AVERAGE;
+  const entries = report.entries.filter((e) => e.benchmark === benchmark);
+  if (entries.length === 0) throw new Error(`gapPlot: no entries for benchmark ${JSON.stringify(benchmark)} in "${report.name}"`);
+  const ns = entries.map((e) => e.interval?.containsZero ?? false);
+  const trace: Record<string, unknown> = {
+    type: "bar",
+    name: report.name,
+    x: entries.map(studentLabel),
+    y: entries.map((e) => r4(e.value)),
+    text: entries.map((e, i) => `${e.value > 0 ? "+" : ""}${e.value.toFixed(1)}${ns[i] ? " (n.s.)" : ""}`),
+    textposition: "outside",
+    marker: {
+      color: entries.map((e) => (e.value >= 0 ? POSITIVE : NEGATIVE)),
+      opacity: ns.map((x) => (x ? 0.45 : 0.9)),
+      pattern: { shape: ns.map((x) => (x ? "/" : "")) },
+    },
+  };
+  const eb = errorBars(entries);
+  if (eb) trace.error_y = eb;
+  const title = opts.title ?? `${report.name}${benchmark !== AVERAGE ? ` on ${benchmark}` : ""} (${report.formula})`;
+  const fig: PlotFigure = {
+    data: [trace],
+    layout: baseLayout(title, subtitle(report), {
+      xaxis: { title: { text: "student (by size)" } },
+      yaxis: { title: { text: "gap (percentage points)" }, zeroline: true, zerolinewidth: 2 },
+      showlegend: false,
+    }),
+  };
+  const text = formatGapReport({ ...report, entries });
+  return new Plot(fig, text, title);
+}
+
+/** Figures 2-3: grouped bars, one group per student (by size), one bar per benchmark (and the Average). */
+export function benchmarkGapPlot(report: GapReport, opts: { includeAverage?: boolean; title?: string } = {}): Plot {
+  const students = [...new Set(report.entries.map((e) => e.student))];
+  const benchmarks = [...new Set(report.entries.map((e) => e.benchmark))].filter((b) => b !== AVERAGE || (opts.includeAverage ?? true));
+  if (benchmarks.length === 0) throw new Error(`benchmarkGapPlot: no entries in "${report.name}"`);
+  const label = new Map(report.entries.map((e) => [e.student, studentLabel(e)]));
+  const data = benchmarks.map((b, i) => {
+    const entries = students.map((s) => report.entries.find((e) => e.student === s && e.benchmark === b));
+    const present = entries.filter((e): e is GapEntry => e !== undefined);
+    const trace: Record<string, unknown> = {
+      type: "bar",
+      name: b,
+      x: present.map((e) => label.get(e.student)),
+      y: present.map((e) => r4(e.value)),
+      marker: { color: b === AVERAGE ? "#333333" : PALETTE[i % PALETTE.length], pattern: { shape: present.map((e) => (e.interval?.containsZero ? "/" : "")) } },
+    };
+    const eb = errorBars(present);
+    if (eb) trace.error_y = eb;
+    return trace;
+  });
+  const title = opts.title ?? `${report.name} per benchmark (${report.formula})`;
+  const fig: PlotFigure = {
+    data,
+    layout: baseLayout(title, subtitle(report), {
+      barmode: "group",
+      xaxis: { title: { text: "student (by size)" } },
+      yaxis: { title: { text: "gap (percentage points)" }, zeroline: true, zerolinewidth: 2 },
+      legend: { orientation: "h", y: -0.25 },
+      height: 460,
+    }),
+  };
+  return new Plot(fig, formatGapReport(report), title);
+}
+
+export interface MixWeightPoint {
+  weight: number;
+  accuracy: number;
+  lo?: number;
+  hi?: number;
+}
+
+export interface MixWeightSeries {
+  /** "Mix-Long (long weight)", "Mix-Large (large weight)". */
+  name: string;
+  points: MixWeightPoint[];
+}
+
+/**
+ * The points of an accuracy-against-mix-weight curve for one student from results: `variants`
+ * maps each variant to the weight of the mix's first part (0 = all short, 1 = all long).
+ */
+export function mixWeightSeries(rs: ResultSet, student: string, name: string, variants: Record<string, number>, opts: IntervalOptions & { benchmark?: string } = {}): MixWeightSeries {
+  const benchmark = opts.benchmark ?? AVERAGE;
+  const points: MixWeightPoint[] = [];
+  for (const [variant, weight] of Object.entries(variants)) {
+    if (!(weight >= 0 && weight <= 1)) throw new Error(`mixWeightSeries: weight of ${variant} must be in [0, 1], got ${weight}`);
+    const e = accuracyReport(rs, variant, opts).entries.find((x) => x.student === student && x.benchmark === benchmark);
+    if (!e) continue;
+    const p: MixWeightPoint = { weight, accuracy: e.value };
+    if (e.interval) Object.assign(p, { lo: e.interval.lo, hi: e.interval.hi });
+    points.push(p);
+  }
+  if (points.length === 0) throw new Error(`mixWeightSeries: no results of ${student} for ${Object.keys(variants).join(", ")}`);
+  return { name, points: points.sort((a, b) => a.weight - b.weight) };
+}
+
+/** Figure 6: accuracy against the mix weight of the long (or large) part, one line per mix family. */
+export function mixWeightPlot(series: MixWeightSeries[], opts: { title?: string; student?: string; weightLabel?: string } = {}): Plot {
+  if (series.length === 0 || series.some((s) => s.points.length === 0)) throw new Error("mixWeightPlot: expected series with at least one point each");
+  const data = series.map((s, i) => {
+    const pts = [...s.points].sort((a, b) => a.weight - b.weight);
+    const trace: Record<string, unknown> = {
+      type: "scatter",
+      mode: "lines+markers",
+      name: s.name,
+      x: pts.map((p) => r4(p.weight)),
+      y: pts.map((p) => r4(p.accuracy)),
+      line: { color: PALETTE[i % PALETTE.length] },
+    };
+    if (pts.some((p) => p.lo !== undefined))
+      trace.error_y = {
+        type: "data",
+        symmetric: false,
+        array: pts.map((p) => (p.hi !== undefined ? r4(p.hi - p.accuracy) : 0)),
+        arrayminus: pts.map((p) => (p.lo !== undefined ? r4(p.accuracy - p.lo) : 0)),
+        thickness: 1,
+        width: 3,
+      };
+    return trace;
+  });
+  const title = opts.title ?? `Accuracy against mix weight${opts.student ? ` (${opts.student})` : ""}`;
+  const fig: PlotFigure = {
+    data,
+    layout: baseLayout(title, "", {
+      xaxis: { title: { text: opts.weightLabel ?? "weight of the long / large part" }, range: [-0.03, 1.03] },
+      yaxis: { title: { text: "accuracy (%)" } },
+    }),
+  };
+  const lines = [title];
+  for (const s of series) {
+    lines.push(`${s.name}:`);
+    for (const p of [...s.points].sort((a, b) => a.weight - b.weight))
+      lines.push(`  weight ${p.weight.toFixed(2)}  accuracy ${p.accuracy.toFixed(1)}${p.lo !== undefined ? `  [${p.lo.toFixed(1)}, ${p.hi!.toFixed(1)}]` : ""}`);
+  }
+  return new Plot(fig, lines.join("\n"), title);
+}
+
+/**
+ * Length distributions per source (histograms over shared bins). Give raw lengths per source
+ * (tokens, as counted by your tokenizer), or the mixer's precomputed compositions.
+ */
+export function lengthHistogramPlot(sources: Record<string, number[]> | SourceComposition[], opts: { bins?: number; unit?: string; title?: string } = {}): Plot {
+  const unit = opts.unit ?? "tokens";
+  const traces: Array<Record<string, unknown>> = [];
+  const lines: string[] = [];
+  if (Array.isArray(sources)) {
+    sources.forEach((c, i) => {
+      const mids = c.histogram.edges.slice(0, -1).map((e, j) => r4((e + c.histogram.edges[j + 1]) / 2));
+      traces.push({ type: "bar", name: c.source, x: mids, y: c.histogram.counts, width: c.histogram.edges.slice(1).map((e, j) => r4(e - c.histogram.edges[j])), opacity: 0.6, marker: { color: PALETTE[i % PALETTE.length] } });
+      lines.push(`${c.source.padEnd(12)} ${String(c.questions).padStart(7)} responses  mean ${c.meanTokens.toFixed(1)} ${unit}  total ${c.tokens}`);
+    });
+  } else {
+    const names = Object.keys(sources);
+    if (names.length === 0) throw new Error("lengthHistogramPlot: no sources");
+    for (const n of names) {
+      const xs = sources[n];
+      if (!Array.isArray(xs) || xs.length === 0 || !xs.every((x) => Number.isFinite(x) && x >= 0)) throw new Error(`lengthHistogramPlot: ${n}: expected a non-empty array of non-negative lengths`);
+    }
+    let max = 0;
+    for (const n of names) for (const x of sources[n]) if (x > max) max = x;
+    const edges = histogramEdges(max, opts.bins ?? 30);
+    const width = edges[1] - edges[0];
+    names.forEach((n, i) => {
+      const counts = histogramCounts(sources[n], edges);
+      traces.push({ type: "bar", name: n, x: edges.slice(0, -1).map((e) => r4(e + width / 2)), y: counts, width: r4(width), opacity: 0.6, marker: { color: PALETTE[i % PALETTE.length] } });
+      const s = lengthStats(sources[n]);
+      lines.push(`${n.padEnd(12)} ${String(s.count).padStart(7)} responses  mean ${s.mean.toFixed(1)}  median ${s.median}  p90 ${s.p90}  max ${s.max} ${unit}`);
+    });
+  }
+  const title = opts.title ?? `Response length per source (${unit})`;
+  const fig: PlotFigure = {
+    data: traces,
+    layout: baseLayout(title, "", { barmode: "overlay", xaxis: { title: { text: `length (${unit})` } }, yaxis: { title: { text: "responses" } } }),
+  };
+  return new Plot(fig, [title, ...lines].join("\n"), title);
+}

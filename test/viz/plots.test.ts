@@ -1,0 +1,112 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import { parsePlotBundle, PLOT_MIME, PLOTLY_MIME } from "../../src/contract.js";
+import { longCotGap, mixGains, paperResults, ResultSet, type ResultRow } from "../../src/gap/index.js";
+import { benchmarkGapPlot, configurePlots, gapPlot, lengthHistogramPlot, mixWeightPlot, mixWeightSeries, plotlyInit, resetPlotlyInclusion, type Plot } from "../../src/viz/index.js";
+
+const display = (p: { [k: symbol]: unknown }) => (p[Symbol.for("Jupyter.display")] as () => Record<string, unknown>)();
+const PLOTLY_MARK = "window.Plotly = Plotly";
+
+function checkBundle(b: Record<string, unknown>) {
+  expect(Object.keys(b).sort()).toEqual([PLOT_MIME, PLOTLY_MIME, "text/html", "text/plain"].sort());
+  expect(parsePlotBundle(b[PLOT_MIME]).ok).toBe(true);
+  expect(parsePlotBundle(b[PLOTLY_MIME]).ok).toBe(true);
+  // plain JSON: survives a notebook round trip unchanged
+  expect(JSON.parse(JSON.stringify(b[PLOTLY_MIME]))).toEqual(b[PLOTLY_MIME]);
+  return b as { "text/html": string; "text/plain": string; [PLOTLY_MIME]: { data: Array<Record<string, unknown>>; layout: Record<string, unknown> } };
+}
+
+beforeEach(() => {
+  resetPlotlyInclusion();
+  configurePlots({ plotlyJs: "once" });
+});
+
+describe("plot bundles", () => {
+  it("Figure 1: gap per student ordered by size, coloured by sign, intervals and n.s. marked", () => {
+    const rs = paperResults({ tables: [3], withExampleCounts: true });
+    const rep = longCotGap(paperResults({ tables: [1] }));
+    const b = checkBundle(display(gapPlot(rep)));
+    const tr = b[PLOTLY_MIME].data[0] as { x: string[]; y: number[]; marker: { color: string[] } };
+    expect(tr.x[0]).toBe("Qwen2.5-0.5B-Instruct (500M)");
+    expect(tr.x.at(-1)).toBe("Llama-3.3-70B-Instruct (70B)");
+    expect(tr.y[0]).toBeCloseTo(-4.7, 9);
+    expect(tr.marker.color[0]).toBe("#d62728"); // negative: red
+    expect(tr.marker.color.at(-1)).toBe("#2ca02c"); // positive: green
+    // text/plain has the numbers
+    expect(b["text/plain"]).toMatch(/Qwen2\.5-32B-Instruct\s+32B\s+Average\s+73\.0\s+59\.3\s+\+13\.7/);
+    // with intervals: error bars and n.s. hatching
+    const withCi = checkBundle(display(gapPlot(longCotGap(rs, { replicates: 300 }))));
+    const t2 = withCi[PLOTLY_MIME].data[0] as { error_y: { array: number[] }; marker: { pattern: { shape: string[] } }; text: string[] };
+    expect(t2.error_y.array).toHaveLength(2);
+    expect(t2.marker.pattern.shape).toEqual(["/", "/"]);
+    expect(t2.text.every((t) => t.endsWith("(n.s.)"))).toBe(true);
+    expect(withCi["text/plain"]).toContain("n.s.");
+  });
+
+  it("Figures 2-3: grouped bars, one trace per benchmark plus the Average", () => {
+    const rep = longCotGap(paperResults({ tables: [3] }), { replicates: 0 });
+    const b = checkBundle(display(benchmarkGapPlot(rep)));
+    const names = b[PLOTLY_MIME].data.map((t) => t.name);
+    expect(names).toEqual(["MATH", "AMC", "GSM8K", "OlympiadBench", "AIME", "Average"]);
+    expect(b[PLOTLY_MIME].layout.barmode).toBe("group");
+    const aime = b[PLOTLY_MIME].data[4] as { x: string[]; y: number[] };
+    expect(aime.y[aime.x.indexOf("Qwen2.5-3B-Instruct (3B)")]).toBeCloseTo(-6.7, 9);
+    expect(b["text/plain"]).toMatch(/Qwen2\.5-3B-Instruct\s+3B\s+AIME\s+3\.3\s+10\.0\s+-6\.7/);
+  });
+
+  it("Figure 6: accuracy against mix weight from results", () => {
+    const rows: ResultRow[] = [];
+    const acc: Record<string, number> = { short: 43.4, "mix-0.2": 45.9, "mix-0.5": 44, long: 40.3 };
+    for (const [v, a] of Object.entries(acc)) rows.push({ student: "S", variant: v, benchmark: "Average", accuracy: a });
+    const s = mixWeightSeries(new ResultSet(rows), "S", "Mix-Long", { short: 0, "mix-0.2": 0.2, "mix-0.5": 0.5, long: 1 });
+    expect(s.points.map((p) => [p.weight, p.accuracy])).toEqual([[0, 43.4], [0.2, 45.9], [0.5, 44], [1, 40.3]]);
+    const b = checkBundle(display(mixWeightPlot([s], { student: "S" })));
+    expect(b[PLOTLY_MIME].data[0]).toMatchObject({ type: "scatter", x: [0, 0.2, 0.5, 1], y: [43.4, 45.9, 44, 40.3] });
+    expect(b["text/plain"]).toContain("weight 0.20  accuracy 45.9");
+    expect(() => mixWeightSeries(new ResultSet(rows), "T", "x", { short: 0 })).toThrow(/no results of T/);
+  });
+
+  it("length distributions: shared bins per source, summary numbers, small JSON", () => {
+    const lengths = { long: Array.from({ length: 500 }, (_, i) => 300 + (i % 97) * 7), short: Array.from({ length: 500 }, (_, i) => 40 + (i % 31)) };
+    const b = checkBundle(display(lengthHistogramPlot(lengths, { bins: 25 })));
+    const [l, s] = b[PLOTLY_MIME].data as Array<{ x: number[]; y: number[] }>;
+    expect(l.x).toEqual(s.x);
+    expect(l.y.reduce((a, c) => a + c, 0)).toBe(500);
+    expect(s.y.reduce((a, c) => a + c, 0)).toBe(500);
+    expect(b["text/plain"]).toMatch(/short\s+500 responses\s+mean 54\.9/);
+    expect(JSON.stringify(b[PLOTLY_MIME]).length).toBeLessThan(3000);
+    expect(() => lengthHistogramPlot({ a: [] })).toThrow(/a: expected a non-empty array/);
+  });
+
+  it("carries plotly.js once per process; later plots only reference it; plotlyInit() re-ships it", () => {
+    const rep = longCotGap(paperResults({ tables: [1] }));
+    const first = display(gapPlot(rep))["text/html"] as string;
+    const second = display(gapPlot(rep))["text/html"] as string;
+    expect(first).toContain(PLOTLY_MARK);
+    expect(first).toContain("if (!window.Plotly)");
+    expect(first.length).toBeGreaterThan(1_000_000);
+    expect(second).not.toContain(PLOTLY_MARK);
+    expect(second.length).toBeLessThan(10_000);
+    expect(second).toContain("window.Plotly.newPlot");
+    expect(second).toContain("plotlyInit()"); // the message shown where plotly.js is missing
+    expect(second).not.toMatch(/<\/script>[^]*<\/script>[^]*<\/script>/); // one script element
+    const init = display(plotlyInit());
+    expect(init["text/html"]).toContain(PLOTLY_MARK);
+    expect(init["text/plain"]).toMatch(/^plotly\.js \d+\.\d+\.\d+ loaded/);
+    configurePlots({ plotlyJs: "none" });
+    resetPlotlyInclusion();
+    expect(display(gapPlot(rep))["text/html"]).not.toContain(PLOTLY_MARK);
+    expect(() => configurePlots({ plotlyJs: "sometimes" as "once" })).toThrow(/plotlyJs/);
+  });
+
+  it("escapes text so labels cannot break out of the HTML", () => {
+    const rs = new ResultSet([
+      { student: "<script>x</script>", variant: "long", benchmark: "b", accuracy: 10 },
+      { student: "<script>x</script>", variant: "short", benchmark: "b", accuracy: 20 },
+    ]);
+    configurePlots({ plotlyJs: "none" });
+    const html = display(gapPlot(longCotGap(rs)) as Plot)["text/html"] as string;
+    expect(html).not.toContain("<script>x");
+    expect(html).toContain("&lt;script&gt;x");
+    expect(html).toContain("\\u003cscript>x");
+  });
+});
