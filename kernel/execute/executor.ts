@@ -11,6 +11,7 @@ import { existsSync } from "node:fs";
 import { isAbsolute, join, resolve as resolvePath } from "node:path";
 import { pathToFileURL } from "node:url";
 import vm from "node:vm";
+import { resolvePackage } from "./resolve.js";
 import { CellSyntaxError, RUNTIME, type TransformedCell, transformCell } from "./transform.js";
 
 export type ExecOutcome =
@@ -115,7 +116,11 @@ export class Executor {
       }
       return (await import(pathToFileURL(resolved).href)) as Record<string, unknown>;
     }
-    // ESM-only packages (no "require" export condition): Node's own ESM resolution from the kernel.
+    // ESM-only packages (no "require" export condition): follow their "exports" map ourselves.
+    for (const from of [this.opts.cwd, this.opts.packageRoot]) {
+      const file = resolvePackage(spec, from);
+      if (file) return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    }
     return (await import(spec)) as Record<string, unknown>;
   }
 

@@ -234,9 +234,10 @@ export async function transformCell(source: string, filename: string): Promise<T
       }
       case "ExpressionStatement":
         if (i === body.length - 1) {
-          const expr = node.expression as AnyNode;
-          edits.push({ start: expr.start, end: expr.start, text: "return { value: (" });
-          edits.push({ start: expr.end, end: expr.end, text: ") }" });
+          // The statement's range covers parentheses acorn leaves out of the expression's, and the `;`.
+          edits.push({ start: node.start, end: node.start, text: "return { value: (" });
+          const semi = js[node.end - 1] === ";";
+          edits.push({ start: semi ? node.end - 1 : node.end, end: node.end, text: ") };" });
         }
         break;
       default:
