@@ -44,9 +44,9 @@ export function normalizeAnswer(raw: string): string {
   s = s.replace(/\\%|%/g, "");
   s = s.replace(/\\\$/g, "");
   // \text{...} / \mbox{...} / \mathrm{...}: unit words vanish, other text stays as plain text
-  s = s.replace(/\\(?:text|textbf|mbox|mathrm|mathbf)\s*\{([^{}]*)\}/g, (_m, inner: string) => {
+  s = s.replace(/\\(?:text|textbf|mbox|mathrm|mathbf)\s*\{([^{}]*)\}(\^\{?\d\}?)?/g, (_m, inner: string, power: string | undefined) => {
     const t = inner.trim();
-    return new RegExp(`^(?:${UNIT_WORDS}(?:\\^?\\d)?\\s*)+$`, "i").test(t) ? "" : t;
+    return new RegExp(`^(?:${UNIT_WORDS}(?:\\^?\\d)?\\s*)+$`, "i").test(t) ? "" : t + (power ?? "");
   });
   // trailing unit words after a number: "12 cm", "5 dollars"
   s = s.replace(new RegExp(`^([-+]?[\\d.,/]+)\\s*${UNIT_WORDS}(?:\\^?\\d)?\\.?$`, "i"), "$1");
