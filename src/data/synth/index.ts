@@ -7,6 +7,8 @@ export { STYLES, type SynthStyle } from "./render.js";
 export type { SynthKnobs } from "./knobs.js";
 export { FAMILIES, type FamilyName } from "./families.js";
 
+const MAX_REDRAWS = 30;
+
 export const SYNTH_TASKS = ["arith", "word", "lineq", "root", "mixed"] as const;
 export type SynthTask = (typeof SYNTH_TASKS)[number];
 
@@ -34,11 +36,17 @@ export function synth(opts: SynthOptions): CorpusRecord[] {
   const knobs = resolveKnobs(opts);
   const names = Object.keys(FAMILIES) as FamilyName[];
   const out: CorpusRecord[] = [];
+  const seen = new Set<string>();
   for (let i = 0; i < n; i++) {
     const family: FamilyName = task === "mixed" ? names[i % names.length]! : task;
     const rng = makeRng(seed, task, i);
     const level = levels[rng.int(levels.length)]!;
-    const item = FAMILIES[family](rng, level, knobs);
+    // Questions are unique while the level's space allows (redraws with derived streams), so no
+    // question leaks between a train and a test split of the same corpus.
+    let item = FAMILIES[family](rng, level, knobs);
+    for (let attempt = 1; seen.has(item.question) && attempt <= MAX_REDRAWS; attempt++)
+      item = FAMILIES[family](makeRng(seed, task, i, "redraw", attempt), level, knobs);
+    seen.add(item.question);
     out.push({ id: `${task}-${seed}-${i}`, question: item.question, answer: item.answer, level, subject: family, responses: { ...item.responses } });
   }
   return out;

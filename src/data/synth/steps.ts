@@ -43,13 +43,14 @@ export interface StepPlan {
   slip: boolean;
 }
 
-/** A wrong value whose error is not a multiple of 9, so a digit-sum check catches it. */
-export function wrongValue(r: number, rng: Rng): number {
-  for (;;) {
+/** A plausible wrong result that `caught` (the trace's check) flags; null if none is found. */
+export function wrongValue(r: number, rng: Rng, caught: (w: number) => boolean = (w) => mod9(w - r) !== 0): number | null {
+  for (let tries = 0; tries < 50; tries++) {
     const d = rng.pick([1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 20, 100]);
     const w = rng.chance(0.5) || r - d < 0 ? r + d : r - d;
-    if (mod9(w - r) !== 0 && w !== r) return w;
+    if (w !== r && w >= 0 && caught(w)) return w;
   }
+  return null;
 }
 
 export function planSteps(n: number, rng: Rng, knobs: ResolvedKnobs): StepPlan[] {
@@ -73,6 +74,12 @@ export function checkLine(o: Op, value: number, checks: ResolvedKnobs["checks"])
   const ra = digitRootChain(o.a);
   const rb = digitRootChain(o.b);
   const rv = digitRootChain(value);
+  if (o.kind === "/" && mod9(o.b) % 3 === 0) {
+    // Mod 9 cannot see errors in a quotient by a multiple of 3: multiply back instead.
+    const p = value * o.b;
+    const ok = p === o.a;
+    return { text: `Check: ${value} * ${o.b} = ${p}${ok ? `, which is ${o.a}. ok.` : `, not ${o.a}. mismatch!`}`, ok };
+  }
   if (o.kind === "/") {
     // value * b should give a again, mod 9.
     const raw = rv.root * rb.root;
@@ -140,20 +147,19 @@ export function longStep(o: Op, plan: StepPlan | undefined, knobs: ResolvedKnobs
     subs.push(...d.partials, ...d.sum);
   } else subs.push(o);
   // A slip (when planned) hits the last sub-step, i.e. the step's own result.
-  const wrong = wrongValue(o.r, rng);
+  const last = subs[subs.length - 1]!;
+  const wrong = wrongValue(last.r, rng, (w) => knobs.checks === "none" || !checkLine(last, w, knobs.checks).ok);
   subs.forEach((s, i) => {
     const last = i === subs.length - 1;
-    if (last && plan?.slip && slips && knobs.checks !== "none") {
+    if (last && plan?.slip && slips && wrong !== null && knobs.checks !== "none") {
       out.push(`${fmt(s, wrong)}.`);
-      const c = checkLine(s, wrong, knobs.checks);
-      out.push(c.text);
+      out.push(checkLine(s, wrong, knobs.checks).text);
       out.push(`Wait, that's wrong. Redo: ${fmt(s)}.`);
-      out.push(checkLine(s, s.r, knobs.checks).text);
       return;
     }
     out.push(`${fmt(s)}.`);
   });
-  if (knobs.checks !== "none" && !(plan?.slip && slips)) out.push(checkLine(o, o.r, knobs.checks).text);
+  if (knobs.checks !== "none") out.push(checkLine(o, o.r, knobs.checks).text);
   return out;
 }
 

@@ -1,0 +1,404 @@
+/**
+ * The data subcommands of the `mixdistill` CLI: synth, mix, stats. kernel/cli.ts dispatches to
+ * runDataCli. Exit codes: 0 ok, 2 usage error, 1 data error; messages name file, line and field.
+ */
+import { existsSync, statSync } from "node:fs";
+import { CorpusError, formatSkipped } from "../data/errors.js";
+import { ReadReport, readLines, writeCorpus, type ErrorPolicy } from "../data/jsonl.js";
+import { checkCorpusRecord, checkPaperRecord, recordKind, type PaperRecord } from "../data/validate.js";
+import { joinSources, type NamedSource } from "../data/corpus.js";
+import { synth, SYNTH_TASKS, STYLES } from "../data/synth/index.js";
+import type { CorpusRecord } from "../data/record.js";
+import { resolveTokenizer, type Tokenizer } from "../tokenize/tokenizer.js";
+import { StatsAccumulator, formatStats } from "../tokenize/stats.js";
+import { cachedCount } from "../tokenize/tokenizer.js";
+import { MixOptionError, type MixOptions } from "../mix/options.js";
+import { mix, type SourceFileInfo } from "../mix/mix.js";
+import { EXPORT_FORMATS, exportMix, resolveTemplate, type ExportFormat } from "../mix/export.js";
+import { fileDigest, mixFilesPerQuestion, NotAlignedError } from "../mix/stream.js";
+import { writeManifest } from "../mix/manifest.js";
+import { choiceFlag, intFlag, numberFlag, one, pairsFlag, parseArgs, required, UsageError, type ParsedArgs } from "./args.js";
+
+export interface CliIO {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const processIO: CliIO = {
+  out: (t) => void process.stdout.write(t),
+  err: (t) => void process.stderr.write(t),
+};
+
+const HELP: Record<string, string> = {
+  main: `usage: mixdistill <command> [options]
+
+data commands:
+  synth   write a synthetic reasoning corpus (all teacher styles)
+  mix     build a Mix Distillation dataset from teacher traces and export it
+  stats   token-length statistics of a corpus, per source and per level
+
+Run "mixdistill <command> --help" for a command's options.
+Exit codes: 0 ok, 1 data error (names file:line and field), 2 usage error.
+`,
+  synth: `usage: mixdistill synth --task NAME --n N --seed S --out FILE [options]
+
+  --task NAME        ${SYNTH_TASKS.join(", ")}
+  --n N              number of questions
+  --seed S           seed (same seed, same corpus)
+  --out FILE         output JSONL (.gz to compress); written atomically
+  --levels L,L,...   levels to draw from, 1-5 (default 1,2,3,4,5)
+  --styles S,S,...   responses to keep (default all: ${STYLES.join(", ")})
+  --implicit X       0..1: how often short traces write a product / solve in one go (default 1)
+  --checks K         long-trace checks: digit-sum (uncopiable), inverse (copyable), none
+  --slip-rate X      0..1: chance a long-trace step slips and is caught (default 0.2)
+`,
+  mix: `usage: mixdistill mix --source NAME=FILE ... --ratio NAME=W,... --strategy S --seed S --format F --out DIR [options]
+
+sources:
+  --source NAME=FILE   a source file: paper form ({"problem","solution"} a line: its solution is NAME's
+                       response) or corpus records (NAME selects responses.NAME). Repeat per source.
+  --source NAME        with --corpus FILE: a response key of that corpus
+  --corpus FILE        a corpus JSONL with several responses per question
+  --join-by K          question (normalised text, default) or id, when sources are separate files
+weights:
+  --ratio NAME=W,...   e.g. long=1,short=4 (Mix-Long, 1:4); normalised
+  --weight-by B        examples (default) or tokens
+strategy:
+  --strategy S         per-question | interleave | concat
+  --seed S             seed (default 0); same inputs and seed give byte-identical output
+  --draw D             per-question: exact (default) or independent
+  --missing P          per-question: fallback (default) or drop, for questions lacking the drawn source
+  --min-level NAME=K   use source NAME only for questions at level >= K
+  --stopping R         interleave: first_exhausted (default) or all_exhausted
+  --fractions NAME=F,...  concat: keep that fraction of each source (default: proportions from --ratio)
+output:
+  --format F           ${EXPORT_FORMATS.join(" | ")}
+  --out DIR            output folder: NAME.jsonl, NAME.manifest.json (and dataset_info.json for LLaMA-Factory)
+  --name NAME          dataset name (default mix)
+  --template T         prompt template: plain (default), paper (the paper's prompt), or a text with {{problem}}
+  --system TEXT        system prompt
+  --tokenizer PATH     tokenizer.json for token weights and statistics (default: built-in estimate)
+  --on-error P         fail (default) or skip malformed lines (reported on stderr)
+`,
+  stats: `usage: mixdistill stats FILE [--tokenizer tokenizer.json] [options]
+
+  FILE               corpus JSONL (or .gz), or a paper-form file ({"problem","solution"})
+  --tokenizer PATH   Hugging Face tokenizer.json (default: built-in estimate); "chars" counts characters
+  --source NAME      name for a paper-form file's solutions (default solution)
+  --json             print the statistics as JSON
+  --on-error P       fail (default) or skip malformed lines (reported on stderr)
+`,
+};
+
+function reportSkipped(io: CliIO, report: ReadReport): void {
+  if (report.skippedCount === 0) return;
+  io.err(`skipped ${report.skippedCount} malformed line(s):\n`);
+  for (const s of report.skipped) io.err(`  ${formatSkipped(s)}\n`);
+  if (report.skippedCount > report.skipped.length) io.err(`  ... and ${report.skippedCount - report.skipped.length} more\n`);
+}
+
+function listFlag(p: ParsedArgs, name: string): string[] | undefined {
+  const v = one(p, name);
+  return v === undefined ? undefined : v.split(",").map((s) => s.trim()).filter(Boolean);
+}
+
+async function cmdSynth(argv: string[], io: CliIO): Promise<number> {
+  const p = parseArgs(argv, { values: ["task", "n", "seed", "out", "levels", "styles", "implicit", "checks", "slip-rate"] });
+  if (p.booleans.has("help")) return io.out(HELP.synth!), 0;
+  if (p.positional.length) throw new UsageError(`unexpected argument ${JSON.stringify(p.positional[0])}`);
+  const task = choiceFlag(p, "task", SYNTH_TASKS);
+  if (!task) throw new UsageError("--task is required");
+  const n = intFlag(p, "n");
+  const seed = intFlag(p, "seed", 0);
+  const out = required(p, "out");
+  const levels = listFlag(p, "levels")?.map((l) => {
+    if (!/^[1-5]$/.test(l)) throw new UsageError(`--levels: expected levels 1-5, got ${JSON.stringify(l)}`);
+    return Number(l);
+  });
+  const styles = listFlag(p, "styles");
+  for (const s of styles ?? []) if (!(STYLES as readonly string[]).includes(s)) throw new UsageError(`--styles: unknown style ${JSON.stringify(s)} (known: ${STYLES.join(", ")})`);
+  const implicit = numberFlag(p, "implicit");
+  const slipRate = numberFlag(p, "slip-rate");
+  const checks = choiceFlag(p, "checks", ["digit-sum", "inverse", "none"] as const);
+  let corpus: CorpusRecord[];
+  try {
+    corpus = synth({ task, n, seed, ...(levels ? { levels } : {}), ...(implicit !== undefined ? { implicit } : {}), ...(slipRate !== undefined ? { slipRate } : {}), ...(checks ? { checks } : {}) });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (styles) for (const r of corpus) r.responses = Object.fromEntries(styles.map((s) => [s, r.responses[s]!]));
+  await writeCorpus(out, corpus);
+  io.err(`wrote ${corpus.length} questions (${task}, seed ${seed}) to ${out}\n`);
+  return 0;
+}
+
+interface SourceArg {
+  name: string;
+  path?: string;
+}
+
+function parseSources(p: ParsedArgs): { sources: SourceArg[]; corpus?: string } {
+  const corpus = one(p, "corpus");
+  const raw = p.values.get("source") ?? [];
+  if (raw.length === 0) throw new UsageError("--source is required (NAME=FILE, or NAME with --corpus)");
+  const sources = raw.map((r) => {
+    const eq = r.indexOf("=");
+    if (eq === 0) throw new UsageError(`--source: empty name in ${JSON.stringify(r)}`);
+    if (eq < 0) {
+      if (!corpus) throw new UsageError(`--source ${r}: expected NAME=FILE (or give --corpus FILE)`);
+      return { name: r };
+    }
+    return { name: r.slice(0, eq), path: r.slice(eq + 1) };
+  });
+  const names = sources.map((s) => s.name);
+  if (new Set(names).size !== names.length) throw new UsageError(`--source: duplicate source names (${names.join(", ")})`);
+  for (const s of sources) {
+    const path = s.path ?? corpus!;
+    if (!existsSync(path) || !statSync(path).isFile()) throw new CorpusError({ file: path, line: 0, field: "" }, "no such file");
+  }
+  return { sources, ...(corpus ? { corpus } : {}) };
+}
+
+/** Loads sources (files of either form) into one joined corpus. */
+async function loadSources(sources: SourceArg[], corpusPath: string | undefined, policy: ErrorPolicy, report: ReadReport, by: "question" | "id"): Promise<CorpusRecord[]> {
+  const perFile = new Map<string, string[]>();
+  for (const s of sources) {
+    const f = s.path ?? corpusPath!;
+    perFile.set(f, [...(perFile.get(f) ?? []), s.name]);
+  }
+  const named: NamedSource[] = [];
+  const recs = new Map<string, PaperRecord[]>(sources.map((s) => [s.name, []]));
+  for (const [file, names] of perFile) {
+    for await (const item of readLines(file)) {
+      report.lines++;
+      const fail = (field: string, reason: string): void => {
+        if (policy === "fail") throw new CorpusError({ file, line: item.line, field }, reason);
+        report.addSkipped({ file, line: item.line, field, reason });
+      };
+      if (item.error !== undefined) {
+        fail("", item.error);
+        continue;
+      }
+      if (item.text.trim() === "") continue;
+      let v: unknown;
+      try {
+        v = JSON.parse(item.text);
+      } catch (e) {
+        fail("", `invalid JSON (${(e as Error).message})`);
+        continue;
+      }
+      if (recordKind(v) === "paper") {
+        const r = checkPaperRecord(v);
+        if (!r.ok) {
+          fail(r.field, r.reason);
+          continue;
+        }
+        report.records++;
+        recs.get(names[0]!)!.push(r.value);
+      } else {
+        const r = checkCorpusRecord(v);
+        if (!r.ok) {
+          fail(r.field, r.reason);
+          continue;
+        }
+        report.records++;
+        const c = r.value;
+        for (const name of names) {
+          const t = c.responses[name];
+          if (t === undefined) continue;
+          const pr: PaperRecord = { problem: c.question, solution: t, id: c.id, answer: c.answer };
+          if (c.level !== undefined) pr.level = c.level;
+          if (c.subject !== undefined) pr.subject = c.subject;
+          recs.get(name)!.push(pr);
+        }
+      }
+    }
+  }
+  for (const s of sources) named.push({ name: s.name, records: recs.get(s.name)! });
+  return joinSources(named, { by }).corpus;
+}
+
+async function cmdMix(argv: string[], io: CliIO): Promise<number> {
+  const p = parseArgs(argv, {
+    values: ["source", "corpus", "join-by", "ratio", "weight-by", "strategy", "seed", "draw", "missing", "min-level", "stopping", "fractions", "format", "out", "name", "template", "system", "tokenizer", "on-error"],
+    repeat: ["source", "ratio", "fractions"],
+  });
+  if (p.booleans.has("help")) return io.out(HELP.mix!), 0;
+  if (p.positional.length) throw new UsageError(`unexpected argument ${JSON.stringify(p.positional[0])}`);
+  const strategy = choiceFlag(p, "strategy", ["per-question", "interleave", "concat"] as const);
+  if (!strategy) throw new UsageError("--strategy is required (per-question, interleave or concat)");
+  const format = choiceFlag(p, "format", EXPORT_FORMATS) as ExportFormat | undefined;
+  if (!format) throw new UsageError(`--format is required (${EXPORT_FORMATS.join(", ")})`);
+  const outDir = required(p, "out");
+  const name = one(p, "name") ?? "mix";
+  const ratio = pairsFlag(p, "ratio");
+  const fractions = pairsFlag(p, "fractions");
+  if (!ratio && !(strategy === "concat")) throw new UsageError("--ratio is required (e.g. --ratio long=1,short=4)");
+  const minLevel = pairsFlag(p, "min-level");
+  if (minLevel && Object.keys(minLevel).length !== 1) throw new UsageError("--min-level: give one NAME=K");
+  const template = one(p, "template");
+  try {
+    resolveTemplate(template);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const policy = choiceFlag(p, "on-error", ["fail", "skip"] as const, "fail")!;
+  const by = choiceFlag(p, "join-by", ["question", "id"] as const, "question")!;
+  const { sources, corpus: corpusPath } = parseSources(p);
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = await resolveTokenizer(one(p, "tokenizer"));
+  } catch (e) {
+    throw new CorpusError({ file: one(p, "tokenizer") ?? "", line: 0, field: "" }, (e as Error).message.replace(/^[^:]*: /, ""));
+  }
+  const options: MixOptions = {
+    sources: sources.map((s) => s.name),
+    strategy,
+    seed: intFlag(p, "seed", 0),
+    weightBy: choiceFlag(p, "weight-by", ["examples", "tokens"] as const, "examples")!,
+    draw: choiceFlag(p, "draw", ["exact", "independent"] as const, "exact")!,
+    missing: choiceFlag(p, "missing", ["fallback", "drop"] as const, "fallback")!,
+    stopping: choiceFlag(p, "stopping", ["first_exhausted", "all_exhausted"] as const, "first_exhausted")!,
+    tokenizer,
+    ...(ratio ? { ratio } : {}),
+    ...(fractions ? { fractions } : {}),
+    ...(minLevel ? { levelRule: { source: Object.keys(minLevel)[0]!, minLevel: Object.values(minLevel)[0]! } } : {}),
+  };
+  const exportOpts = { format, name, ...(template !== undefined ? { template } : {}), ...(one(p, "system") !== undefined ? { system: one(p, "system")! } : {}) };
+  const report = new ReadReport();
+  const streamable = strategy === "per-question" && options.weightBy === "examples" && !options.levelRule && by === "question";
+  try {
+    if (streamable) {
+      try {
+        const files = sources.map((s) => ({ name: s.name, path: s.path ?? corpusPath! }));
+        const { manifest } = await mixFilesPerQuestion(files, { ...options, onError: policy, report }, { dir: outDir, ...exportOpts });
+        const mpath = await writeManifest(outDir, name, manifest);
+        reportSkipped(io, report);
+        io.out(summary(manifest.counts.examples, manifest.counts.perSource, outDir, mpath));
+        return 0;
+      } catch (e) {
+        if (!(e instanceof NotAlignedError)) throw e;
+        io.err(`note: ${e.message}; joining in memory\n`);
+        report.lines = report.records = report.skippedCount = 0;
+        report.skipped = [];
+      }
+    }
+    const corpus = await loadSources(sources, corpusPath, policy, report, by);
+    const info: Record<string, SourceFileInfo> = {};
+    for (const s of sources) {
+      const path = s.path ?? corpusPath!;
+      info[s.name] = { name: s.name, path, ...(await fileDigest(path)) };
+    }
+    const res = mix(corpus, options, info);
+    const outputs = await exportMix(res.examples, outDir, exportOpts);
+    res.manifest.outputs = outputs;
+    const mpath = await writeManifest(outDir, name, res.manifest);
+    reportSkipped(io, report);
+    io.out(summary(res.examples.length, res.manifest.counts.perSource, outDir, mpath));
+    return 0;
+  } catch (e) {
+    if (e instanceof MixOptionError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+function summary(n: number, per: Record<string, number>, dir: string, manifest: string): string {
+  return `mixed ${n} examples (${Object.entries(per).map(([k, v]) => `${k} ${v}`).join(", ")}) into ${dir}; manifest ${manifest}\n`;
+}
+
+async function cmdStats(argv: string[], io: CliIO): Promise<number> {
+  const p = parseArgs(argv, { values: ["tokenizer", "source", "on-error"], booleans: ["json"] });
+  if (p.booleans.has("help")) return io.out(HELP.stats!), 0;
+  if (p.positional.length !== 1) throw new UsageError(p.positional.length ? "give exactly one FILE" : "FILE is required");
+  const file = p.positional[0]!;
+  if (!existsSync(file) || !statSync(file).isFile()) throw new CorpusError({ file, line: 0, field: "" }, "no such file");
+  const policy = choiceFlag(p, "on-error", ["fail", "skip"] as const, "fail")!;
+  const srcName = one(p, "source") ?? "solution";
+  let tok: Tokenizer;
+  try {
+    tok = await resolveTokenizer(one(p, "tokenizer"));
+  } catch (e) {
+    throw new CorpusError({ file: one(p, "tokenizer") ?? "", line: 0, field: "" }, (e as Error).message.replace(/^[^:]*: /, ""));
+  }
+  const report = new ReadReport();
+  const acc = new StatsAccumulator(tok.name);
+  const count = (t: string): number => cachedCount(tok, t);
+  for await (const item of readLines(file)) {
+    report.lines++;
+    const fail = (field: string, reason: string): void => {
+      if (policy === "fail") throw new CorpusError({ file, line: item.line, field }, reason);
+      report.addSkipped({ file, line: item.line, field, reason });
+    };
+    if (item.error !== undefined) {
+      fail("", item.error);
+      continue;
+    }
+    if (item.text.trim() === "") continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(item.text);
+    } catch (e) {
+      fail("", `invalid JSON (${(e as Error).message})`);
+      continue;
+    }
+    if (recordKind(v) === "paper") {
+      const r = checkPaperRecord(v);
+      if (!r.ok) {
+        fail(r.field, r.reason);
+        continue;
+      }
+      const rec: CorpusRecord = { id: "", question: r.value.problem, answer: "", responses: { [srcName]: r.value.solution } };
+      if (r.value.level !== undefined) rec.level = r.value.level;
+      acc.add(rec, count);
+    } else {
+      const r = checkCorpusRecord(v);
+      if (!r.ok) {
+        fail(r.field, r.reason);
+        continue;
+      }
+      acc.add(r.value, count);
+    }
+    report.records++;
+  }
+  const stats = acc.result();
+  reportSkipped(io, report);
+  io.out(p.booleans.has("json") ? JSON.stringify({ file, records: report.records, skipped: report.skippedCount, ...stats }, null, 2) + "\n" : formatStats(stats) + "\n");
+  return 0;
+}
+
+const COMMANDS: Record<string, (argv: string[], io: CliIO) => Promise<number>> = { synth: cmdSynth, mix: cmdMix, stats: cmdStats };
+
+/** Runs `synth`, `mix` or `stats` (argv[0]) and returns the exit code; never throws. */
+export async function runDataCli(argv: string[], io: CliIO = processIO): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === "--help" || cmd === "-h" || cmd === "help") {
+    io.out(HELP.main!);
+    return cmd === undefined ? 2 : 0;
+  }
+  const run = COMMANDS[cmd];
+  if (!run) {
+    io.err(`mixdistill: unknown command ${JSON.stringify(cmd)}\n${HELP.main}`);
+    return 2;
+  }
+  try {
+    return await run(rest, io);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`mixdistill ${cmd}: ${e.message}\nRun "mixdistill ${cmd} --help" for usage.\n`);
+      return 2;
+    }
+    if (e instanceof CorpusError) {
+      io.err(`mixdistill ${cmd}: ${e.message}\n`);
+      return 1;
+    }
+    const err = e as NodeJS.ErrnoException;
+    if (err && typeof err.code === "string") {
+      io.err(`mixdistill ${cmd}: ${err.message}\n`);
+      return 1;
+    }
+    io.err(`mixdistill ${cmd}: ${err?.message ?? String(e)}\n`);
+    return 1;
+  }
+}
+
+export const DATA_COMMANDS = Object.keys(COMMANDS);
