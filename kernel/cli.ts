@@ -85,7 +85,9 @@ async function runKernel(args: string[]): Promise<number | void> {
   }
   const [{ readConnectionFile }, { Kernel }] = await Promise.all([import("./protocol/wire.js"), import("./kernel.js")]);
   const info = readConnectionFile(file);
-  await Kernel.start({ info, cwd: process.cwd() });
+  const maxBytes = process.env.MIXDISTILL_MAX_MESSAGE_BYTES;
+  const maxJsonBytes = maxBytes && /^\d+$/.test(maxBytes) ? Number(maxBytes) : undefined;
+  await Kernel.start({ info, cwd: process.cwd(), maxJsonBytes });
   // The kernel runs until a shutdown_request; returning nothing keeps the process alive.
 }
 

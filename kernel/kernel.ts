@@ -18,7 +18,7 @@ import { History, type HistoryQuery } from "./history.js";
 import { IntelClient } from "./intel/client.js";
 import { ControlBridge } from "./protocol/control-bridge.js";
 import { type MainSockets, SerialSender, bindMainSockets, closeMainSockets } from "./protocol/sockets.js";
-import { type ConnectionInfo, type Header, type JsonObject, type Message, PROTOCOL_VERSION, Signer, decode, encode, newHeader } from "./protocol/wire.js";
+import { type ConnectionInfo, DEFAULT_LIMITS, type DecodeLimits, type Header, type JsonObject, type Message, PROTOCOL_VERSION, Signer, decode, encode, newHeader } from "./protocol/wire.js";
 import type { InstallWidgets, WidgetHost } from "./widgets/host.js";
 
 export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -39,12 +39,17 @@ export interface KernelOptions {
   log?: (line: string) => void;
   /** Run the TypeScript language service (completion, inspection, diagnostics). Default true. */
   languageService?: boolean;
+  /** Largest JSON frame accepted (bytes); larger messages are dropped. */
+  maxJsonBytes?: number;
 }
 
 type Channel = "shell" | "control";
 type Handler = (msg: Message, channel: Channel) => Promise<void> | void;
 
 class BadRequest extends Error {}
+
+/** What the control channel serves; everything else belongs on shell. */
+const CONTROL_TYPES = new Set(["kernel_info_request", "shutdown_request", "interrupt_request", "connect_request", "comm_info_request"]);
 
 const bool = (c: JsonObject, k: string, d: boolean): boolean => {
   const v = c[k];
@@ -79,6 +84,7 @@ export class Kernel {
   readonly session = randomUUID();
   readonly kernelId: string;
   private readonly signer: Signer;
+  private readonly limits: DecodeLimits;
   private readonly log: (line: string) => void;
   private sockets!: MainSockets;
   private shellOut!: SerialSender;
@@ -110,6 +116,7 @@ export class Kernel {
 
   private constructor(private readonly opts: KernelOptions) {
     this.signer = new Signer(opts.info.key, opts.info.signature_scheme);
+    this.limits = { maxJsonBytes: opts.maxJsonBytes ?? DEFAULT_LIMITS.maxJsonBytes };
     this.kernelId = opts.info.kernel_name ?? "mixdistill";
     this.log = opts.log ?? ((line) => this.realStderrWrite(`[mixdistill] ${line}\n`));
     this.executor = new Executor({ cwd: opts.cwd, packageRoot: PACKAGE_ROOT });
@@ -153,7 +160,7 @@ export class Kernel {
     this.keepAlive = setInterval(() => undefined, 1 << 30);
     const [sockets, control] = await Promise.all([
       bindMainSockets(this.opts.info),
-      ControlBridge.start(this.opts.info, this.session, {
+      ControlBridge.start(this.opts.info, this.session, this.limits, {
         onInterrupt: () => this.interrupt(),
         onRequest: (msg) => this.enqueue(msg, "control"),
         log: this.log,
@@ -177,7 +184,7 @@ export class Kernel {
   private async receive(socket: zmq.Router, channel: Channel): Promise<void> {
     try {
       for await (const frames of socket) {
-        const d = decode(frames, this.signer);
+        const d = decode(frames, this.signer, this.limits);
         if (!d.ok) {
           this.log(`${channel}: dropped message: ${d.reason}`);
           continue;
@@ -192,7 +199,7 @@ export class Kernel {
   private async receiveStdin(socket: zmq.Router): Promise<void> {
     try {
       for await (const frames of socket) {
-        const d = decode(frames, this.signer);
+        const d = decode(frames, this.signer, this.limits);
         if (!d.ok) {
           this.log(`stdin: dropped message: ${d.reason}`);
           continue;
@@ -241,6 +248,10 @@ export class Kernel {
   private async dispatch(msg: Message, channel: Channel): Promise<void> {
     const type = msg.header.msg_type;
     const handler = Object.prototype.hasOwnProperty.call(this.handlers, type) ? this.handlers[type] : undefined;
+    if (channel === "control" && !CONTROL_TYPES.has(type)) {
+      this.log(`control: ${JSON.stringify(type).slice(0, 100)} is not a control request; dropped`);
+      return;
+    }
     if (!handler) {
       this.log(`${channel}: unknown message type ${JSON.stringify(type).slice(0, 100)}`);
       return;

@@ -3,7 +3,7 @@
  * and sends replies back through it. Messages between the threads are typed here.
  */
 import { Worker } from "node:worker_threads";
-import type { ConnectionInfo, Message } from "./wire.js";
+import type { ConnectionInfo, DecodeLimits, Message } from "./wire.js";
 
 export type FromControl =
   | { type: "ready" }
@@ -35,8 +35,8 @@ export class ControlBridge {
     this.worker = worker;
   }
 
-  static start(info: ConnectionInfo, session: string, handlers: ControlHandlers): Promise<ControlBridge> {
-    const worker = new Worker(new URL("./control-worker.js", import.meta.url), { workerData: { info, session } });
+  static start(info: ConnectionInfo, session: string, limits: DecodeLimits, handlers: ControlHandlers): Promise<ControlBridge> {
+    const worker = new Worker(new URL("./control-worker.js", import.meta.url), { workerData: { info, session, limits } });
     const bridge = new ControlBridge(worker);
     return new Promise((resolve, reject) => {
       worker.on("message", (m: FromControl) => {

@@ -6,17 +6,18 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import * as zmq from "zeromq";
-import { type ConnectionInfo, type Message, Signer, decode, encode, endpoint, newHeader } from "./wire.js";
+import { type ConnectionInfo, type DecodeLimits, type Message, Signer, decode, encode, endpoint, newHeader } from "./wire.js";
 import type { FromControl, ToControl } from "./control-bridge.js";
 
 interface ControlWorkerData {
   info: ConnectionInfo;
   session: string;
+  limits: DecodeLimits;
 }
 
 const port = parentPort;
 if (!port) throw new Error("control-worker must run as a worker thread");
-const { info, session } = workerData as ControlWorkerData;
+const { info, session, limits } = workerData as ControlWorkerData;
 const signer = new Signer(info.key, info.signature_scheme);
 const post = (m: FromControl): void => port.postMessage(m);
 
@@ -44,7 +45,7 @@ function toWire(m: Message): FromControl {
 async function controlLoop(): Promise<void> {
   try {
     for await (const frames of control) {
-      const d = decode(frames, signer);
+      const d = decode(frames, signer, limits);
       if (!d.ok) {
         post({ type: "log", text: `control: dropped message: ${d.reason}` });
         continue;

@@ -1,0 +1,79 @@
+/** Interrupts keep state; the heartbeat answers while the main thread is blocked. */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KernelClient, type Msg } from "./client.js";
+
+let k: KernelClient;
+const resultOf = (msgs: Msg[]) => msgs.find((m) => m.header.msg_type === "execute_result")?.content.data;
+
+beforeAll(async () => {
+  k = await KernelClient.launch();
+  await k.ready();
+});
+
+afterAll(async () => {
+  expect(await k.shutdown()).toBe(0);
+});
+
+/** Starts `code`, waits until it is running, interrupts, and returns the reply and how long it took. */
+async function interruptDuring(code: string): Promise<{ reply: Msg; ms: number }> {
+  const id = await k.send("shell", "execute_request", { code, stop_on_error: false });
+  await k.waitIopub((m) => m.parent_header.msg_id === id && m.header.msg_type === "execute_input");
+  await new Promise((r) => setTimeout(r, 200));
+  const t = performance.now();
+  const ir = await k.request("control", "interrupt_request", {}, 5000);
+  expect(ir.content.status).toBe("ok");
+  // Generous bound: the test asserts that it stops, the bench reports how fast.
+  const reply = await k.reply(id, 5000);
+  return { reply, ms: performance.now() - t };
+}
+
+describe("interrupt", () => {
+  it("stops `while (true) {}` and keeps variables defined before", async () => {
+    await k.execute("const keptBefore = 'still here'; let counter = 0");
+    const { reply, ms } = await interruptDuring("while (true) { counter++ }");
+    expect(reply.content.status).toBe("error");
+    expect(reply.content.ename).toBe("Interrupted");
+    console.log(`sync loop interrupted after ${ms.toFixed(0)} ms`);
+    const r = await k.execute("[keptBefore, counter > 0]");
+    expect(resultOf(r.iopub)).toEqual({ "text/plain": "[ 'still here', true ]" });
+  });
+
+  it("stops `await new Promise(() => {})` and aborts the cell's signal", async () => {
+    await k.execute("let sawAbort = false");
+    const { reply, ms } = await interruptDuring("interruptSignal().addEventListener('abort', () => { sawAbort = true }); await new Promise(() => {})");
+    expect(reply.content.ename).toBe("Interrupted");
+    console.log(`pending promise interrupted after ${ms.toFixed(0)} ms`);
+    expect(resultOf((await k.execute("sawAbort")).iopub)).toEqual({ "text/plain": "true" });
+  });
+
+  it("an interrupt while idle is harmless", async () => {
+    expect((await k.request("control", "interrupt_request", {})).content.status).toBe("ok");
+    expect(resultOf((await k.execute("1 + 2")).iopub)).toEqual({ "text/plain": "3" });
+  });
+
+  it("interrupts a pending input() request", async () => {
+    const { reply } = await interruptDuring("await input('never answered')");
+    expect(reply.content.status).toBe("error");
+    expect(resultOf((await k.execute("'alive'")).iopub)).toEqual({ "text/plain": "'alive'" });
+  });
+});
+
+describe("heartbeat", () => {
+  // The 30-second case runs in `npm run bench -- kernel` and with MIXDISTILL_LONG_TESTS=1.
+  const seconds = process.env.MIXDISTILL_LONG_TESTS ? 30 : 5;
+  it(`answers every ping during a ${seconds}-second synchronous computation`, async () => {
+    const id = await k.send("shell", "execute_request", { code: `const until = Date.now() + ${seconds * 1000}; let spins = 0; while (Date.now() < until) spins++; spins > 0` });
+    await k.waitIopub((m) => m.parent_header.msg_id === id && m.header.msg_type === "execute_input");
+    let pings = 0;
+    let worst = 0;
+    let replied = false;
+    void k.reply(id, (seconds + 30) * 1000).then(() => (replied = true));
+    while (!replied) {
+      worst = Math.max(worst, await k.ping()); // rejects if no echo within 1 s
+      pings++;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    console.log(`${pings} heartbeats answered during the computation, slowest ${worst.toFixed(1)} ms`);
+    expect(pings).toBeGreaterThan(seconds * 3);
+  }, 120_000);
+});
