@@ -3,3 +3,4 @@ export * from "./store.js";
 export * from "./pool.js";
 export * from "./sweep.js";
 export * from "./monitor.js";
+export * from "./variants.js";

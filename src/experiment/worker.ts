@@ -17,9 +17,10 @@ export type WorkerMessage =
 type RunTrainEval = (spec: RunSpec, opts?: RunOptions) => Promise<RunResult>;
 
 async function loadRun(): Promise<RunTrainEval> {
-  const spec = process.env.MIXDISTILL_RUN_MODULE || new URL("../train/run.js", import.meta.url).href;
-  const mod = (await import(spec)) as { runTrainEval?: unknown };
-  if (typeof mod.runTrainEval !== "function") throw new Error(`${spec} does not export runTrainEval`);
+  const custom = process.env.MIXDISTILL_RUN_MODULE;
+  // A literal specifier for the default, so bundlers include it.
+  const mod = (custom ? await import(custom) : await import("../train/run.js")) as { runTrainEval?: unknown };
+  if (typeof mod.runTrainEval !== "function") throw new Error(`${custom ?? "../train/run.js"} does not export runTrainEval`);
   return mod.runTrainEval as RunTrainEval;
 }
 

@@ -1,5 +1,5 @@
 import { build } from "esbuild";
-import { mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,6 +9,13 @@ export const root = join(here, "..", "..");
 
 export function tempDir(prefix = "mixdistill-exp-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A fresh directory inside the repository (so bundles resolve node_modules), under the ignored .cache/. */
+export function bundleDir(): string {
+  const base = join(root, ".cache", "test-bundles");
+  mkdirSync(base, { recursive: true });
+  return mkdtempSync(join(base, "b-"));
 }
 
 /** Bundles a TypeScript entry (packages external) to an .mjs file that plain node can run. */

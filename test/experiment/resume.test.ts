@@ -5,13 +5,13 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { planSweep, ResultsStore, runSweep, WorkerPool, type SweepEvent } from "../../src/experiment/index.js";
 import { toySweep } from "./fixtures/toy.js";
-import { bundle, fakeRunModule, here, tempDir, workerEntry } from "./helpers.js";
+import { bundle, bundleDir, fakeRunModule, here, tempDir, workerEntry } from "./helpers.js";
 
 let workerModule = "";
 let childScript = "";
 
 beforeAll(async () => {
-  const out = tempDir("mixdistill-bundle-");
+  const out = bundleDir();
   workerModule = await bundle(workerEntry, out, "worker");
   childScript = await bundle(join(here, "fixtures", "sweep-child.ts"), out, "sweep-child");
 });
