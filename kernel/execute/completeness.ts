@@ -5,16 +5,26 @@ export type Completeness = { status: "complete" } | { status: "incomplete"; inde
 
 const INCOMPLETE = [/^Unexpected end of file/, /^Unterminated template literal/, /to terminate multi-line comment/, /^Expected .* but found end of file/];
 
-export async function isComplete(code: string): Promise<Completeness> {
+/** esbuild's error texts for `code`, or [] when it parses. */
+async function parseErrors(code: string): Promise<string[]> {
   try {
     await transform(code, { loader: "ts", format: "esm", target: "es2022", logLevel: "silent" });
-    return { status: "complete" };
+    return [];
   } catch (err) {
-    const errors = (err as { errors?: Array<{ text: string }> }).errors;
-    if (!errors?.length) return { status: "invalid" };
-    if (errors.some((e) => INCOMPLETE.some((re) => re.test(e.text)))) return { status: "incomplete", indent: nextIndent(code) };
-    return { status: "invalid" };
+    return ((err as { errors?: Array<{ text: string }> }).errors ?? [{ text: String(err) }]).map((e) => e.text);
   }
+}
+
+export async function isComplete(code: string): Promise<Completeness> {
+  const errors = await parseErrors(code);
+  if (errors.length === 0) return { status: "complete" };
+  if (errors.some((e) => INCOMPLETE.some((re) => re.test(e)))) return { status: "incomplete", indent: nextIndent(code) };
+  // esbuild calls an open template literal an unterminated string; closing it with a backtick tells them apart.
+  if (errors.some((e) => e.startsWith("Unterminated string literal"))) {
+    const closed = await parseErrors(code + "`");
+    if (!closed.some((e) => e.startsWith("Unterminated string literal"))) return { status: "incomplete", indent: "" };
+  }
+  return { status: "invalid" };
 }
 
 /** The indent of the last non-blank line, two spaces deeper after an opening bracket. */
