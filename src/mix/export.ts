@@ -55,6 +55,7 @@ export interface ExportOptions {
 }
 
 export interface OutputFile {
+  /** Relative to the dataset folder. */
   path: string;
   sha256: string;
   lines: number;
@@ -142,7 +143,8 @@ export class ExportWriter {
   /** Commits the data file and, for LLaMA-Factory formats, merges the entry into dataset_info.json. */
   async close(): Promise<OutputFile[]> {
     await this.writer.commit();
-    const files: OutputFile[] = [{ path: this.writer.path, sha256: this.hash.digest("hex"), lines: this.lines, bytes: this.writer.bytesWritten }];
+    // Paths relative to the dataset folder, so a manifest does not depend on where the folder is.
+    const files: OutputFile[] = [{ path: this.fileName, sha256: this.hash.digest("hex"), lines: this.lines, bytes: this.writer.bytesWritten }];
     const entry = datasetInfoEntry(this.opts.format, this.fileName, this.opts.system);
     if (entry) {
       const infoPath = join(this.dir, "dataset_info.json");
@@ -157,7 +159,7 @@ export class ExportWriter {
       info[this.opts.name] = entry;
       const text = JSON.stringify(info, null, 2) + "\n";
       await writeFileAtomic(infoPath, text);
-      files.push({ path: infoPath, sha256: createHash("sha256").update(text).digest("hex"), lines: text.split("\n").length - 1, bytes: Buffer.byteLength(text) });
+      files.push({ path: "dataset_info.json", sha256: createHash("sha256").update(text).digest("hex"), lines: text.split("\n").length - 1, bytes: Buffer.byteLength(text) });
     }
     return files;
   }

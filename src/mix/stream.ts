@@ -203,6 +203,8 @@ export async function mixFilesPerQuestion(
       }
       q++;
     }
+    const absent = o.sources.findIndex((_, s) => missing[s] === q);
+    if (q > 0 && absent >= 0) throw new MixOptionError("sources", `no question has a "${o.sources[absent]}" response`);
   } catch (e) {
     await writer.abort();
     throw e;
