@@ -82,6 +82,13 @@ module.exports = [
         }
       }
     },
+    module: {
+      rules: [
+        // The generated CSS import list lives inside this package, whose package.json marks only
+        // style/ as having side effects: without this rule webpack drops every core stylesheet.
+        { test: /[\\/]style\.js$/, include: buildDir, sideEffects: true }
+      ]
+    },
     devtool: false,
     externals: ['ws'],
     plugins: [
