@@ -53,6 +53,23 @@ export class SweepMonitor {
     }
   };
 
+  /**
+   * An `onProgress` callback that updates this monitor and calls `show` (e.g. a display handle's
+   * update) at most every `minIntervalMs`, and always when a cell starts, ends or fails.
+   *
+   *   const h = display(mon); await runSweep(cfg, { store, signal: kernel.signal, onProgress: mon.follow(() => h.update(mon)) });
+   */
+  follow(show: (m: SweepMonitor) => void, minIntervalMs = 250): (e: SweepEvent) => void {
+    let last = 0;
+    return (e) => {
+      this.update(e);
+      const now = Date.now();
+      if (e.type === "cell-progress" && now - last < minIntervalMs) return;
+      last = now;
+      show(this);
+    };
+  }
+
   private runLine(r: RunningCell): string {
     const p = r.progress;
     if (!p) return `${r.label}: starting`;

@@ -132,16 +132,22 @@ describe("runSweep with an injected runner", () => {
         });
       });
     const mon = new SweepMonitor();
+    const shown: string[] = [];
+    const follow = mon.follow((m) => shown.push(m.toString()), 60_000);
     const out = await runSweep(toySweep(), {
       store: dir,
       concurrency: 2,
       runner,
       signal: ac.signal,
       onProgress: (e) => {
-        mon.update(e);
+        follow(e);
         if (e.type === "cell-done" && e.counts.done === 4) ac.abort();
       },
     });
+    // Shown on start, each cell start and end, and the end; per-step progress is throttled.
+    expect(shown[0]).toMatch(/^sweep running: 0\/18/);
+    expect(shown.at(-1)).toMatch(/^sweep aborted/);
+    expect(shown.some((s) => s.includes("running  nano / long / seed 0"))).toBe(true);
     expect(out.status).toBe("aborted");
     expect(out.counts.done).toBe(4);
     expect(started).toBeLessThanOrEqual(6);
