@@ -71,3 +71,10 @@ export function ratioGrid(corpus: readonly CorpusRecord[], first: string, second
     return { ...mixVariant(corpus, name, { sources: [first, second], weights: [w, 1 - w], strategy: "per-question", seed }), weight: w };
   });
 }
+
+/** Variant name -> mix weight, for variants that carry one (e.g. a ratioGrid), as mixWeightSeries takes it. */
+export function variantWeights(variants: readonly DataVariant[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const v of variants) if (v.weight !== undefined) out[v.name] = v.weight;
+  return out;
+}
