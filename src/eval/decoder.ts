@@ -40,6 +40,47 @@ interface Layer {
   fc2: Dense;
 }
 
+/**
+ * One row's attention over its cache, all heads: q at qkv[qo..qo+D), keys and values (n, D).
+ * Written for V8: plain loops, 4 accumulators, values summed per output element.
+ */
+function attendRow(qkv: Float32Array, qo: number, K: Float32Array, V: Float32Array, n: number, D: number, H: number, out: Float32Array, ao: number, scores: Float32Array, scale: number): void {
+  const hs = D / H;
+  const hs4 = hs - (hs % 4);
+  for (let h = 0; h < H; h++) {
+    const qh = qo + h * hs;
+    let max = -Infinity;
+    for (let t = 0; t < n; t++) {
+      const ko = t * D + h * hs;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      let e = 0;
+      for (; e < hs4; e += 4) {
+        s0 += qkv[qh + e]! * K[ko + e]!;
+        s1 += qkv[qh + e + 1]! * K[ko + e + 1]!;
+        s2 += qkv[qh + e + 2]! * K[ko + e + 2]!;
+        s3 += qkv[qh + e + 3]! * K[ko + e + 3]!;
+      }
+      for (; e < hs; e++) s0 += qkv[qh + e]! * K[ko + e]!;
+      const s = (s0 + s1 + s2 + s3) * scale;
+      scores[t] = s;
+      if (s > max) max = s;
+    }
+    let sum = 0;
+    for (let t = 0; t < n; t++) {
+      const v = Math.exp(scores[t]! - max);
+      scores[t] = v;
+      sum += v;
+    }
+    const inv = 1 / sum;
+    const oh = ao + h * hs;
+    for (let e = 0; e < hs; e++) {
+      let a = 0;
+      for (let t = 0, vo = h * hs + e; t < n; t++, vo += D) a += scores[t]! * V[vo]!;
+      out[oh + e] = a * inv;
+    }
+  }
+}
+
 /** Rows at or above this use the backend's matMul. */
 const TENSOR_ROWS = 8;
 
@@ -96,7 +137,12 @@ export class Decoder {
   private dense(x: Float32Array, R: number, d: Dense): Float32Array {
     const { K, N } = d;
     if (R >= TENSOR_ROWS) {
-      return tf.tidy(() => tf.fused.matMul({ a: tf.tensor2d(x, [R, K]), b: d.wt, bias: d.bt }).dataSync() as Float32Array);
+      // (not returned from tidy: tidy would walk every element of a typed array looking for tensors)
+      let out: Float32Array | null = null;
+      tf.tidy(() => {
+        out = tf.fused.matMul({ a: tf.tensor2d(x, [R, K]), b: d.wt, bias: d.bt }).dataSync() as Float32Array;
+      });
+      return out!;
     }
     const out = new Float32Array(R * N);
     const w = d.w;
@@ -160,31 +206,7 @@ export class Decoder {
         r.cache.v[l]!.set(qkv.subarray(i * 3 * D + 2 * D, i * 3 * D + 3 * D), p);
       });
       const att = new Float32Array(R * D); // (R, D)
-      rows.forEach((r, i) => {
-        const K = r.cache.k[l]!;
-        const Vc = r.cache.v[l]!;
-        const n = pos[i]! + 1;
-        for (let h = 0; h < H; h++) {
-          const qo = i * 3 * D + h * hs;
-          let max = -Infinity;
-          for (let t = 0; t < n; t++) {
-            let s = 0;
-            const ko = t * D + h * hs;
-            for (let e = 0; e < hs; e++) s += qkv[qo + e]! * K[ko + e]!;
-            s *= scale;
-            scores[t] = s;
-            if (s > max) max = s;
-          }
-          let sum = 0;
-          for (let t = 0; t < n; t++) sum += scores[t] = Math.exp(scores[t]! - max);
-          const ao = i * D + h * hs;
-          for (let t = 0; t < n; t++) {
-            const w = scores[t]! / sum;
-            const vo = t * D + h * hs;
-            for (let e = 0; e < hs; e++) att[ao + e] += w * Vc[vo + e]!;
-          }
-        }
-      });
+      for (let i = 0; i < R; i++) attendRow(qkv, i * 3 * D, rows[i]!.cache.k[l]!, rows[i]!.cache.v[l]!, pos[i]! + 1, D, H, att, i * D, scores, scale);
       const proj = this.dense(att, R, L.proj);
       for (let i = 0; i < x.length; i++) x[i] += proj[i]!;
       const f = this.dense(this.layerNorm(x, R, L.ln2), R, L.fc1); // (R, dFF)

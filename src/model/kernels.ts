@@ -226,59 +226,87 @@ export function fromHeads(x: tf.Tensor3D, B: number, T: number, H: number): tf.T
   });
 }
 
-/**
- * The layouts attention's backward pass needs from qkv (B*T, 3D): k (B*H, T, hs) and vT (B*H, hs, T).
- */
-export function keysAndValuesT(qkv: tf.Tensor2D, B: number, T: number, H: number): { k: tf.Tensor3D; vT: tf.Tensor3D } {
-  const D = qkv.shape[1] / 3;
+/** Columns [off, off+D) of rows x (B*T, stride), times `scale` -> transposed heads (B*H, D/H, T). */
+function fromRowsToHeadsT(be: WasmBackend, x: tf.Tensor2D, B: number, T: number, H: number, off: number, D: number, scale: number): tf.Tensor3D {
+  const stride = x.shape[1];
   const hs = D / H;
-  const be = wasmBackend();
-  if (!be) {
-    return tf.tidy(() => {
-      const r = qkv.reshape([B, T, 3, H, hs]);
-      const part = (i: number) => r.slice([0, 0, i, 0, 0], [B, T, 1, H, hs]).reshape([B, T, H, hs]);
-      return {
-        k: part(1).transpose([0, 2, 1, 3]).reshape([B * H, T, hs]) as tf.Tensor3D,
-        vT: part(2).transpose([0, 2, 3, 1]).reshape([B * H, hs, T]) as tf.Tensor3D,
-      };
-    });
-  }
-  const k = fromRowsToHeads(be, qkv, B, T, H, D, D);
-  const vT = withOutput<tf.Tensor3D>(be, [B * H, hs, T], [qkv], (o, [x]) => {
+  return withOutput<tf.Tensor3D>(be, [B * H, hs, T], [x], (o, [a]) => {
     for (let b = 0; b < B; b++)
       for (let t = 0; t < T; t++) {
-        const src = (b * T + t) * 3 * D + 2 * D;
+        const src = (b * T + t) * stride + off;
         for (let h = 0; h < H; h++) {
           const dst = (b * H + h) * hs * T + t;
-          for (let e = 0; e < hs; e++) o[dst + e * T] = x![src + h * hs + e]!;
+          for (let e = 0; e < hs; e++) o[dst + e * T] = a![src + h * hs + e]! * scale;
         }
       }
   });
-  return { k, vT };
 }
 
-/** Gradients of q (times qScale), k, v in heads layout -> the gradient of qkv (B*T, 3D). */
-export function mergeQKVGrads(dq: tf.Tensor3D, dk: tf.Tensor3D, dv: tf.Tensor3D, B: number, T: number, H: number, qScale: number): tf.Tensor2D {
-  const hs = dq.shape[2];
+/** Generic version: columns [off, off+D) of x (B*T, stride) -> (B*H, T, hs), or (B*H, hs, T) transposed. */
+function headsGeneric(x: tf.Tensor2D, B: number, T: number, H: number, off: number, D: number, transposed: boolean, scale = 1): tf.Tensor3D {
+  return tf.tidy(() => {
+    const hs = D / H;
+    const part = x.slice([0, off], [B * T, D]).reshape([B, T, H, hs]);
+    const r = transposed ? part.transpose([0, 2, 3, 1]).reshape([B * H, hs, T]) : part.transpose([0, 2, 1, 3]).reshape([B * H, T, hs]);
+    return (scale === 1 ? r : r.mul(scale)) as tf.Tensor3D;
+  });
+}
+
+/**
+ * What attention's backward pass needs from qkv (B*T, 3D) and the output gradient dy (B*T, D):
+ * k (B*H, T, hs), vT and qT (B*H, hs, T; q times qScale), dO (B*H, T, hs) and dOT (B*H, hs, T).
+ * With the transposed layouts every backward product is a plain block matMul: no (T, T) transposes.
+ */
+export function attentionBackwardLayouts(qkv: tf.Tensor2D, dy: tf.Tensor2D, B: number, T: number, H: number, qScale: number) {
+  const D = qkv.shape[1] / 3;
+  const be = wasmBackend();
+  if (!be) {
+    return {
+      k: headsGeneric(qkv, B, T, H, D, D, false),
+      vT: headsGeneric(qkv, B, T, H, 2 * D, D, true),
+      qT: headsGeneric(qkv, B, T, H, 0, D, true, qScale),
+      dO: headsGeneric(dy, B, T, H, 0, D, false),
+      dOT: headsGeneric(dy, B, T, H, 0, D, true),
+    };
+  }
+  return {
+    k: fromRowsToHeads(be, qkv, B, T, H, D, D),
+    vT: fromRowsToHeadsT(be, qkv, B, T, H, 2 * D, D, 1),
+    qT: fromRowsToHeadsT(be, qkv, B, T, H, 0, D, qScale),
+    dO: fromRowsToHeads(be, dy, B, T, H, 0, D),
+    dOT: fromRowsToHeadsT(be, dy, B, T, H, 0, D, 1),
+  };
+}
+
+/** Gradients dQ (B*H, T, hs; of q times qScale), dKT and dVT (B*H, hs, T) -> the gradient of qkv (B*T, 3D). */
+export function mergeQKVGrads(dQ: tf.Tensor3D, dKT: tf.Tensor3D, dVT: tf.Tensor3D, B: number, T: number, H: number, qScale: number): tf.Tensor2D {
+  const hs = dQ.shape[2];
   const D = H * hs;
   const be = wasmBackend();
   if (!be) {
     return tf.tidy(() => {
-      const rows = (x: tf.Tensor3D) => x.reshape([B, H, T, hs]).transpose([0, 2, 1, 3]).reshape([B * T, D]);
-      return tf.concat([rows(dq).mul(qScale), rows(dk), rows(dv)], 1) as tf.Tensor2D;
+      const rows = (x: tf.Tensor) => x.reshape([B, H, T, hs]).transpose([0, 2, 1, 3]).reshape([B * T, D]);
+      const rowsT = (x: tf.Tensor3D) => x.reshape([B, H, hs, T]).transpose([0, 3, 1, 2]).reshape([B * T, D]);
+      return tf.concat([rows(dQ).mul(qScale), rowsT(dKT), rowsT(dVT)], 1) as tf.Tensor2D;
     });
   }
-  return withOutput<tf.Tensor2D>(be, [B * T, 3 * D], [dq, dk, dv], (o, [q, k, v]) => {
+  return withOutput<tf.Tensor2D>(be, [B * T, 3 * D], [dQ, dKT, dVT], (o, [q, kT, vT]) => {
     for (let b = 0; b < B; b++)
-      for (let h = 0; h < H; h++)
+      for (let h = 0; h < H; h++) {
+        const blk = (b * H + h) * T * hs;
         for (let t = 0; t < T; t++) {
-          const src = ((b * H + h) * T + t) * hs;
+          const src = blk + t * hs;
           const dst = (b * T + t) * 3 * D + h * hs;
-          for (let e = 0; e < hs; e++) {
-            o[dst + e] = q![src + e]! * qScale;
-            o[dst + D + e] = k![src + e]!;
-            o[dst + 2 * D + e] = v![src + e]!;
+          for (let e = 0; e < hs; e++) o[dst + e] = q![src + e]! * qScale;
+        }
+        for (let e = 0; e < hs; e++) {
+          const src = blk + e * T;
+          for (let t = 0; t < T; t++) {
+            const dst = (b * T + t) * 3 * D + h * hs + e;
+            o[dst + D] = kT![src + t]!;
+            o[dst + 2 * D] = vT![src + t]!;
           }
         }
+      }
   });
 }

@@ -5,7 +5,7 @@
  * Shapes: N = B*T rows (one per token), D model width, V vocabulary, H heads, hs = D/H.
  */
 import * as tf from "@tensorflow/tfjs";
-import { blockMatMul, blockTranspose, fromHeads, keysAndValuesT, mergeQKVGrads, splitQKV, toHeads, transpose2d } from "./kernels.js";
+import { attentionBackwardLayouts, blockMatMul, fromHeads, mergeQKVGrads, splitQKV, transpose2d } from "./kernels.js";
 
 type Save = (t: tf.Tensor[]) => void;
 type GradFn = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
@@ -82,21 +82,21 @@ export function attention(qkv: tf.Tensor2D, B: number, T: number, H: number): tf
     const s = blockMatMul(q, kT); // (BH, T, T)
     const p = tf.softmax(tf.add(s, causalMask(T))) as tf.Tensor3D; // (BH, T, T)
     const o = blockMatMul(p, v); // (BH, T, hs)
-    save([x, q, p]);
+    save([x, p]);
     return {
       value: fromHeads(o, B, T, H), // (B*T, D)
-      gradFunc: (dy, [xs, qs, ps]) => {
+      gradFunc: (dy, [xs, ps]) => {
         const P = ps as tf.Tensor3D;
-        const dO = toHeads(dy as tf.Tensor2D, B, T, H); // (BH, T, hs)
-        const { k, vT } = keysAndValuesT(xs as tf.Tensor2D, B, T, H);
+        // dO (BH, T, hs), dOT (BH, hs, T), k (BH, T, hs), vT and qT (BH, hs, T)
+        const { k, vT, qT, dO, dOT } = attentionBackwardLayouts(xs as tf.Tensor2D, dy as tf.Tensor2D, B, T, H, scale);
         const dP = blockMatMul(dO, vT); // (BH, T, T)
-        const dV = blockMatMul(blockTranspose(P), dO); // (BH, T, hs)
+        const dVT = blockMatMul(dOT, P); // (BH, hs, T) = (P^T dO)^T
         // softmax backward: dS = P * (dP - rowsum(dP * P))
         const rows = tf.matMul(tf.mul(dP, P).reshape([-1, T]) as tf.Tensor2D, fill([T, 1], 1) as tf.Tensor2D); // (BH*T, 1)
         const dS = tf.mul(P, tf.sub(dP, rows.reshape([B * H, T, 1]))) as tf.Tensor3D; // (BH, T, T)
         const dQ = blockMatMul(dS, k); // (BH, T, hs), gradient of the scaled q
-        const dK = blockMatMul(blockTranspose(dS), qs as tf.Tensor3D); // (BH, T, hs)
-        return mergeQKVGrads(dQ, dK, dV, B, T, H, scale); // (B*T, 3D)
+        const dKT = blockMatMul(qT, dS); // (BH, hs, T) = (dS^T q)^T
+        return mergeQKVGrads(dQ, dKT, dVT, B, T, H, scale); // (B*T, 3D)
       },
     };
   }) as never) as (x: tf.Tensor2D) => tf.Tensor2D;

@@ -1,0 +1,211 @@
+/**
+ * `npm run bench -- train [--quick] [--memory-seconds S]`
+ *
+ * In one run: the wasm backend's 2-D matMul peak, training tokens/s of reference configs
+ * A (D=128, 2 layers, T=128, batch 16) and B (D=256, 4 layers, T=256, batch 8), 4 heads, AdamW,
+ * the ratio of achieved model FLOP/s to the peak, two single-threaded worker processes against one,
+ * PyTorch on the same models when /usr/bin/python3 can import torch, and a flat-memory check
+ * (tensor count and RSS over a longer run; --memory-seconds 1800 for the 30-minute version).
+ * The last line is one JSON object.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { spawn, spawnSync } from "node:child_process";
+import { initBackend } from "../src/backend.js";
+import { resolveStudentConfig, trainFlopsPerToken, type ResolvedStudentConfig } from "../src/model/config.js";
+import { Rng } from "../src/model/rng.js";
+import { StudentModel, type TokenBatch } from "../src/model/transformer.js";
+import { AdamW } from "../src/train/optimizer.js";
+
+const args = process.argv.slice(2);
+const flag = (name: string) => args.includes(name);
+const opt = (name: string, def: number) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : def;
+};
+const quick = flag("--quick");
+
+const CONFIGS = {
+  A: { D: 128, L: 2, T: 128, B: 16 },
+  B: { D: 256, L: 4, T: 256, B: 8 },
+} as const;
+type ConfigName = keyof typeof CONFIGS;
+const VOCAB = 64;
+
+function matMulPeak(): { gflops: number; shapes: Record<string, number> } {
+  const shapes: Array<[number, number, number]> = [
+    [2048, 128, 512],
+    [2048, 512, 128],
+    [2048, 256, 1024],
+    [512, 512, 512],
+  ];
+  const out: Record<string, number> = {};
+  for (const [m, k, n] of shapes) {
+    const a = tf.randomNormal([m, k]) as tf.Tensor2D;
+    const b = tf.randomNormal([k, n]) as tf.Tensor2D;
+    for (let i = 0; i < 3; i++) tf.matMul(a, b).dispose();
+    const reps = quick ? 5 : 20;
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) tf.matMul(a, b).dispose();
+    const s = (performance.now() - t0) / 1000 / reps;
+    out[`${m}x${k}x${n}`] = (2 * m * k * n) / s / 1e9;
+    a.dispose();
+    b.dispose();
+  }
+  return { gflops: Math.max(...Object.values(out)), shapes: out };
+}
+
+function setupTraining(name: ConfigName) {
+  const c = CONFIGS[name];
+  const cfg: ResolvedStudentConfig = resolveStudentConfig({ dModel: c.D, nLayers: c.L, nHeads: 4, maxLen: c.T }, VOCAB);
+  const model = StudentModel.init(cfg, 1);
+  const opt = new AdamW(model.specs.map((s) => s.shape), model.specs.map((s) => s.decay), 0.01, 1);
+  const r = new Rng(2);
+  const N = c.B * c.T;
+  const batch: TokenBatch = { B: c.B, T: c.T, inputs: Int32Array.from({ length: N }, () => r.int(VOCAB)), targets: Int32Array.from({ length: N }, () => r.int(VOCAB)), weights: new Float32Array(N).fill(1) };
+  const step = () => {
+    const { loss, next } = tf.tidy(() => {
+      const { value, grads } = tf.valueAndGrads((...p: tf.Tensor[]) => model.loss(p, batch))(model.params);
+      return { loss: value, next: opt.update(model.params, grads, 1e-3).params };
+    });
+    const v = loss.dataSync()[0]!;
+    loss.dispose();
+    model.setParams(next);
+    return v;
+  };
+  return { cfg, model, opt, step, tokensPerStep: N, flopsPerToken: trainFlopsPerToken(cfg, c.T) };
+}
+
+function trainSpeed(name: ConfigName, steps: number): { tokensPerSecond: number; stepSeconds: number; params: number; flopsPerToken: number } {
+  const t = setupTraining(name);
+  t.step();
+  t.step();
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) t.step();
+  const s = (performance.now() - t0) / 1000 / steps;
+  const res = { tokensPerSecond: t.tokensPerStep / s, stepSeconds: s, params: t.model.numParams, flopsPerToken: t.flopsPerToken };
+  t.model.dispose();
+  t.opt.dispose();
+  return res;
+}
+
+/** Worker mode: train config A for `steps` steps in this process, print tokens/s as JSON. */
+async function worker(name: ConfigName, steps: number) {
+  await initBackend("wasm");
+  const r = trainSpeed(name, steps);
+  process.stdout.write(JSON.stringify({ tokensPerSecond: r.tokensPerSecond }) + "\n");
+}
+
+function runWorkers(n: number, name: ConfigName, steps: number): Promise<number[]> {
+  return Promise.all(
+    Array.from({ length: n }, () => new Promise<number>((resolve, reject) => {
+      const p = spawn(process.execPath, [process.argv[1]!, "--worker", name, "--steps", String(steps)], { stdio: ["ignore", "pipe", "inherit"] });
+      let out = "";
+      p.stdout.on("data", (d) => (out += d));
+      p.on("exit", (code) => {
+        if (code !== 0) return reject(new Error(`worker exited with ${code}`));
+        resolve((JSON.parse(out.trim().split("\n").pop()!) as { tokensPerSecond: number }).tokensPerSecond);
+      });
+    })),
+  );
+}
+
+const TORCH_SCRIPT = String.raw`
+import json, sys, time, math, torch, torch.nn as nn, torch.nn.functional as F
+torch.set_num_threads(1); torch.manual_seed(0)
+class Block(nn.Module):
+    def __init__(s, D, H):
+        super().__init__(); s.H=H; s.ln1=nn.LayerNorm(D); s.qkv=nn.Linear(D,3*D); s.proj=nn.Linear(D,D); s.ln2=nn.LayerNorm(D); s.fc1=nn.Linear(D,4*D); s.fc2=nn.Linear(4*D,D)
+    def forward(s, x):
+        B,T,D=x.shape; q,k,v=s.qkv(s.ln1(x)).split(D,2)
+        q,k,v=[t.view(B,T,s.H,D//s.H).transpose(1,2) for t in (q,k,v)]
+        a=(q@k.transpose(-2,-1))/math.sqrt(D//s.H); a=a.masked_fill(torch.ones(T,T).triu(1).bool(),float('-inf')).softmax(-1)
+        x=x+s.proj((a@v).transpose(1,2).reshape(B,T,D)); h=s.fc1(s.ln2(x)); return x+s.fc2(h*torch.sigmoid(1.702*h))
+class GPT(nn.Module):
+    def __init__(s, V, D, L, T):
+        super().__init__(); s.wte=nn.Embedding(V,D); s.wpe=nn.Embedding(T,D); s.blocks=nn.ModuleList([Block(D,4) for _ in range(L)]); s.lnf=nn.LayerNorm(D); s.head=nn.Linear(D,V)
+    def forward(s, idx):
+        x=s.wte(idx)+s.wpe(torch.arange(idx.shape[1]))
+        for b in s.blocks: x=b(x)
+        return s.head(s.lnf(x))
+res={}
+for name,(D,L,T,B,steps) in json.loads(sys.argv[1]).items():
+    m=GPT(64,D,L,T); o=torch.optim.AdamW(m.parameters(),lr=1e-3); x=torch.randint(0,64,(B,T)); y=torch.randint(0,64,(B,T))
+    def step():
+        loss=F.cross_entropy(m(x).view(-1,64),y.view(-1)); o.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(m.parameters(),1.0); o.step()
+    step(); step(); t0=time.time()
+    for _ in range(steps): step()
+    res[name]=B*T*steps/(time.time()-t0)
+print(json.dumps({"torch":torch.__version__,"tokensPerSecond":res}))
+`;
+
+function torchSpeed(): { version: string; tokensPerSecond: Record<string, number> } | { unavailable: string } {
+  const probe = spawnSync("/usr/bin/python3", ["-c", "import torch"], { encoding: "utf8" });
+  if (probe.status !== 0) return { unavailable: (probe.stderr || probe.error?.message || "python3 missing").trim().split("\n").pop()! };
+  const cfg = Object.fromEntries(Object.entries(CONFIGS).map(([k, c]) => [k, [c.D, c.L, c.T, c.B, quick ? 3 : 10]]));
+  const r = spawnSync("/usr/bin/python3", ["-c", TORCH_SCRIPT, JSON.stringify(cfg)], { encoding: "utf8" });
+  if (r.status !== 0) return { unavailable: `torch run failed: ${r.stderr.trim().split("\n").pop()}` };
+  const j = JSON.parse(r.stdout.trim().split("\n").pop()!) as { torch: string; tokensPerSecond: Record<string, number> };
+  return { version: j.torch, tokensPerSecond: j.tokensPerSecond };
+}
+
+/** Trains config A for `seconds`, sampling tensor count and RSS. */
+async function memoryCheck(seconds: number) {
+  const t = setupTraining("A");
+  const samples: Array<{ t: number; tensors: number; rssMB: number }> = [];
+  const start = performance.now();
+  let nextSample = 0;
+  let steps = 0;
+  while ((performance.now() - start) / 1000 < seconds) {
+    t.step();
+    steps++;
+    const el = (performance.now() - start) / 1000;
+    if (el >= nextSample) {
+      if (global.gc) global.gc();
+      samples.push({ t: Math.round(el), tensors: tf.memory().numTensors, rssMB: Math.round(process.memoryUsage().rss / 1e6) });
+      nextSample += Math.max(1, seconds / 20);
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  t.model.dispose();
+  t.opt.dispose();
+  const first = samples[Math.min(1, samples.length - 1)]!; // after the first steps' allocations
+  const last = samples[samples.length - 1]!;
+  return { seconds, steps, tensorsFirst: first.tensors, tensorsLast: last.tensors, rssFirstMB: first.rssMB, rssLastMB: last.rssMB, rssMaxMB: Math.max(...samples.map((s) => s.rssMB)), flatTensors: first.tensors === last.tensors, samples };
+}
+
+async function main() {
+  if (flag("--worker")) return worker(args[args.indexOf("--worker") + 1] as ConfigName, opt("--steps", 8));
+  const info = await initBackend("wasm");
+  console.log(`backend: ${info.name} (${info.reason})`);
+  const peak = matMulPeak();
+  console.log(`wasm 2-D matMul peak: ${peak.gflops.toFixed(1)} GFLOP/s  ${JSON.stringify(Object.fromEntries(Object.entries(peak.shapes).map(([k, v]) => [k, +v.toFixed(1)])))}`);
+  const result: Record<string, unknown> = { backend: info.name, matmulPeakGflops: +peak.gflops.toFixed(2) };
+  for (const name of ["A", "B"] as ConfigName[]) {
+    const r = trainSpeed(name, quick ? 3 : name === "A" ? 15 : 5);
+    const gf = (r.tokensPerSecond * r.flopsPerToken) / 1e9;
+    const ratio = gf / peak.gflops;
+    console.log(`config ${name} (${r.params} params): ${r.tokensPerSecond.toFixed(0)} tok/s, ${r.stepSeconds.toFixed(3)} s/step, ${gf.toFixed(1)} GFLOP/s = ${ratio.toFixed(2)} of peak (target ${name === "A" ? 0.6 : 0.7})`);
+    result[name] = { params: r.params, tokensPerSecond: +r.tokensPerSecond.toFixed(1), gflops: +gf.toFixed(2), ratioToPeak: +ratio.toFixed(3), target: name === "A" ? 0.6 : 0.7 };
+  }
+  const wsteps = quick ? 4 : 12;
+  const [one] = await runWorkers(1, "A", wsteps);
+  const two = await runWorkers(2, "A", wsteps);
+  const scaling = (two[0]! + two[1]!) / one!;
+  console.log(`two worker processes vs one (config A): ${one!.toFixed(0)} -> ${two.map((x) => x.toFixed(0)).join(" + ")} tok/s = ${scaling.toFixed(2)}x (target 1.6)`);
+  result.workers = { one: +one!.toFixed(1), two: two.map((x) => +x.toFixed(1)), scaling: +scaling.toFixed(3), target: 1.6 };
+  const torch = torchSpeed();
+  if ("unavailable" in torch) {
+    console.log(`pytorch: not available (${torch.unavailable})`);
+    result.torch = { available: false, reason: torch.unavailable };
+  } else {
+    const ratios = Object.fromEntries(Object.entries(torch.tokensPerSecond).map(([k, v]) => [k, +(((result[k] as { tokensPerSecond: number }).tokensPerSecond) / v).toFixed(3)]));
+    console.log(`pytorch ${torch.version} (1 thread): ${JSON.stringify(torch.tokensPerSecond)} tok/s; tfjs/torch ${JSON.stringify(ratios)}`);
+    result.torch = { available: true, version: torch.version, tokensPerSecond: torch.tokensPerSecond, tfjsOverTorch: ratios };
+  }
+  const mem = await memoryCheck(opt("--memory-seconds", quick ? 5 : 20));
+  console.log(`memory over ${mem.seconds} s (${mem.steps} steps of A): tensors ${mem.tensorsFirst} -> ${mem.tensorsLast}, RSS ${mem.rssFirstMB} -> ${mem.rssLastMB} MB (max ${mem.rssMaxMB})`);
+  result.memory = { ...mem, samples: undefined };
+  console.log(JSON.stringify(result));
+}
+
+await main();
