@@ -86,22 +86,6 @@ export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
   });
 }
 
-/** x (n, R, C) -> (n, C, R): each block transposed. */
-export function blockTranspose(x: tf.Tensor3D): tf.Tensor3D {
-  const be = wasmBackend();
-  if (!be) return tf.transpose(x, [0, 2, 1]);
-  const [n, R, C] = x.shape;
-  return withOutput<tf.Tensor3D>(be, [n, C, R], [x], (o, [a]) => {
-    for (let b = 0; b < n; b++) {
-      const off = b * R * C;
-      for (let r = 0; r < R; r++) {
-        const base = off + r * C;
-        for (let c = 0; c < C; c++) o[off + c * R + r] = a![base + c]!;
-      }
-    }
-  });
-}
-
 /** a (n, M, K) x b (n, K, N) -> (n, M, N), one 2-D product per block. */
 export function blockMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   const be = wasmBackend();
@@ -199,14 +183,6 @@ function fromRowsToHeads(be: WasmBackend, x: tf.Tensor2D, B: number, T: number, 
         }
       }
   });
-}
-
-/** Rows x (B*T, D) -> heads (B*H, T, hs). */
-export function toHeads(x: tf.Tensor2D, B: number, T: number, H: number): tf.Tensor3D {
-  const D = x.shape[1];
-  const be = wasmBackend();
-  if (!be) return tf.tidy(() => x.reshape([B, T, H, D / H]).transpose([0, 2, 1, 3]).reshape([B * H, T, D / H]) as tf.Tensor3D);
-  return fromRowsToHeads(be, x, B, T, H, 0, D);
 }
 
 /** Heads (B*H, T, hs) -> rows (B*T, D). */
