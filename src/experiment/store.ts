@@ -31,6 +31,8 @@ export interface CellMeta {
   seed: number;
   budget: string;
   sweep?: string;
+  /** Benchmark name of test examples without a task. */
+  benchmark?: string;
 }
 
 export interface StoredCell {

@@ -156,6 +156,7 @@ export function planSweep(c: SweepConfig): PlannedCell[] {
         const config: CellConfig = { data: dataHash.get(v.name)!, student, training, test, maxNewTokens: c.maxNewTokens, backend };
         const meta: CellMeta = { student: studentName(student), variant: v.name, seed, budget };
         if (c.name) meta.sweep = c.name;
+        if (c.benchmark) meta.benchmark = c.benchmark;
         out.push({
           key: cellKey(config),
           student: meta.student,
@@ -297,6 +298,6 @@ export function storedResults(store: string | ResultsStore, filter: (c: StoredCe
     s
       .scan()
       .cells.filter(filter)
-      .flatMap((c) => cellRows({ student: c.meta.student, variant: c.meta.variant, seed: c.meta.seed, key: c.key }, c.result, c.meta.budget)),
+      .flatMap((c) => cellRows({ student: c.meta.student, variant: c.meta.variant, seed: c.meta.seed, key: c.key }, c.result, c.meta.budget, c.meta.benchmark)),
   );
 }

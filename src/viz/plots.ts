@@ -6,7 +6,9 @@
 import type { PlotFigure, SourceComposition } from "../contract.js";
 import { accuracyReport, formatGapReport, formatParams, type GapEntry, type GapReport, type IntervalOptions } from "../gap/metrics.js";
 import { AVERAGE, type ResultSet } from "../gap/results.js";
+import type { CorpusRecord } from "../data/record.js";
 import { histogramCounts, histogramEdges, lengthStats } from "../tokenize/stats.js";
+import { cachedCount, defaultTokenizer, type Tokenizer } from "../tokenize/tokenizer.js";
 import { Plot, r4 } from "./bundle.js";
 
 const POSITIVE = "#2ca02c";
@@ -223,4 +225,24 @@ export function lengthHistogramPlot(sources: Record<string, number[]> | SourceCo
     layout: baseLayout(title, "", { barmode: "overlay", xaxis: { title: { text: `length (${unit})` } }, yaxis: { title: { text: "responses" } } }),
   };
   return new Plot(fig, [title, ...lines].join("\n"), title);
+}
+
+/**
+ * Length distributions of a corpus's response sources in tokens of `tokenizer` (default the
+ * built-in estimate; pass a real one from loadTokenizer for real-tokenizer counts).
+ */
+export function corpusLengthPlot(corpus: readonly CorpusRecord[], opts: { tokenizer?: Tokenizer; sources?: string[]; bins?: number; title?: string } = {}): Plot {
+  const tok = opts.tokenizer ?? defaultTokenizer;
+  const sources = opts.sources ?? [...new Set(corpus.flatMap((r) => Object.keys(r.responses)))].sort();
+  const lengths: Record<string, number[]> = {};
+  for (const s of sources) {
+    const xs: number[] = [];
+    for (const r of corpus) {
+      const text = r.responses[s];
+      if (text !== undefined) xs.push(cachedCount(tok, text));
+    }
+    if (xs.length === 0) throw new Error(`corpusLengthPlot: no record has a "${s}" response`);
+    lengths[s] = xs;
+  }
+  return lengthHistogramPlot(lengths, { bins: opts.bins, unit: `${tok.name} tokens`, title: opts.title });
 }

@@ -110,3 +110,19 @@ describe("plot bundles", () => {
     expect(html).toContain("\\u003cscript>x");
   });
 });
+
+describe("corpus length plot", () => {
+  it("counts every response of each source in tokenizer tokens", async () => {
+    const { synth } = await import("../../src/data/index.js");
+    const { corpusLengthPlot } = await import("../../src/viz/index.js");
+    const { charTokenizer } = await import("../../src/tokenize/index.js");
+    const corpus = synth({ task: "arith", n: 40, seed: 1, levels: [1] });
+    const p = corpusLengthPlot(corpus, { tokenizer: charTokenizer, sources: ["long", "short"] });
+    const fig = p[Symbol.for("Jupyter.display")]()[PLOTLY_MIME] as { data: Array<{ name: string; y: number[] }> };
+    expect(fig.data.map((t) => t.name)).toEqual(["long", "short"]);
+    expect(fig.data.every((t) => t.y.reduce((a, b) => a + b, 0) === 40)).toBe(true);
+    const meanShort = corpus.reduce((a, r) => a + r.responses.short.length, 0) / 40;
+    expect(p.text).toContain(`mean ${meanShort.toFixed(1)}`);
+    expect(p.text).toContain(`(${charTokenizer.name} tokens)`);
+  });
+});
