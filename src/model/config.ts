@@ -6,7 +6,7 @@ import type { StudentConfig } from "../train/spec.js";
 
 /** Named sizes, smallest first. */
 export const STUDENT_SIZES: Readonly<Record<string, Readonly<StudentConfig>>> = {
-  nano: { name: "nano", dModel: 48, nLayers: 2, nHeads: 4, maxLen: 512 }, // ~86K params
+  nano: { name: "nano", dModel: 32, nLayers: 2, nHeads: 4, maxLen: 512 }, // ~46K params
   micro: { name: "micro", dModel: 64, nLayers: 3, nHeads: 4, maxLen: 512 }, // ~190K
   mini: { name: "mini", dModel: 128, nLayers: 3, nHeads: 4, maxLen: 512 }, // ~680K
   small: { name: "small", dModel: 192, nLayers: 4, nHeads: 4, maxLen: 512 }, // ~1.9M

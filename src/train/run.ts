@@ -33,13 +33,18 @@ export function validateRunSpec(spec: RunSpec): void {
   });
   if (!Number.isInteger(spec.maxNewTokens) || spec.maxNewTokens <= 0) throw new Error(`run spec: maxNewTokens must be a positive integer (got ${JSON.stringify(spec.maxNewTokens)})`);
   validateTrainConfig(spec.training);
+  const t = spec.tokenizer;
+  if (t !== undefined && !(t.kind === "char" || (t.kind === "bpe" && Number.isInteger(t.merges) && t.merges >= 0))) {
+    throw new Error(`run spec: tokenizer must be {kind: "char"} or {kind: "bpe", merges: N} (got ${JSON.stringify(t)})`);
+  }
 }
 
 export async function runTrainEval(spec: RunSpec, opts: RunOptions = {}): Promise<RunResult> {
   validateRunSpec(spec);
   const t0 = performance.now();
   const backend = await initBackend();
-  const tokenizer = StudentTokenizer.trainChar([...spec.train.flatMap((e) => [e.prompt, e.response]), ...spec.test.map((e) => e.prompt)]);
+  const texts = [...spec.train.flatMap((e) => [e.prompt, e.response]), ...spec.test.map((e) => e.prompt)];
+  const tokenizer = spec.tokenizer?.kind === "bpe" ? StudentTokenizer.trainBPE(texts, spec.tokenizer.merges) : StudentTokenizer.trainChar(texts);
   // Context: named sizes stretch to the longest example (train, or test prompt + decoding budget);
   // a custom config's maxLen is respected (longer examples are cut).
   let need = 0;

@@ -53,6 +53,8 @@ export interface RunSpec {
   test: EvalExample[];
   /** Decoding budget in student tokens for the response. */
   maxNewTokens: number;
+  /** Student tokenizer trained on the run's text: character-level (default) or a small BPE. */
+  tokenizer?: { kind: "char" } | { kind: "bpe"; merges: number };
 }
 
 export interface ExampleResult {

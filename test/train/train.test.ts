@@ -136,6 +136,23 @@ describe("training", () => {
     await expect(p).rejects.toThrow(/abort/i);
   });
 
+  it("runTrainEval: BPE tokenizer option, context sized to the data, validation names the field", async () => {
+    const data = addition(48, 9);
+    const test = addition(4, 10).map((e, i) => ({ id: `t${i}`, prompt: e.prompt, answer: e.answer }));
+    const base = { student: "nano", training: { ...TRAIN, budget: { kind: "steps" as const, steps: 2 } }, train: data, test, maxNewTokens: 8 };
+    const n0 = tf.memory().numTensors;
+    const c = await runTrainEval(base);
+    const b = await runTrainEval({ ...base, tokenizer: { kind: "bpe", merges: 20 } });
+    expect(tf.memory().numTensors).toBe(n0); // a run frees what it made
+    expect(b.studentConfig!.vocabSize).toBeGreaterThan(c.studentConfig!.vocabSize);
+    expect(c.studentConfig!.maxLen).toBe(64);
+    expect(c.studentConfig!.dModel).toBe(32);
+    expect(c.examples).toHaveLength(4);
+    await expect(runTrainEval({ ...base, maxNewTokens: 0 })).rejects.toThrow(/maxNewTokens/);
+    await expect(runTrainEval({ ...base, train: [{ prompt: "x" } as never] })).rejects.toThrow(/train\[0\]/);
+    await expect(runTrainEval({ ...base, student: "giant" })).rejects.toThrow(/unknown student size/);
+  });
+
   it("keeps the tensor count flat across steps", async () => {
     const { model, trainer } = setup(addition(64, 7), { ...TRAIN, budget: { kind: "steps", steps: 30 } });
     await trainer.run({ untilStep: 3 });
