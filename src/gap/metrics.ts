@@ -47,6 +47,15 @@ export interface GapEntry {
   value: number;
   /** Absent when nothing can be resampled (no example counts and a single run per side). */
   interval?: Interval;
+  /** A published value of the same gap (e.g. the paper's), shown beside the recomputed one. */
+  reported?: ReportedGap;
+}
+
+export interface ReportedGap {
+  value: number;
+  /** exact: reproduces the printed value; rounding: within rounding of it; inconsistent: beyond. */
+  status: "exact" | "rounding" | "inconsistent";
+  source: string;
 }
 
 export interface GapReport {
@@ -224,7 +233,7 @@ function contrastReport(rs: ResultSet, c: Contrast, opts: IntervalOptions): GapR
     });
   }
   const budgets = [...new Set(rs.rows.filter((r) => c.variants.includes(r.variant)).map((r) => r.budget).filter((b): b is string => b !== undefined))];
-  return {
+  return displayable({
     name: c.name,
     formula: c.formula,
     budgets,
@@ -234,7 +243,45 @@ function contrastReport(rs: ResultSet, c: Contrast, opts: IntervalOptions): GapR
       : o.replicates > 0
         ? "point estimates only (no example counts and one run per cell: nothing to resample)"
         : "point estimates only",
-  };
+  });
+}
+
+const escHtml = (s: string) => s.replace(/[&<>"]/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[ch]!);
+
+/** An HTML table of a report: gaps coloured by sign, pale where the interval contains zero. */
+export function gapReportHtml(r: GapReport): string {
+  const vars = Object.keys(r.entries[0]?.accuracy ?? {});
+  const hasReported = r.entries.some((e) => e.reported);
+  const head = ["student", "params", "benchmark", ...vars.map((v) => `P(${v})`), "gap", "interval", ...(hasReported ? ["reported"] : [])];
+  const rows = r.entries.map((e) => {
+    const colour = e.value > 0 ? "#2ca02c" : e.value < 0 ? "#d62728" : "inherit";
+    const ns = e.interval?.containsZero;
+    const cells = [
+      escHtml(e.student),
+      e.params === undefined ? "" : formatParams(e.params),
+      escHtml(e.benchmark),
+      ...vars.map((v) => fmt(e.accuracy[v])),
+      `<span style="color:${colour};${ns ? "opacity:0.55" : "font-weight:bold"}">${e.value > 0 ? "+" : ""}${fmt(e.value)}</span>`,
+      e.interval ? `[${fmt(e.interval.lo)}, ${fmt(e.interval.hi)}]${ns ? " n.s." : ""}` : "",
+      ...(hasReported ? [e.reported ? `${fmt(e.reported.value)}${e.reported.status === "exact" ? "" : ` (${e.reported.status})`}` : ""] : []),
+    ];
+    return `<tr>${cells.map((c) => `<td>${c}</td>`).join("")}</tr>`;
+  });
+  const budget = r.budgets.length ? `; budget ${escHtml(r.budgets.join(" | "))}` : "";
+  return (
+    `<div class="mixdistill-gap-report"><div><b>${escHtml(r.name)}</b> (${escHtml(r.formula)}), percentage points${budget}</div>` +
+    `<table><thead><tr>${head.map((h) => `<th>${escHtml(h)}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody></table>` +
+    `<div style="font-size:smaller">${escHtml(r.method)}</div></div>`
+  );
+}
+
+/** Gives a report a (non-enumerable) Jupyter display method: text table and HTML table. */
+export function displayable<T extends GapReport>(r: T): T {
+  Object.defineProperty(r, Symbol.for("Jupyter.display"), {
+    value: () => ({ "text/plain": formatGapReport(r), "text/html": gapReportHtml(r) }),
+    enumerable: false,
+  });
+  return r;
 }
 
 /** `P_plus - P_minus` per student and benchmark, and on the unweighted mean over benchmarks. */
@@ -287,7 +334,8 @@ export function formatGapReport(r: GapReport, opts: { benchmarks?: "all" | "aver
   const rows = opts.benchmarks === "average" ? r.entries.filter((e) => e.benchmark === AVERAGE) : r.entries;
   const lines = [`${r.name} (${r.formula}), percentage points; ${r.method}`];
   if (r.budgets.length > 0) lines.push(`budget: ${r.budgets.join(" | ")}${r.budgets.length > 1 ? "  (WARNING: different budget rules are being compared)" : ""}`);
-  const head = ["student", "params", "benchmark", ...Object.keys(rows[0]?.accuracy ?? {}), "gap", "interval", ""];
+  const hasReported = rows.some((e) => e.reported);
+  const head = ["student", "params", "benchmark", ...Object.keys(rows[0]?.accuracy ?? {}), "gap", "interval", "", ...(hasReported ? ["reported", ""] : [])];
   const table = rows.map((e) => [
     e.student,
     e.params === undefined ? "" : formatParams(e.params),
@@ -296,6 +344,7 @@ export function formatGapReport(r: GapReport, opts: { benchmarks?: "all" | "aver
     (e.value > 0 ? "+" : "") + fmt(e.value),
     e.interval ? `[${fmt(e.interval.lo)}, ${fmt(e.interval.hi)}]` : "",
     e.interval?.containsZero ? "n.s." : "",
+    ...(hasReported ? [e.reported ? fmt(e.reported.value) : "", e.reported && e.reported.status !== "exact" ? e.reported.status : ""] : []),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();

@@ -4,6 +4,7 @@
  * accuracies, with rounding differences and the known typos flagged rather than hidden.
  */
 import { AVERAGE, ResultSet, type ResultRow } from "./results.js";
+import { displayable, largeModelCotGap, longCotGap, type GapReport, type IntervalOptions } from "./metrics.js";
 import {
   BENCHMARK_EXAMPLES,
   BENCHMARKS,
@@ -164,4 +165,22 @@ export function formatReferenceChecks(checks: ReferenceCheck[] = referenceChecks
   for (const c of sorted)
     lines.push(`${c.status.padEnd(12)} ${c.table.padEnd(19)} ${c.student.padEnd(23)} ${c.quantity}: reported ${c.reported}, recomputed ${c.recomputed}${c.note ? ` (${c.note})` : ""}`);
   return lines.join("\n");
+}
+
+/**
+ * Table 1 (Long CoT Gap) or Table 2 (Large Model CoT Gap) recomputed from its reported accuracies,
+ * each entry carrying the printed gap and whether the recomputed one reproduces it exactly, within
+ * rounding, or not.
+ */
+export function paperGaps(table: 1 | 2, opts: IntervalOptions = {}): GapReport {
+  const t = table === 1 ? TABLE1 : TABLE2;
+  const rs = paperResults({ tables: [table] });
+  const report = table === 1 ? longCotGap(rs, opts) : largeModelCotGap(rs, opts);
+  for (const e of report.entries) {
+    const row = t.rows.find((r) => r.student === e.student);
+    if (!row) continue;
+    const { status } = classify(round(e.value, 6), row.reportedGap, 0.1);
+    e.reported = { value: row.reportedGap, status: status === "label" ? "exact" : status, source: `paper ${t.table}${row.labelInPaper ? ` (printed as ${row.labelInPaper})` : ""}` };
+  }
+  return displayable({ ...report, name: `${report.name}, paper ${t.table} recomputed` });
 }

@@ -68,12 +68,22 @@ export function gapPlot(report: GapReport, opts: { benchmark?: string; title?: s
   const eb = errorBars(entries);
   if (eb) trace.error_y = eb;
   const title = opts.title ?? `${report.name}${benchmark !== AVERAGE ? ` on ${benchmark}` : ""} (${report.formula})`;
+  const data: Array<Record<string, unknown>> = [trace];
+  if (entries.some((e) => e.reported))
+    data.push({
+      type: "scatter",
+      mode: "markers",
+      name: "reported",
+      x: entries.filter((e) => e.reported).map(studentLabel),
+      y: entries.filter((e) => e.reported).map((e) => e.reported!.value),
+      marker: { symbol: "diamond-open", size: 10, color: "#000000" },
+    });
   const fig: PlotFigure = {
-    data: [trace],
+    data,
     layout: baseLayout(title, subtitle(report), {
       xaxis: { title: { text: "student (by size)" } },
       yaxis: { title: { text: "gap (percentage points)" }, zeroline: true, zerolinewidth: 2 },
-      showlegend: false,
+      showlegend: data.length > 1,
     }),
   };
   const text = formatGapReport({ ...report, entries });

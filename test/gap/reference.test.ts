@@ -93,3 +93,25 @@ describe("the paper's tables recomputed", () => {
     expect(avg.value).toBeCloseTo(-3.1, 9);
   });
 });
+
+describe("recomputed gaps beside the reported ones", () => {
+  it("Table 1 and 2 reports carry the printed gap and flag rounding differences", async () => {
+    const { paperGaps, formatGapReport } = await import("../../src/gap/index.js");
+    const t1 = paperGaps(1);
+    const q15 = t1.entries.find((e) => e.student === "Qwen2.5-1.5B-Instruct")!;
+    expect(q15.value).toBeCloseTo(-7.2, 9);
+    expect(q15.reported).toMatchObject({ value: -7.1, status: "rounding", source: "paper Table 1" });
+    expect(t1.entries.filter((e) => e.reported!.status === "rounding").map((e) => e.student)).toEqual(["Qwen2.5-1.5B-Instruct", "Llama-3.3-70B-Instruct"]);
+    expect(t1.entries.every((e) => e.reported!.status !== "inconsistent")).toBe(true);
+    const text = formatGapReport(t1);
+    expect(text).toMatch(/Qwen2\.5-1\.5B-Instruct\s+1\.5B\s+Average\s+27\.0\s+34\.2\s+-7\.2\s+-7\.1\s+rounding/);
+    const t2 = paperGaps(2);
+    expect(t2.entries.find((e) => e.student === "Llama-3.1-8B-Instruct")!.reported!.source).toBe("paper Table 2 (printed as Llama-3.2-8B [sic])");
+    // displayable in a notebook: text and an HTML table
+    const bundle = (t2 as unknown as Record<symbol, () => Record<string, string>>)[Symbol.for("Jupyter.display")]();
+    expect(bundle["text/plain"]).toBe(formatGapReport(t2));
+    expect(bundle["text/html"]).toContain("<table>");
+    expect(bundle["text/html"]).toContain("(rounding)");
+    expect(Object.keys(t2)).not.toContain(Symbol.for("Jupyter.display").toString());
+  });
+});

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { parsePlotBundle, PLOT_MIME, PLOTLY_MIME } from "../../src/contract.js";
-import { longCotGap, mixGains, paperResults, ResultSet, type ResultRow } from "../../src/gap/index.js";
+import { longCotGap, mixGains, paperGaps, paperResults, ResultSet, type ResultRow } from "../../src/gap/index.js";
 import { benchmarkGapPlot, configurePlots, gapPlot, lengthHistogramPlot, mixWeightPlot, mixWeightSeries, plotlyInit, resetPlotlyInclusion, type Plot } from "../../src/viz/index.js";
 
 const display = (p: { [k: symbol]: unknown }) => (p[Symbol.for("Jupyter.display")] as () => Record<string, unknown>)();
@@ -33,6 +33,10 @@ describe("plot bundles", () => {
     expect(tr.marker.color.at(-1)).toBe("#2ca02c"); // positive: green
     // text/plain has the numbers
     expect(b["text/plain"]).toMatch(/Qwen2\.5-32B-Instruct\s+32B\s+Average\s+73\.0\s+59\.3\s+\+13\.7/);
+    // the paper's printed gaps as markers beside the recomputed bars
+    const withReported = checkBundle(display(gapPlot(paperGaps(1))));
+    expect(withReported[PLOTLY_MIME].data[1]).toMatchObject({ type: "scatter", name: "reported" });
+    expect((withReported[PLOTLY_MIME].data[1] as { y: number[] }).y[2]).toBe(-7.1);
     // with intervals: error bars and n.s. hatching
     const withCi = checkBundle(display(gapPlot(longCotGap(rs, { replicates: 300 }))));
     const t2 = withCi[PLOTLY_MIME].data[0] as { error_y: { array: number[] }; marker: { pattern: { shape: string[] } }; text: string[] };
