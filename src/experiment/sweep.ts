@@ -249,15 +249,17 @@ export async function runSweep(config: SweepConfig, opts: SweepRunOptions): Prom
       counts.running++;
       emit({ type: "cell-start", cell: info, counts: snap() });
       const t0 = Date.now();
+      let running = true;
       try {
         const result = await runner(spec, { key: c.key, signal: inner.signal, onProgress: (progress) => emit({ type: "cell-progress", cell: info, progress, counts: snap() }) });
-        counts.running--;
         store.put(c.config, c.meta, result);
+        counts.running--;
+        running = false;
         counts.done++;
         outcomes[c.index] = { ...info, cached: false, result };
         emit({ type: "cell-done", cell: info, cached: false, accuracy: result.accuracy, seconds: (Date.now() - t0) / 1000, counts: snap() });
       } catch (e) {
-        counts.running--;
+        if (running) counts.running--;
         if (inner.signal.aborted || e instanceof AbortError) {
           outcomes[c.index] = { ...info, cached: false, error: "aborted" };
           continue;
