@@ -87,7 +87,8 @@ async function runKernel(args: string[]): Promise<number | void> {
   const info = readConnectionFile(file);
   const maxBytes = process.env.MIXDISTILL_MAX_MESSAGE_BYTES;
   const maxJsonBytes = maxBytes && /^\d+$/.test(maxBytes) ? Number(maxBytes) : undefined;
-  await Kernel.start({ info, cwd: process.cwd(), maxJsonBytes });
+  const languageService = process.env.MIXDISTILL_LANGUAGE_SERVICE !== "0";
+  await Kernel.start({ info, cwd: process.cwd(), maxJsonBytes, languageService });
   // The kernel runs until a shutdown_request; returning nothing keeps the process alive.
 }
 

@@ -13,6 +13,7 @@ import { Comms } from "./comms.js";
 import { isComplete } from "./execute/completeness.js";
 import { toMimeBundle } from "./execute/display.js";
 import { Executor, type ExecOutcome } from "./execute/executor.js";
+import { warmUp as warmUpTransform } from "./execute/transform.js";
 import { type OutputSink, createCellGlobals, installGlobals, isNotAResult } from "./execute/globals.js";
 import { History, type HistoryQuery } from "./history.js";
 import { IntelClient } from "./intel/client.js";
@@ -91,6 +92,7 @@ export class Kernel {
   private iopubOut!: SerialSender;
   private stdinOut!: SerialSender;
   private control!: ControlBridge;
+  private controlReady!: Promise<void>;
   readonly executor: Executor;
   readonly comms: Comms;
   readonly history = new History();
@@ -158,16 +160,22 @@ export class Kernel {
     // Our own SIGINT listener: the signal only breaks `breakOnSigint` code, it never kills the kernel.
     process.on("SIGINT", () => undefined);
     this.keepAlive = setInterval(() => undefined, 1 << 30);
-    const [sockets, control] = await Promise.all([
-      bindMainSockets(this.opts.info),
-      ControlBridge.start(this.opts.info, this.session, this.limits, {
-        onInterrupt: () => this.interrupt(),
-        onRequest: (msg) => this.enqueue(msg, "control"),
-        log: this.log,
-      }),
-    ]);
+    // The control thread starts in parallel; shell does not wait for it (start-up time).
+    this.controlReady = ControlBridge.start(this.opts.info, this.session, this.limits, {
+      onInterrupt: () => this.interrupt(),
+      onRequest: (msg) => this.enqueue(msg, "control"),
+      log: this.log,
+    }).then(
+      (control) => {
+        this.control = control;
+      },
+      (err: unknown) => {
+        this.log(`cannot start the heartbeat/control thread: ${(err as Error)?.message ?? String(err)}`);
+        process.exit(1);
+      },
+    );
+    const sockets = await bindMainSockets(this.opts.info);
     this.sockets = sockets;
-    this.control = control;
 
     const onSendError = (err: unknown): void => this.log(`send failed: ${String(err)}`);
     this.shellOut = new SerialSender(sockets.shell, onSendError);
@@ -424,8 +432,9 @@ export class Kernel {
     });
     // After the first reply: warm up what the first cells need, off the start-up path.
     setImmediate(() => {
+      void warmUpTransform().catch((err: unknown) => this.log(`transpiler warm-up failed: ${String(err)}`));
       void this.loadWidgets();
-      this.intel?.warmUp();
+      void this.intel?.warmUp();
     });
   }
 
@@ -464,6 +473,8 @@ export class Kernel {
     this.payload = [];
     if (!silent) this.publish("execute_input", { code, execution_count: count }, msg);
     await this.loadWidgets();
+    // busy and execute_input must be on the wire before a synchronous cell can hold the thread.
+    await this.iopubOut.flush();
 
     const filename = this.executor.cellName(storeHistory ? count : undefined);
     const diagnostics = !silent && this.intel ? this.intel.checkCell(code, filename) : undefined;
@@ -616,7 +627,8 @@ export class Kernel {
     clearInterval(this.keepAlive);
     this.flushStream();
     await Promise.race([Promise.all([this.shellOut.flush(), this.iopubOut.flush()]), new Promise((r) => setTimeout(r, 1000))]);
-    await this.control.close();
+    await this.controlReady;
+    await this.control?.close();
     closeMainSockets(this.sockets);
     await this.intel?.close();
   }

@@ -1,5 +1,5 @@
 /** is_complete: whether a cell is ready to run, needs more lines (and how to indent them), or is invalid. */
-import { transform } from "esbuild";
+import { esbuildTransform as transform } from "./transform.js";
 
 export type Completeness = { status: "complete" } | { status: "incomplete"; indent: string } | { status: "invalid" };
 

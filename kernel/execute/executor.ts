@@ -33,7 +33,7 @@ export interface ExecutorOptions {
 }
 
 interface CellRecord {
-  map: SourceMap;
+  map: SourceMap | undefined;
   /** Length of the prefix the rewrite put on line 1. */
   prefix: number;
   /** The script's last line: the call of the cell's async wrapper, not cell code. */
@@ -145,7 +145,7 @@ export class Executor {
         throw err;
       }
       const prefix = cell.script.indexOf("{") + 1;
-      this.cells.set(filename, { map: new SourceMap(cell.map as never), prefix, lastLine: cell.script.split("\n").length });
+      this.cells.set(filename, { map: cell.map ? new SourceMap(cell.map as never) : undefined, prefix, lastLine: cell.script.split("\n").length });
       let script: vm.Script;
       try {
         script = new vm.Script(cell.script, {
@@ -229,6 +229,7 @@ export class Executor {
 
   private mapPosition(rec: CellRecord, line: number, column: number): { line: number; column: number } {
     const col0 = Math.max(0, (line === 1 ? column - rec.prefix : column) - 1);
+    if (!rec.map) return { line, column: col0 + 1 };
     const entry = rec.map.findEntry(line - 1, col0) as { originalLine?: number; originalColumn?: number };
     if (entry && typeof entry.originalLine === "number") {
       return { line: entry.originalLine + 1, column: (entry.originalColumn ?? 0) + 1 };

@@ -98,11 +98,11 @@ export class KernelClient {
   static async connect(conn: Connection, proc: ChildProcess | undefined, cwd: string): Promise<KernelClient> {
     const identity = `client-${randomUUID()}`;
     const ep = (p: number) => `tcp://${conn.ip}:${p}`;
-    const shell = new zmq.Dealer({ routingId: identity, linger: 0 });
+    const shell = new zmq.Dealer({ routingId: identity, linger: 0, reconnectInterval: 10 });
     const stdin = new zmq.Dealer({ routingId: identity, linger: 0 });
     const control = new zmq.Dealer({ linger: 0 });
-    const iopub = new zmq.Subscriber({ linger: 0 });
-    const hb = new zmq.Request({ linger: 0, receiveTimeout: 1000, sendTimeout: 1000, correlate: true, relaxed: true });
+    const iopub = new zmq.Subscriber({ linger: 0, reconnectInterval: 10 });
+    const hb = new zmq.Request({ linger: 0, reconnectInterval: 10, receiveTimeout: 1000, sendTimeout: 1000, correlate: true, relaxed: true });
     shell.connect(ep(conn.shell_port));
     stdin.connect(ep(conn.stdin_port));
     control.connect(ep(conn.control_port));

@@ -1,0 +1,150 @@
+/**
+ * Kernel latency against Debian's ipykernel, measured in the same run through the same client:
+ * launch -> kernel_info reply, `1+1` round trip, a cell with a declaration, a 1 MB display.
+ * Also interrupt latency and the heartbeat during a 30-second synchronous computation (ours only).
+ * `npm run bench -- kernel [--runs N] [--no-heartbeat]`. The last line printed is one JSON object.
+ */
+import { KernelClient, type Msg, REPO } from "../test/kernel/client.js";
+import { join } from "node:path";
+
+const args = process.argv.slice(2);
+const runsArg = args.indexOf("--runs");
+const RUNS = runsArg >= 0 ? Number(args[runsArg + 1]) : 20;
+const LAUNCHES = Math.max(3, Math.round(RUNS / 4));
+const HEARTBEAT = !args.includes("--no-heartbeat");
+
+interface Peer {
+  name: string;
+  argv: string[];
+  onePlusOne: string;
+  declaration: string;
+  display1MB: string;
+}
+
+const PEERS: Peer[] = [
+  {
+    name: "mixdistill",
+    argv: [process.execPath, join(REPO, "bin", "mixdistill.js"), "kernel", "{connection_file}"],
+    onePlusOne: "1+1",
+    declaration: "const declared: number = 42",
+    display1MB: "display({ 'text/plain': 'x'.repeat(1 << 20) })",
+  },
+  {
+    name: "ipykernel",
+    argv: ["/usr/bin/python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+    onePlusOne: "1+1",
+    declaration: "declared: int = 42",
+    display1MB: "from IPython.display import display as _d; _d({'text/plain': 'x' * (1 << 20)}, raw=True)",
+  },
+];
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
+
+async function launchOnce(peer: Peer): Promise<number> {
+  const t0 = performance.now();
+  const k = await KernelClient.launch({ argv: peer.argv });
+  const id = await k.send("shell", "kernel_info_request", {});
+  await k.reply(id, 30_000);
+  const ms = performance.now() - t0;
+  await k.shutdown();
+  return ms;
+}
+
+async function timeCell(k: KernelClient, code: string): Promise<number> {
+  const t = performance.now();
+  const r = await k.execute(code, { store_history: false });
+  const ms = performance.now() - t;
+  if (r.reply.content.status !== "ok") throw new Error(`cell failed: ${JSON.stringify(r.reply.content).slice(0, 500)}`);
+  return ms;
+}
+
+async function measure(peer: Peer) {
+  const launch: number[] = [];
+  for (let i = 0; i < LAUNCHES; i++) launch.push(await launchOnce(peer));
+  const k = await KernelClient.launch({ argv: peer.argv });
+  await k.ready();
+  for (let i = 0; i < 5; i++) await timeCell(k, peer.onePlusOne); // warm-up
+  const cells: Record<string, number[]> = { onePlusOne: [], declaration: [], display1MB: [] };
+  for (let i = 0; i < RUNS; i++) {
+    cells.onePlusOne!.push(await timeCell(k, peer.onePlusOne));
+    cells.declaration!.push(await timeCell(k, peer.declaration));
+    if (i < Math.max(5, RUNS / 2)) cells.display1MB!.push(await timeCell(k, peer.display1MB));
+    k.iopubLog.length = 0;
+  }
+  await k.shutdown();
+  const r = {
+    launchMs: round(median(launch)),
+    onePlusOneMs: round(median(cells.onePlusOne!)),
+    declarationMs: round(median(cells.declaration!)),
+    display1MBMs: round(median(cells.display1MB!)),
+  };
+  console.log(`${peer.name.padEnd(11)} launch->kernel_info ${r.launchMs} ms | 1+1 ${r.onePlusOneMs} ms | declaration ${r.declarationMs} ms | 1 MB display ${r.display1MBMs} ms`);
+  return r;
+}
+
+/** Interrupt latency (sync loop, pending promise) and the heartbeat during a 30 s blocking cell. */
+async function robustness() {
+  const k = await KernelClient.launch();
+  await k.ready();
+  const interrupt = async (code: string): Promise<number> => {
+    const id = await k.send("shell", "execute_request", { code, stop_on_error: false, store_history: false });
+    await k.waitIopub((m: Msg) => m.parent_header.msg_id === id && m.header.msg_type === "execute_input");
+    await new Promise((r) => setTimeout(r, 200));
+    const t = performance.now();
+    await k.send("control", "interrupt_request", {});
+    const reply = await k.reply(id, 10_000);
+    if (reply.content.ename !== "Interrupted") throw new Error(`not interrupted: ${JSON.stringify(reply.content)}`);
+    return performance.now() - t;
+  };
+  const syncLoop: number[] = [];
+  const pending: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    syncLoop.push(await interrupt("while (true) {}"));
+    pending.push(await interrupt("await new Promise(() => {})"));
+  }
+  const out: Record<string, unknown> = { interruptSyncLoopMs: round(median(syncLoop)), interruptPendingPromiseMs: round(median(pending)) };
+  console.log(`interrupt: while(true) stopped in ${out.interruptSyncLoopMs} ms, pending promise in ${out.interruptPendingPromiseMs} ms (medians of 5)`);
+  if (HEARTBEAT) {
+    const id = await k.send("shell", "execute_request", { code: "const until = Date.now() + 30_000; while (Date.now() < until) {}", store_history: false });
+    await k.waitIopub((m: Msg) => m.parent_header.msg_id === id && m.header.msg_type === "execute_input");
+    let done = false;
+    void k.reply(id, 60_000).then(() => (done = true));
+    const pings: number[] = [];
+    while (!done) {
+      pings.push(await k.ping());
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    out.heartbeat30s = { pings: pings.length, missed: 0, medianMs: round(median(pings)), maxMs: round(Math.max(...pings)) };
+    console.log(`heartbeat during a 30 s synchronous cell: ${pings.length} pings answered, none missed, max ${round(Math.max(...pings))} ms`);
+  }
+  await k.shutdown();
+  return out;
+}
+
+const [ours, ipy] = [await measure(PEERS[0]!), await measure(PEERS[1]!)];
+const ratios = {
+  launch: round(ours.launchMs / ipy.launchMs, 3),
+  onePlusOne: round(ours.onePlusOneMs / ipy.onePlusOneMs, 3),
+  declaration: round(ours.declarationMs / ipy.declarationMs, 3),
+  display1MB: round(ours.display1MBMs / ipy.display1MBMs, 3),
+};
+console.log(`ratios to ipykernel: launch ${ratios.launch} (target <= 0.4), 1+1 ${ratios.onePlusOne} (target <= 0.5), declaration ${ratios.declaration}, 1 MB display ${ratios.display1MB}`);
+const extra = await robustness();
+console.log(
+  JSON.stringify({
+    bench: "kernel",
+    runs: RUNS,
+    launches: LAUNCHES,
+    mixdistill: ours,
+    ipykernel: ipy,
+    ratios,
+    targets: { launch: 0.4, onePlusOne: 0.5 },
+    targetsMet: { launch: ratios.launch <= 0.4, onePlusOne: ratios.onePlusOne <= 0.5 },
+    ...extra,
+  }),
+);
