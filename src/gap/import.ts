@@ -3,7 +3,7 @@
  * results JSON lm-evaluation-harness writes. Malformed input fails with an error naming the file,
  * the line and the field.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { checkRow, ResultSet, type ResultRow } from "./results.js";
 
 export class ImportError extends Error {
@@ -97,7 +97,7 @@ const ALIASES: Record<Field, string[]> = {
   params: ["parameters", "params", "nparams", "numparams", "size"],
   variant: ["datavariant", "variant", "data", "trainingdata"],
   benchmark: ["benchmark", "task"],
-  accuracy: ["accuracy", "acc", "score"],
+  accuracy: ["accuracy", "acc", "score", "accuracypct", "accuracypercent"],
   n: ["numberofexamples", "n", "nexamples", "numexamples", "examples", "count"],
   seed: ["seed"],
   budget: ["budget", "budgetrule"],
@@ -114,7 +114,8 @@ export interface CsvImportOptions {
 /**
  * Reads results from CSV text. Header (case and punctuation ignored): student, parameters,
  * data variant, benchmark, accuracy, number of examples; optional seed and budget. Parameters
- * accept "1.5B"-style sizes; accuracy accepts "45.9", "45.9%" or fractions (see accuracyScale).
+ * accept "1.5B"-style sizes; accuracy accepts "45.9", "45.9%" or fractions (see accuracyScale; a
+ * header "accuracy (%)" means percent).
  */
 export function resultsFromCsv(text: string, opts: CsvImportOptions = {}): ResultSet {
   const file = opts.file ?? "<csv>";
@@ -166,7 +167,9 @@ export function resultsFromCsv(text: string, opts: CsvImportOptions = {}): Resul
     if (get("budget") !== "") row.budget = get("budget");
     parsed.push({ row, line: rec.line, rawAcc, percentSign });
   }
-  const scale = opts.accuracyScale ?? "auto";
+  // A header such as "accuracy (%)" says the values are percentages.
+  const headerPercent = /%|pct|percent/i.test(header.cells[col.get("accuracy")!]);
+  const scale = opts.accuracyScale ?? (headerPercent ? "percent" : "auto");
   const asFraction = scale === "fraction" || (scale === "auto" && parsed.every((p) => !p.percentSign && p.rawAcc <= 1));
   const rows = parsed.map(({ row, line, rawAcc, percentSign }) => {
     row.accuracy = asFraction && !percentSign ? rawAcc * 100 : rawAcc;
@@ -293,4 +296,25 @@ export function importLmEval(path: string, opts: Omit<LmEvalImportOptions, "file
     throw new ImportError(path, line, undefined, `invalid JSON: ${(e as Error).message}`);
   }
   return resultsFromLmEval(json, { ...opts, file: path });
+}
+
+const csvCell = (s: string) => (/[",\r\n]/.test(s) || s !== s.trim() ? `"${s.replace(/"/g, '""')}"` : s);
+
+/** Results as CSV in the import format (one line per row; per-example outcomes are not kept). */
+export function resultsToCsv(rs: ResultSet): string {
+  const lines = ["student,parameters,data variant,benchmark,accuracy (%),number of examples,seed,budget"];
+  for (const r of rs.rows)
+    lines.push(
+      [r.student, r.params === undefined ? "" : String(r.params), r.variant, r.benchmark, String(r.accuracy), r.n === undefined ? "" : String(r.n), r.seed === undefined ? "" : String(r.seed), r.budget ?? ""]
+        .map(csvCell)
+        .join(","),
+    );
+  return lines.join("\n") + "\n";
+}
+
+/** Writes results as CSV atomically (temp file + rename). */
+export function writeResultsCsv(path: string, rs: ResultSet): void {
+  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  writeFileSync(tmp, resultsToCsv(rs));
+  renameSync(tmp, path);
 }

@@ -116,3 +116,18 @@ describe("lm-evaluation-harness import", () => {
     expect(() => importLmEval(join(dir, "broken.json"), { variant: "long" })).toThrow(/broken\.json:3: invalid JSON/);
   });
 });
+
+describe("CSV export", () => {
+  it("round-trips through the import, percent accuracies and all", async () => {
+    const { resultsToCsv, writeResultsCsv } = await import("../../src/gap/index.js");
+    const rs = new ResultSet([
+      { student: 'odd, "name"', params: 3e9, variant: "long", benchmark: "MATH", accuracy: 0.5, n: 500, seed: 1, budget: "epochs=2" },
+      { student: "b", variant: "short", benchmark: "AIME", accuracy: 10 },
+    ]);
+    const back = resultsFromCsv(resultsToCsv(rs)); // the "accuracy (%)" header keeps 0.5 a percentage
+    expect(back.rows.map(({ source: _s, ...r }) => r)).toEqual(rs.rows.map(({ source: _s, ...r }) => r));
+    const dir = mkdtempSync(join(tmpdir(), "mixdistill-export-"));
+    writeResultsCsv(join(dir, "r.csv"), rs);
+    expect(importCsv(join(dir, "r.csv")).rows.map((r) => r.accuracy)).toEqual([0.5, 10]);
+  });
+});
