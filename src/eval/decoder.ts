@@ -81,6 +81,9 @@ function attendRow(qkv: Float32Array, qo: number, K: Float32Array, V: Float32Arr
   }
 }
 
+/** Floats of KV cache a decoding chunk may hold (2^26 floats = 256 MB). */
+const MAX_CACHE_FLOATS = 1 << 26;
+
 /** Rows at or above this use the backend's matMul. */
 const TENSOR_ROWS = 8;
 
@@ -270,7 +273,10 @@ function pick(logits: Float32Array, off: number, V: number, temperature: number,
 export async function generate(decoder: Decoder, prompts: readonly number[][], opts: GenerateOptions): Promise<Generation[]> {
   const temperature = opts.temperature ?? 0;
   const rng = new Rng(opts.seed ?? 0);
-  const batchSize = Math.max(1, opts.batchSize ?? 32);
+  // KV caches are 2 x layers x context x D floats a row: keep a chunk's caches under ~256 MB.
+  const longest = prompts.reduce((m, p) => Math.max(m, p.length), 0);
+  const rowFloats = 2 * decoder.layers.length * decoder.D * Math.min(decoder.maxLen, longest + opts.maxNewTokens);
+  const batchSize = Math.max(1, Math.min(opts.batchSize ?? 32, Math.floor(MAX_CACHE_FLOATS / rowFloats)));
   const out: Generation[] = new Array(prompts.length);
   const V = decoder.V;
   for (let start = 0; start < prompts.length; start += batchSize) {

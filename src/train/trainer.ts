@@ -76,6 +76,9 @@ export class Trainer {
   private readonly plans = new Map<number, number[][]>();
   private readonly batchesPerEpoch: number;
 
+  /** Largest attention matrix of one micro-batch, in floats (rows x heads x T x T). */
+  microBatchAttention = 1 << 24;
+
   private constructor(
     readonly model: StudentModel,
     readonly tokenizer: StudentTokenizer,
@@ -145,18 +148,47 @@ export class Trainer {
     return plan[step % this.batchesPerEpoch]!;
   }
 
-  /** One optimiser step on the next batch; returns its loss. */
+  /**
+   * Splits a batch into micro-batches whose attention matrices (rows x heads x T x T floats) stay
+   * under `microBatchAttention`: long traces would otherwise exhaust the wasm heap (4 GB at most).
+   */
+  microBatches(idx: readonly number[]): number[][] {
+    const H = this.model.config.nHeads;
+    const T = Math.max(...idx.map((i) => this.data.examples[i]!.ids.length));
+    const rows = Math.max(1, Math.floor(this.microBatchAttention / (H * T * T)));
+    const out: number[][] = [];
+    for (let i = 0; i < idx.length; i += rows) out.push(idx.slice(i, i + rows));
+    return out;
+  }
+
+  /** One optimiser step on the next batch (gradients accumulated over its micro-batches); returns its loss. */
   trainStep(): number {
     const idx = this.batchAt(this.step);
-    const batch = makeBatch(this.data.examples, idx, this.tokenizer.padId);
     const lr = learningRate(this.step, this.totalSteps, this.config.lr, this.config.warmupSteps);
-    const { lossValue, next } = tf.tidy(() => {
-      const { value, grads } = tf.valueAndGrads((...p: tf.Tensor[]) => this.model.loss(p, batch))(this.model.params);
-      const { params } = this.optimizer.update(this.model.params, grads, lr);
-      return { lossValue: value, next: params };
+    const batches = this.microBatches(idx).map((m) => makeBatch(this.data.examples, m, this.tokenizer.padId));
+    const targets = batches.map((b) => b.weights.reduce((a, w) => a + w, 0));
+    const total = targets.reduce((a, b) => a + b, 0);
+    let loss = 0;
+    let grads: tf.Tensor[] | null = null;
+    batches.forEach((batch, k) => {
+      // the batch loss is the mean over all its targets: micro-batch k weighs targets[k] / total
+      const share = targets[k]! / total;
+      if (share === 0) return;
+      const prev: tf.Tensor[] | null = grads;
+      const r = tf.tidy(() => {
+        const { value, grads: g } = tf.valueAndGrads((...p: tf.Tensor[]) => this.model.loss(p, batch))(this.model.params);
+        const scaled = batches.length === 1 ? g : g.map((x, i) => (prev ? tf.add(prev[i]!, tf.mul(x, share)) : tf.mul(x, share)));
+        return { value, scaled };
+      });
+      loss += r.value.dataSync()[0]! * share;
+      r.value.dispose();
+      if (prev) for (const t of prev) t.dispose();
+      grads = r.scaled;
     });
-    const loss = lossValue.dataSync()[0]!;
-    lossValue.dispose();
+    const g = grads as tf.Tensor[] | null;
+    if (!g) throw new Error(`step ${this.step}: the batch has no response tokens`);
+    const next = tf.tidy(() => this.optimizer.update(this.model.params, g, lr).params);
+    for (const t of g) t.dispose();
     this.model.setParams(next);
     this.step += 1;
     this.tokens += batchTokens(this.data.examples, idx);

@@ -153,6 +153,27 @@ describe("training", () => {
     await expect(runTrainEval({ ...base, student: "giant" })).rejects.toThrow(/unknown student size/);
   });
 
+  it("micro-batches (memory cap on attention) give the same step as the whole batch", async () => {
+    const data = addition(64, 11);
+    const whole = setup(data);
+    const split = setup(data);
+    const T = Math.max(...split.trainer.batchAt(0).map((i) => split.trainer.data.examples[i]!.ids.length));
+    split.trainer.microBatchAttention = 4 * T * T * 3; // 3 rows (of 8) per micro-batch
+    expect(split.trainer.microBatches(split.trainer.batchAt(0)).length).toBe(3);
+    await whole.trainer.run({ untilStep: 3 });
+    await split.trainer.run({ untilStep: 3 });
+    whole.trainer.losses.forEach((l, i) => expect(split.trainer.losses[i]).toBeCloseTo(l, 4));
+    const a = weights(whole.model).flat();
+    const b = weights(split.model).flat();
+    let maxDiff = 0;
+    a.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - b[i]!))));
+    expect(maxDiff).toBeLessThan(1e-4);
+    for (const t of [whole, split]) {
+      t.trainer.dispose();
+      t.model.dispose();
+    }
+  });
+
   it("keeps the tensor count flat across steps", async () => {
     const { model, trainer } = setup(addition(64, 7), { ...TRAIN, budget: { kind: "steps", steps: 30 } });
     await trainer.run({ untilStep: 3 });
