@@ -2,7 +2,7 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { createGzip, type Gzip } from "node:zlib";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes, type Hash } from "node:crypto";
 
 function tempNameFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
@@ -45,6 +45,7 @@ export class AtomicWriter {
   private pendingBytes = 0;
   private failed: Error | undefined;
   private done = false;
+  private readonly hash: Hash = createHash("sha256");
   bytesWritten = 0;
 
   private constructor(path: string) {
@@ -68,12 +69,16 @@ export class AtomicWriter {
     return new AtomicWriter(path);
   }
 
-  /** Queues text; resolves once it is safe to queue more (backpressure). */
-  async write(text: string): Promise<void> {
+  /**
+   * Queues text. Returns a promise only when it flushed (await it: backpressure); most calls return
+   * undefined, so a tight loop pays no await per line.
+   */
+  write(text: string): Promise<void> | undefined {
     if (this.failed) throw this.failed;
     this.pending.push(text);
     this.pendingBytes += text.length;
-    if (this.pendingBytes >= 1 << 20) await this.flush();
+    if (this.pendingBytes >= 1 << 20) return this.flush();
+    return undefined;
   }
 
   private async flush(): Promise<void> {
@@ -82,6 +87,7 @@ export class AtomicWriter {
     this.pending = [];
     this.pendingBytes = 0;
     this.bytesWritten += Buffer.byteLength(chunk);
+    this.hash.update(chunk);
     if (!this.sink.write(chunk)) {
       await new Promise<void>((resolve, reject) => {
         const onDrain = (): void => { cleanup(); resolve(); };
@@ -111,6 +117,11 @@ export class AtomicWriter {
     const fh = await open(this.tmp, "r+");
     await fh.sync().finally(() => fh.close());
     await rename(this.tmp, this.path);
+  }
+
+  /** sha256 (hex) of the uncompressed text written; call after commit(). */
+  sha256(): string {
+    return this.hash.copy().digest("hex");
   }
 
   /** Drops the temp file; `path` is left as it was. */

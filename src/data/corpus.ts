@@ -5,7 +5,10 @@ import { readPaperRecords, ReadReport, type ReadOptions } from "./jsonl.js";
 import { makeRng } from "./rng.js";
 
 /** The join key of a question: Unicode NFKC, whitespace collapsed, trimmed. */
+const ALREADY_NORMAL = /^[\x21-\x7e](?: ?[\x21-\x7e])*$/;
 export function normaliseQuestion(text: string): string {
+  // Fast path: printable ASCII with single inner spaces is its own normal form.
+  if (ALREADY_NORMAL.test(text)) return text;
   return text.normalize("NFKC").replace(/\s+/g, " ").trim();
 }
 

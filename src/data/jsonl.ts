@@ -22,10 +22,15 @@ function isGzipFile(path: string): boolean {
   }
 }
 
-/** Opens a (possibly gzip-compressed) file as a stream of byte chunks. */
-export function openByteStream(path: string): AsyncIterable<Buffer> {
+/**
+ * Opens a (possibly gzip-compressed) file as a stream of byte chunks. `onRawChunk` sees the file's own
+ * bytes (compressed if it is gzip), e.g. to hash the file in the same pass.
+ */
+export function openByteStream(path: string, onRawChunk?: (chunk: Buffer) => void): AsyncIterable<Buffer> {
   const raw = createReadStream(path, { highWaterMark: 1 << 20 });
-  if (!isGzipFile(path)) return raw;
+  if (!isGzipFile(path)) return onRawChunk ? tap(raw, onRawChunk) : raw;
+  // pipe() already reads in flowing mode (with backpressure), so a data listener sees every chunk.
+  if (onRawChunk) raw.on("data", (c) => onRawChunk(c as Buffer));
   const gunzip = createGunzip({ chunkSize: 1 << 20 });
   raw.on("error", (e) => gunzip.destroy(e));
   return raw.pipe(gunzip);
@@ -51,6 +56,13 @@ function firstInvalidUtf8(b: Buffer, start: number, end: number): number {
   return -1;
 }
 
+async function* tap(chunks: AsyncIterable<Buffer>, f: (c: Buffer) => void): AsyncGenerator<Buffer> {
+  for await (const c of chunks) {
+    f(c);
+    yield c;
+  }
+}
+
 function decodeLine(buf: Buffer, start: number, end: number, line: number): LineItem {
   if (end > start && buf[end - 1] === 0x0d) end--; // CRLF
   const text = buf.toString("utf8", start, end);
@@ -62,28 +74,62 @@ function decodeLine(buf: Buffer, start: number, end: number, line: number): Line
   return { line, text };
 }
 
+/** One line's bytes (a view into the chunk, without the newline), not yet decoded. */
+export interface RawLine {
+  line: number;
+  bytes: Buffer;
+}
+
+/** Decodes a raw line, reporting invalid UTF-8 instead of replacing it. */
+export function decodeRawLine(r: RawLine): LineItem {
+  return decodeLine(r.bytes, 0, r.bytes.length, r.line);
+}
+
 /**
- * Streams the lines of a text file (gzip is detected), splitting on bytes so that invalid UTF-8 is
- * reported per line instead of being silently replaced. Memory holds one chunk plus one partial line.
+ * Streams the lines of a (possibly gzip) file as undecoded byte views, in batches of one ~1 MB chunk.
+ * Memory holds one chunk plus one partial line. `onRawChunk` sees the file's bytes, e.g. to hash them
+ * in the same pass.
  */
-export async function* readLines(path: string): AsyncGenerator<LineItem> {
+export async function* readRawLineBatches(path: string, opts: { onRawChunk?: (chunk: Buffer) => void } = {}): AsyncGenerator<RawLine[]> {
   let rest: Buffer | undefined;
   let line = 0;
-  for await (const chunk of openByteStream(path)) {
-    const buf = rest ? Buffer.concat([rest, chunk]) : chunk;
+  for await (const chunk of openByteStream(path, opts.onRawChunk)) {
+    const batch: RawLine[] = [];
     let start = 0;
-    let nl: number;
-    while ((nl = buf.indexOf(10, start)) !== -1) {
-      line++;
-      yield decodeLine(buf, start, nl, line);
+    let nl = chunk.indexOf(10);
+    if (rest) {
+      // Only the line that spans two chunks is copied.
+      if (nl === -1) {
+        rest = Buffer.concat([rest, chunk]);
+        continue;
+      }
+      batch.push({ line: ++line, bytes: Buffer.concat([rest, chunk.subarray(0, nl)]) });
+      rest = undefined;
       start = nl + 1;
+      nl = chunk.indexOf(10, start);
     }
-    rest = start < buf.length ? buf.subarray(start) : undefined;
+    while (nl !== -1) {
+      batch.push({ line: ++line, bytes: chunk.subarray(start, nl) });
+      start = nl + 1;
+      nl = chunk.indexOf(10, start);
+    }
+    if (start < chunk.length) rest = Buffer.from(chunk.subarray(start));
+    if (batch.length) yield batch;
   }
-  if (rest && rest.length > 0) {
-    line++;
-    yield decodeLine(rest, 0, rest.length, line);
-  }
+  if (rest && rest.length > 0) yield [{ line: ++line, bytes: rest }];
+}
+
+/**
+ * Streams the lines of a text file in batches, splitting on bytes so that invalid UTF-8 is reported
+ * per line instead of being silently replaced.
+ */
+export async function* readLineBatches(path: string, opts: { onRawChunk?: (chunk: Buffer) => void } = {}): AsyncGenerator<LineItem[]> {
+  for await (const batch of readRawLineBatches(path, opts)) yield batch.map(decodeRawLine);
+}
+
+/** Streams the lines of a text file one by one (see readLineBatches). */
+export async function* readLines(path: string): AsyncGenerator<LineItem> {
+  for await (const batch of readLineBatches(path)) yield* batch;
 }
 
 export type ErrorPolicy = "fail" | "skip";
@@ -120,7 +166,7 @@ export async function* readJsonlChecked<T>(
     if (policy === "fail") throw new CorpusError({ file: path, line, field }, reason);
     report.addSkipped({ file: path, line, field, reason });
   };
-  for await (const item of readLines(path)) {
+  for await (const batch of readLineBatches(path)) for (const item of batch) {
     report.lines++;
     if (item.error !== undefined) {
       reject(item.line, "", item.error);

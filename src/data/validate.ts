@@ -23,6 +23,10 @@ const describe = (x: unknown): string => {
   return `a ${typeof x}`;
 };
 
+/** Non-blank, without copying the (possibly long) string as trim() would. */
+const NON_SPACE = /\S/;
+const hasText = (s: string): boolean => NON_SPACE.test(s);
+
 const bad = (field: string, reason: string): { ok: false; field: string; reason: string } => ({ ok: false, field, reason });
 
 /** Levels are small positive integers; MATH's "Level 3" strings are accepted and converted. */
@@ -43,7 +47,7 @@ export function checkCorpusRecord(x: unknown): Checked<CorpusRecord> {
     if (x.id === undefined) return bad("id", "missing");
     return bad("id", `expected a non-empty string, got ${describe(x.id)}`);
   }
-  if (typeof x.question !== "string" || x.question.trim().length === 0)
+  if (typeof x.question !== "string" || !hasText(x.question))
     return bad("question", x.question === undefined ? "missing" : `expected a non-empty string, got ${describe(x.question)}`);
   if (typeof x.answer !== "string")
     return bad("answer", x.answer === undefined ? "missing" : `expected a string, got ${describe(x.answer)}`);
@@ -57,7 +61,7 @@ export function checkCorpusRecord(x: unknown): Checked<CorpusRecord> {
   let n = 0;
   for (const [k, v] of Object.entries(x.responses)) {
     if (typeof v !== "string") return bad(`responses.${k}`, `expected a string, got ${describe(v)}`);
-    if (v.trim().length === 0) return bad(`responses.${k}`, "empty response");
+    if (!hasText(v)) return bad(`responses.${k}`, "empty response");
     responses[k] = v;
     n++;
   }
@@ -74,7 +78,7 @@ export function checkPaperRecord(x: unknown): Checked<PaperRecord> {
   for (const f of ["problem", "solution"] as const) {
     const v = x[f];
     if (typeof v !== "string") return bad(f, v === undefined ? "missing" : `expected a string, got ${describe(v)}`);
-    if (v.trim().length === 0) return bad(f, f === "solution" ? "empty response" : "empty");
+    if (!hasText(v)) return bad(f, f === "solution" ? "empty response" : "empty");
   }
   const rec: PaperRecord = { problem: x.problem as string, solution: x.solution as string };
   if (x.id !== undefined) {

@@ -12,7 +12,7 @@
  * - `trl-prompt-completion`: `{"prompt", "completion"}` (TRL's standard prompt-completion format).
  * - `jsonl`: the mixed examples themselves (id, question, answer, level, subject, source, response).
  */
-import { createHash, type Hash } from "node:crypto";
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -41,6 +41,7 @@ export function resolveTemplate(nameOrText: string | undefined): string {
 }
 
 export function applyTemplate(template: string, question: string): string {
+  if (template === "{{problem}}") return question;
   return template.replace(/\{\{\s*(problem|question)\s*\}\}/g, () => question);
 }
 
@@ -110,7 +111,6 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 /** Streams examples into a dataset folder; nothing is visible until `close()`. */
 export class ExportWriter {
   private lines = 0;
-  private readonly hash: Hash = createHash("sha256");
   private readonly template: string;
   private constructor(
     private readonly dir: string,
@@ -129,11 +129,11 @@ export class ExportWriter {
     return new ExportWriter(dir, opts, await AtomicWriter.create(join(dir, fileName)), fileName);
   }
 
-  async write(e: MixedExample): Promise<void> {
+  /** Queues one example; await the result when it is a promise (backpressure). */
+  write(e: MixedExample): Promise<void> | undefined {
     const line = formatExample(e, this.opts.format, this.template, this.opts.system) + "\n";
-    this.hash.update(line);
     this.lines++;
-    await this.writer.write(line);
+    return this.writer.write(line);
   }
 
   async abort(): Promise<void> {
@@ -144,7 +144,7 @@ export class ExportWriter {
   async close(): Promise<OutputFile[]> {
     await this.writer.commit();
     // Paths relative to the dataset folder, so a manifest does not depend on where the folder is.
-    const files: OutputFile[] = [{ path: this.fileName, sha256: this.hash.digest("hex"), lines: this.lines, bytes: this.writer.bytesWritten }];
+    const files: OutputFile[] = [{ path: this.fileName, sha256: this.writer.sha256(), lines: this.lines, bytes: this.writer.bytesWritten }];
     const entry = datasetInfoEntry(this.opts.format, this.fileName, this.opts.system);
     if (entry) {
       const infoPath = join(this.dir, "dataset_info.json");

@@ -7,8 +7,9 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
+import { isUtf8 } from "node:buffer";
 import { CorpusError } from "../data/errors.js";
-import { readLines, ReadReport, openByteStream, type ErrorPolicy } from "../data/jsonl.js";
+import { decodeRawLine, readRawLineBatches, ReadReport, openByteStream, type ErrorPolicy, type RawLine } from "../data/jsonl.js";
 import { checkCorpusRecord, checkPaperRecord, recordKind } from "../data/validate.js";
 import { extractBoxed, normaliseQuestion, questionId } from "../data/corpus.js";
 import { makeRng } from "../data/rng.js";
@@ -40,67 +41,117 @@ export async function fileDigest(path: string): Promise<{ sha256: string; bytes:
 
 /** Number of non-blank lines (records) of a (possibly gzip) file, without parsing them. */
 export async function countRecords(path: string): Promise<number> {
-  let n = 0;
-  let lineHasContent = false;
-  for await (const chunk of openByteStream(path)) {
-    for (let i = 0; i < chunk.length; i++) {
-      const b = chunk[i]!;
-      if (b === 10) {
-        if (lineHasContent) n++;
-        lineHasContent = false;
-      } else if (!lineHasContent && b !== 32 && b !== 13 && b !== 9) lineHasContent = true;
+  // Scanning stops at a line's first non-space byte, so a line usually costs one indexOf and one byte.
+  const hasContent = (b: Buffer, from: number, to: number): boolean => {
+    for (let i = from; i < to; i++) {
+      const c = b[i]!;
+      if (c !== 32 && c !== 13 && c !== 9) return true;
     }
+    return false;
+  };
+  let n = 0;
+  let content = false; // the current line has content so far
+  for await (const chunk of openByteStream(path)) {
+    let start = 0;
+    let nl: number;
+    while ((nl = chunk.indexOf(10, start)) !== -1) {
+      if (content || hasContent(chunk, start, nl)) n++;
+      content = false;
+      start = nl + 1;
+    }
+    if (!content && hasContent(chunk, start, chunk.length)) content = true;
   }
-  if (lineHasContent) n++;
+  if (content) n++;
   return n;
 }
 
 type LineRecord = { line: number; rec?: CorpusRecord; field?: string; reason?: string };
 
-/** Records of one file, one per non-blank line, as CorpusRecords (paper-form lines become `{[name]: solution}`). */
-async function* fileRecords(path: string, paperName: string): AsyncGenerator<LineRecord> {
-  for await (const item of readLines(path)) {
-    if (item.error !== undefined) {
-      yield { line: item.line, field: "", reason: item.error };
-      continue;
+/** Parses one line as a CorpusRecord (paper-form lines become `{[paperName]: solution}`). */
+function parseLine(raw: RawLine, paperName: string): LineRecord {
+  const item = decodeRawLine(raw);
+  if (item.error !== undefined) return { line: item.line, field: "", reason: item.error };
+  let v: unknown;
+  try {
+    v = JSON.parse(item.text);
+  } catch (e) {
+    return { line: item.line, field: "", reason: `invalid JSON (${(e as Error).message})` };
+  }
+  if (recordKind(v) === "paper") {
+    const p = checkPaperRecord(v);
+    if (!p.ok) return { line: item.line, field: p.field, reason: p.reason };
+    const r = p.value;
+    const rec: CorpusRecord = { id: r.id ?? "", question: r.problem, answer: r.answer ?? "", responses: { [paperName]: r.solution } };
+    if (r.level !== undefined) rec.level = r.level;
+    if (r.subject !== undefined) rec.subject = r.subject;
+    return { line: item.line, rec };
+  }
+  const c = checkCorpusRecord(v);
+  return c.ok ? { line: item.line, rec: c.value } : { line: item.line, field: c.field, reason: c.reason };
+}
+
+/** The non-blank lines of a file, pulled one at a time but read in ~1 MB batches (few awaits per line). */
+class LineCursor {
+  private batch: RawLine[] = [];
+  private i = 0;
+  private readonly it: AsyncIterator<RawLine[]>;
+  readonly hash = createHash("sha256");
+  bytes = 0;
+  constructor(path: string) {
+    this.it = readRawLineBatches(path, {
+      onRawChunk: (c) => {
+        this.hash.update(c);
+        this.bytes += c.length;
+      },
+    })[Symbol.asyncIterator]();
+  }
+  /** The next non-blank line, or null at the end. Synchronous while the batch lasts. */
+  next(): RawLine | null | Promise<RawLine | null> {
+    while (this.i < this.batch.length) {
+      const item = this.batch[this.i++]!;
+      if (!isBlank(item.bytes)) return item;
     }
-    if (item.text.trim().length === 0) continue;
-    let v: unknown;
-    try {
-      v = JSON.parse(item.text);
-    } catch (e) {
-      yield { line: item.line, field: "", reason: `invalid JSON (${(e as Error).message})` };
-      continue;
-    }
-    if (recordKind(v) === "paper") {
-      const p = checkPaperRecord(v);
-      if (!p.ok) {
-        yield { line: item.line, field: p.field, reason: p.reason };
-        continue;
-      }
-      const r = p.value;
-      const rec: CorpusRecord = { id: r.id ?? "", question: r.problem, answer: r.answer ?? "", responses: { [paperName]: r.solution } };
-      if (r.level !== undefined) rec.level = r.level;
-      if (r.subject !== undefined) rec.subject = r.subject;
-      yield { line: item.line, rec };
-    } else {
-      const c = checkCorpusRecord(v);
-      if (!c.ok) yield { line: item.line, field: c.field, reason: c.reason };
-      else yield { line: item.line, rec: c.value };
+    return this.refill();
+  }
+  private async refill(): Promise<RawLine | null> {
+    for (;;) {
+      const r = await this.it.next();
+      if (r.done) return null;
+      this.batch = r.value;
+      this.i = 0;
+      const item = this.next();
+      if (item !== null) return item;
     }
   }
+}
+
+function isBlank(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (c !== 32 && c !== 13 && c !== 9) return false;
+  }
+  return true;
 }
 
 export interface StreamMixOptions extends MixOptions {
   onError?: ErrorPolicy;
   report?: ReadReport;
-  /** Token statistics from every `tokenSampleEvery`-th example (default: about 50,000 samples). */
+  /** Token statistics from every `tokenSampleEvery`-th example (default: about 2,000 samples). */
+  /**
+   * `all` (default) parses and validates every line of every file; `used` fully parses only the lines
+   * whose response goes into the mix, and checks the others for the same question by text. Faster
+   * when one source is long and rarely used; malformed unused lines then go unnoticed.
+   */
+  validate?: "all" | "used";
   tokenSampleEvery?: number;
 }
 
 /** Joins one line of each file into a record (files in the order given; the first names the question). */
-function joinLine(files: string[], parts: LineRecord[], byFile: Map<string, string[]>): CorpusRecord {
+function joinLine(files: string[], parts: LineRecord[], byFile: Map<string, string[]>, needIds = true): CorpusRecord {
   const first = parts[0]!.rec!;
+  // One paper-form line whose only response is its source's: nothing to merge.
+  if (parts.length === 1 && first.id && (first.answer || !needIds)) return first;
+  if (parts.length === 1 && !needIds) return first;
   const responses: Record<string, string> = {};
   let id = first.id;
   let answer = first.answer;
@@ -119,8 +170,9 @@ function joinLine(files: string[], parts: LineRecord[], byFile: Map<string, stri
     level ??= r.level;
     subject ??= r.subject;
   });
-  if (!id) id = questionId(first.question);
-  if (!answer) {
+  // Ids and answers only appear in the jsonl export; the others need not pay for them.
+  if (!id && needIds) id = questionId(first.question);
+  if (!answer && needIds) {
     for (const t of Object.values(responses)) {
       const b = extractBoxed(t);
       if (b !== null) {
@@ -157,8 +209,8 @@ export async function mixFilesPerQuestion(
   const n = await countRecords(files[sizes.indexOf(Math.min(...sizes))]!);
   const drawer = new QuestionDrawer(o.weights, n, makeRng(o.seed, "per-question", "all"), o.draw, o.missing);
   const k = o.sources.length;
-  const every = options.tokenSampleEvery ?? Math.max(1, Math.ceil(n / 50_000));
-  const iters = files.map((f) => fileRecords(f, byFile.get(f)![0]!)[Symbol.asyncIterator]());
+  const every = options.tokenSampleEvery ?? Math.max(1, Math.ceil(n / 2_000));
+  const cursors = files.map((f) => new LineCursor(f));
   const writer = await ExportWriter.create(out.dir, out);
   const planQ: number[] = [];
   const planS: number[] = [];
@@ -166,37 +218,90 @@ export async function mixFilesPerQuestion(
   const missing = new Array<number>(k).fill(0);
   let noResponse = 0;
   let q = 0;
+  const fileOf = o.sources.map((name) => files.indexOf(sources.find((x) => x.name === name)!.path));
+  const paperName = files.map((f) => byFile.get(f)![0]!);
+  const validateAll = (options.validate ?? "all") === "all";
+  const needIds = out.format === "jsonl";
+  const nf = files.length;
+  // Per-line state, reused across lines (the loop runs once per question on inputs of any size).
+  const items: Array<RawLine | null> = new Array(nf).fill(null);
+  const parsed: Array<LineRecord | undefined> = new Array(nf).fill(undefined);
+  let badLine = -1;
+  const parse = (f: number): LineRecord => {
+    let l = parsed[f];
+    if (!l) {
+      l = parsed[f] = parseLine(items[f]!, paperName[f]!);
+      if (!l.rec && badLine < 0) {
+        badLine = f;
+        if (policy === "fail") throw new CorpusError({ file: files[f]!, line: l.line, field: l.field! }, l.reason!);
+        report.addSkipped({ file: files[f]!, line: l.line, field: l.field!, reason: l.reason! });
+      }
+    }
+    return l;
+  };
+  const has = (s: number): boolean => parse(fileOf[s]!).rec?.responses[o.sources[s]!] !== undefined;
+  const doneFiles: string[] = [];
+  const doneParts: LineRecord[] = [];
   try {
     for (;;) {
-      const parts = await Promise.all(iters.map((it) => it.next()));
-      const ended = parts.filter((p) => p.done).length;
-      if (ended === parts.length) break;
+      let ended = 0;
+      for (let f = 0; f < nf; f++) {
+        const x = cursors[f]!.next();
+        const item = x instanceof Promise ? await x : x;
+        items[f] = item;
+        parsed[f] = undefined;
+        if (item === null) ended++;
+      }
+      if (ended === nf) break;
       if (ended > 0) {
-        const f = parts.findIndex((p) => p.done);
-        throw new NotAlignedError({ file: files[f]!, line: 0, field: "" }, `has fewer records than ${files[parts.findIndex((p) => !p.done)]}; the files are not aligned`);
+        const f = items.findIndex((x) => x === null);
+        throw new NotAlignedError({ file: files[f]!, line: 0, field: "" }, `has fewer records than ${files[items.findIndex((x) => x !== null)]}; the files are not aligned`);
       }
-      const lines = parts.map((p) => p.value as LineRecord);
-      report.lines += lines.length;
-      const bad = lines.findIndex((l) => !l.rec);
-      if (bad >= 0) {
-        const l = lines[bad]!;
-        if (policy === "fail") throw new CorpusError({ file: files[bad]!, line: l.line, field: l.field! }, l.reason!);
-        report.addSkipped({ file: files[bad]!, line: l.line, field: l.field!, reason: l.reason! });
-        continue;
-      }
-      report.records++;
-      const rec = joinLine(files, lines, byFile);
-      const has = (s: number): boolean => rec.responses[o.sources[s]!] !== undefined;
+      report.lines += nf;
+      badLine = -1;
+      // Lines are parsed on demand: all of them (validate "all"), or only those whose response is used.
+      if (validateAll) for (let f = 0; f < nf; f++) parse(f);
+      if (badLine >= 0) continue;
       let any = false;
       for (let s = 0; s < k; s++) {
-        if (!has(s)) missing[s]!++;
+        if (parsed[fileOf[s]!] === undefined) any = true;
+        else if (!has(s)) missing[s]!++;
         else any = true;
       }
       if (!any) noResponse++;
       const s = drawer.pick(has);
+      if (badLine >= 0) continue;
+      doneFiles.length = 0;
+      doneParts.length = 0;
+      for (let f = 0; f < nf; f++) {
+        const l = parsed[f];
+        if (l) {
+          doneFiles.push(files[f]!);
+          doneParts.push(l);
+        }
+      }
+      const rec = joinLine(doneFiles, doneParts, byFile, needIds);
+      // Unparsed lines must still be the same question, in a well-formed line: valid UTF-8, an object,
+      // and the JSON-escaped question among its bytes (a full parse only when that fails).
+      if (doneParts.length < nf) {
+        const escaped = Buffer.from(JSON.stringify(rec.question).slice(1, -1));
+        for (let f = 0; f < nf; f++) {
+          if (parsed[f]) continue;
+          const b = items[f]!.bytes;
+          const last = b[b.length - 1] === 13 ? b.length - 2 : b.length - 1;
+          if (b[0] === 0x7b && b[last] === 0x7d && isUtf8(b) && b.includes(escaped)) continue;
+          const l = parse(f);
+          if (!l.rec) break;
+          if (normaliseQuestion(l.rec.question) !== normaliseQuestion(rec.question))
+            throw new NotAlignedError({ file: files[f]!, line: l.line, field: "question" }, `differs from ${doneFiles[0]}:${doneParts[0]!.line}; the files do not list the same questions in the same order (join them in memory instead)`);
+        }
+        if (badLine >= 0) continue;
+      }
+      report.records++;
       if (s >= 0) {
         const e = toExample(rec, o.sources[s]!);
-        await writer.write(e);
+        const pending = writer.write(e);
+        if (pending) await pending;
         if (planQ.length % every === 0) sampled.push(tok.count(e.response));
         planQ.push(q);
         planS.push(s);
@@ -214,10 +319,10 @@ export async function mixFilesPerQuestion(
   for (const s of planS) counts[s]!++;
   const plan: Plan = { q: Int32Array.from(planQ), s: Int32Array.from(planS), counts, dropped: drawer.dropped, noResponse, fallbacksFrom: drawer.fallbacksFrom, missing };
   const info: Record<string, SourceFileInfo> = {};
-  for (const f of files) {
-    const d = await fileDigest(f);
-    for (const name of byFile.get(f)!) info[name] = { name, path: f, sha256: d.sha256, bytes: d.bytes };
-  }
+  files.forEach((f, i) => {
+    const sha256 = cursors[i]!.hash.digest("hex");
+    for (const name of byFile.get(f)!) info[name] = { name, path: f, sha256, bytes: cursors[i]!.bytes };
+  });
   // Token statistics from a deterministic sample: example i is sampled when i % every === 0.
   const sampledPlan: Plan = { ...plan, q: plan.q.filter((_, i) => i % every === 0), s: plan.s.filter((_, i) => i % every === 0) };
   const manifest = buildManifest(o, plan, q, tok, () => 0, info);

@@ -71,6 +71,15 @@ describe("corpus JSONL", () => {
     });
   }
 
+  it("reads lines longer than a read chunk", async () => {
+    const p = join(dir, "long-lines.jsonl");
+    const huge = { ...rec(1), responses: { long: "x".repeat(2_500_000) + " \\boxed{2}" } };
+    writeFileSync(p, [good(0), JSON.stringify(huge), good(2)].join("\n") + "\n");
+    const recs = await loadCorpus(p);
+    expect(recs.map((r) => r.id)).toEqual(["q0", "q1", "q2"]);
+    expect(recs[1]!.responses.long!.length).toBe(2_500_000 + " \\boxed{2}".length);
+  });
+
   it("keeps valid text that contains a real U+FFFD", async () => {
     const p = join(dir, "fffd.jsonl");
     writeFileSync(p, JSON.stringify({ ...rec(1), question: "what is \uFFFD?" }) + "\n");

@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { synth, writeCorpus, writeJsonl } from "../../src/data/index.js";
-import { EXPORT_FORMATS, exportMix, mix, mixFilesPerQuestion, NotAlignedError, PROMPT_TEMPLATES, resolveTemplate } from "../../src/mix/index.js";
+import { countRecords, EXPORT_FORMATS, exportMix, mix, mixFilesPerQuestion, NotAlignedError, PROMPT_TEMPLATES, resolveTemplate } from "../../src/mix/index.js";
+import { ReadReport } from "../../src/data/index.js";
 
 const corpus = synth({ task: "mixed", n: 300, seed: 21 });
 const { examples } = mix(corpus, { sources: ["long", "short"], ratio: { long: 1, short: 4 }, strategy: "per-question", seed: 0 });
@@ -110,6 +111,33 @@ describe("streaming per-question mix", () => {
     expect(err).toBeInstanceOf(NotAlignedError);
     expect((err as NotAlignedError).message).toMatch(/short-reordered.jsonl:1: field "question"/);
     expect(readdirSync(join(dir, "bad"))).toEqual([]);
+  });
+
+  it("validate 'used' gives the same mix, and still catches misaligned files", async () => {
+    const opts = { sources: [], strategy: "per-question" as const, ratio: { long: 1, short: 4 }, seed: 8 };
+    const files = [{ name: "long", path: longPath }, { name: "short", path: shortPath }];
+    await mixFilesPerQuestion(files, { ...opts, validate: "used" }, { dir: join(dir, "u"), format: "jsonl", name: "m" });
+    expect(readFileSync(join(dir, "u", "m.jsonl"))).toEqual(readFileSync(join(dir, "s", "m.jsonl")));
+    const shuffled = join(dir, "short-reordered.jsonl");
+    const err = await mixFilesPerQuestion([files[0]!, { name: "short", path: shuffled }], { ...opts, validate: "used" }, { dir: join(dir, "u2"), format: "jsonl", name: "m" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NotAlignedError);
+  });
+
+  it("skips malformed lines (all files' line of that question) under the skip policy, and counts records exactly", async () => {
+    const a = join(dir, "a.jsonl");
+    const b = join(dir, "b.jsonl");
+    const rows = corpus.slice(0, 10);
+    writeFileSync(a, "\n" + rows.map((r, i) => (i === 3 ? "{broken" : JSON.stringify({ problem: r.question, solution: r.responses.long }))).join("\n") + "\n\n");
+    writeFileSync(b, rows.map((r) => JSON.stringify({ problem: r.question, solution: r.responses.short })).join("\r\n") + "\r\n");
+    expect(await countRecords(a)).toBe(10);
+    expect(await countRecords(b)).toBe(10);
+    const report = new ReadReport();
+    const { manifest } = await mixFilesPerQuestion([{ name: "long", path: a }, { name: "short", path: b }], { sources: [], strategy: "per-question", weights: [0.5, 0.5], onError: "skip", report }, { dir: join(dir, "sk"), format: "jsonl", name: "m" });
+    expect(report.skippedCount).toBe(1);
+    expect(report.skipped[0]).toMatchObject({ file: a, line: 5, field: "" });
+    expect(manifest.counts.questions).toBe(9);
+    const fail = await mixFilesPerQuestion([{ name: "long", path: a }, { name: "short", path: b }], { sources: [], strategy: "per-question", weights: [0.5, 0.5] }, { dir: join(dir, "sk2"), format: "jsonl", name: "m" }).catch((e: unknown) => e);
+    expect((fail as Error).message).toMatch(/a.jsonl:5: invalid JSON/);
   });
 
   it("reads several sources from one corpus file", async () => {
