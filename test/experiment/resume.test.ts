@@ -124,6 +124,14 @@ describe("worker processes", () => {
     expect(pool.pids()).toEqual([]);
   }, 30_000);
 
+  it("a worker that cannot start fails its cells with the reason", async () => {
+    const pool = new WorkerPool({ size: 1, workerModule, runModule: join(here, "fixtures", "missing-run.mjs") });
+    const out = await runSweep(toySweep({ seeds: [0], students: ["nano"], variants: toySweep().variants.slice(0, 1) }), { store: tempDir(), concurrency: 1, runner: pool.run });
+    await pool.close();
+    expect(out.status).toBe("failed");
+    expect(out.cells[0].error).toMatch(/sweep worker exited before it was ready \(1\):[^]*missing-run\.mjs/);
+  }, 30_000);
+
   it("an abort kills the running workers and the sweep resolves as aborted", async () => {
     const dir = tempDir();
     const ac = new AbortController();
