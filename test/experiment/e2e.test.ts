@@ -43,7 +43,10 @@ describe("end-to-end sweep with the real trainer", () => {
     expect(out.counts).toMatchObject({ total: 18, done: 18, cached: 0 });
     expect(mon.toString()).toMatch(/^sweep complete: 18\/18 cells done/);
     const cells = out.cells.map((c) => c.result!);
-    expect(cells.every((r) => r.backend === "wasm" && r.steps === 7 && r.examples.length === 12)).toBe(true);
+    expect(cells.every((r) => r.backend === "wasm" && r.examples.length === 12)).toBe(true);
+    // Equal epochs over 28 questions in every variant: the same number of steps everywhere.
+    expect(new Set(cells.map((r) => r.steps)).size).toBe(1);
+    expect(cells[0].steps).toBeGreaterThan(0);
     // Equal epochs: the long variant trains on more tokens than the short one.
     const tokens = (v: string) => out.cells.filter((c) => c.variant === v).map((c) => c.result!.trainTokens);
     expect(Math.min(...tokens("long"))).toBeGreaterThan(Math.max(...tokens("short")));
