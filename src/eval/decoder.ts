@@ -20,7 +20,8 @@ export class KVCache {
 }
 
 interface Dense {
-  w: Float32Array;
+  /** Weights transposed, (N, K): the JavaScript path reads rows of it. */
+  wT: Float32Array;
   b: Float32Array;
   K: number;
   N: number;
@@ -84,8 +85,8 @@ function attendRow(qkv: Float32Array, qo: number, K: Float32Array, V: Float32Arr
 /** Floats of KV cache a decoding chunk may hold (2^26 floats = 256 MB). */
 const MAX_CACHE_FLOATS = 1 << 26;
 
-/** Rows at or above this use the backend's matMul. */
-const TENSOR_ROWS = 8;
+/** Rows at or above this use the backend's matMul (tests and benchmarks may change it). */
+export const decoderSettings = { tensorRows: 8 };
 
 export interface DecodeRow {
   cache: KVCache;
@@ -119,7 +120,11 @@ export class Decoder {
       const wt = tf.keep(tf.clone(w));
       const bt = tf.keep(tf.clone(b));
       this.kept.push(wt, bt);
-      return { w: arr(n + ".w"), b: arr(n + ".b"), K: w.shape[0], N: w.shape[1], wt, bt };
+      const [K, N] = w.shape;
+      const wv = arr(n + ".w");
+      const wT = new Float32Array(K * N);
+      for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) wT[j * K + k] = wv[k * N + j]!;
+      return { wT, b: arr(n + ".b"), K, N, wt, bt };
     };
     const norm = (n: string): Norm => ({ g: arr(n + ".g"), b: arr(n + ".b") });
     this.wte = arr("wte");
@@ -136,27 +141,42 @@ export class Decoder {
     return new KVCache(this.layers.length, this.D, Math.min(capacity, this.maxLen));
   }
 
-  /** x (R, K) W + b -> (R, N). */
-  private dense(x: Float32Array, R: number, d: Dense): Float32Array {
+  /** x (R, K) W + b -> (R, N), followed by GELU when `gelu`. */
+  private dense(x: Float32Array, R: number, d: Dense, gelu = false): Float32Array {
     const { K, N } = d;
-    if (R >= TENSOR_ROWS) {
+    if (R >= decoderSettings.tensorRows) {
       // (not returned from tidy: tidy would walk every element of a typed array looking for tensors)
       let out: Float32Array | null = null;
       tf.tidy(() => {
-        out = tf.fused.matMul({ a: tf.tensor2d(x, [R, K]), b: d.wt, bias: d.bt }).dataSync() as Float32Array;
+        const y = tf.fused.matMul({ a: tf.tensor2d(x, [R, K]), b: d.wt, bias: d.bt });
+        out = (gelu ? tf.mul(y, tf.sigmoid(tf.mul(y, 1.702))) : y).dataSync() as Float32Array;
       });
       return out!;
     }
+    // dot products against the transposed weights, 4 accumulators (2-3x the speed of axpy rows in V8)
     const out = new Float32Array(R * N);
-    const w = d.w;
+    const wT = d.wT;
+    const K4 = K - (K % 4);
     for (let r = 0; r < R; r++) {
-      const o = r * N;
-      out.set(d.b, o);
-      for (let k = 0; k < K; k++) {
-        const xv = x[r * K + k]!;
-        if (xv === 0) continue;
-        const wo = k * N;
-        for (let j = 0; j < N; j++) out[o + j] += xv * w[wo + j]!;
+      const xo = r * K;
+      for (let j = 0; j < N; j++) {
+        const wo = j * K;
+        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        let k = 0;
+        for (; k < K4; k += 4) {
+          s0 += x[xo + k]! * wT[wo + k]!;
+          s1 += x[xo + k + 1]! * wT[wo + k + 1]!;
+          s2 += x[xo + k + 2]! * wT[wo + k + 2]!;
+          s3 += x[xo + k + 3]! * wT[wo + k + 3]!;
+        }
+        for (; k < K; k++) s0 += x[xo + k]! * wT[wo + k]!;
+        out[r * N + j] = d.b[j]! + s0 + s1 + s2 + s3;
+      }
+    }
+    if (gelu) {
+      for (let i = 0; i < out.length; i++) {
+        const v = out[i]!;
+        out[i] = v / (1 + Math.exp(-1.702 * v));
       }
     }
     return out;
@@ -212,11 +232,7 @@ export class Decoder {
       for (let i = 0; i < R; i++) attendRow(qkv, i * 3 * D, rows[i]!.cache.k[l]!, rows[i]!.cache.v[l]!, pos[i]! + 1, D, H, att, i * D, scores, scale);
       const proj = this.dense(att, R, L.proj);
       for (let i = 0; i < x.length; i++) x[i] += proj[i]!;
-      const f = this.dense(this.layerNorm(x, R, L.ln2), R, L.fc1); // (R, dFF)
-      for (let i = 0; i < f.length; i++) {
-        const v = f[i]!;
-        f[i] = v / (1 + Math.exp(-1.702 * v));
-      }
+      const f = this.dense(this.layerNorm(x, R, L.ln2), R, L.fc1, true); // (R, dFF)
       const m = this.dense(f, R, L.fc2);
       for (let i = 0; i < x.length; i++) x[i] += m[i]!;
     });
