@@ -1,11 +1,13 @@
 // End to end: 3 students x long/short/mix-long x 2 seeds on a synthetic task, trained and evaluated
 // by the real runTrainEval in two worker processes; gaps and intervals from the stored results.
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { synth } from "../../src/data/index.js";
 import { evalExamples, mixLong, runSweep, sourceVariant, storedResults, SweepMonitor, type SweepConfig } from "../../src/experiment/index.js";
 import { AVERAGE, formatGapReport, longCotGap, mixGains } from "../../src/gap/index.js";
 import { gapPlot } from "../../src/viz/index.js";
-import { bundle, bundleDir, tempDir, workerEntry } from "./helpers.js";
+import { bundle, bundleDir, cleanup, tempDir, workerEntry } from "./helpers.js";
+
+afterAll(cleanup);
 
 let workerModule = "";
 beforeAll(async () => {

@@ -1,5 +1,5 @@
 import { build } from "esbuild";
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -7,15 +7,26 @@ import { fileURLToPath } from "node:url";
 export const here = dirname(fileURLToPath(import.meta.url));
 export const root = join(here, "..", "..");
 
+const made: string[] = [];
+
 export function tempDir(prefix = "mixdistill-exp-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
+}
+
+/** Removes the directories this test file made (call from afterAll). */
+export function cleanup(): void {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
 /** A fresh directory inside the repository (so bundles resolve node_modules), under the ignored .cache/. */
 export function bundleDir(): string {
   const base = join(root, ".cache", "test-bundles");
   mkdirSync(base, { recursive: true });
-  return mkdtempSync(join(base, "b-"));
+  const d = mkdtempSync(join(base, "b-"));
+  made.push(d);
+  return d;
 }
 
 /** Bundles a TypeScript entry (packages external) to an .mjs file that plain node can run. */

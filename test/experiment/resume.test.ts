@@ -1,11 +1,13 @@
 // Kill -9 in the middle of a sweep, then resume: nothing lost, nothing corrupted, nothing re-run.
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { planSweep, ResultsStore, runSweep, WorkerPool, type SweepEvent } from "../../src/experiment/index.js";
 import { toySweep } from "./fixtures/toy.js";
-import { bundle, bundleDir, fakeRunModule, here, tempDir, workerEntry } from "./helpers.js";
+import { bundle, bundleDir, cleanup, fakeRunModule, here, tempDir, workerEntry } from "./helpers.js";
+
+afterAll(cleanup);
 
 let workerModule = "";
 let childScript = "";

@@ -1,11 +1,13 @@
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cellKey, planSweep, ResultsStore, runSweep, storedResults, SweepMonitor, type CellRunner, type SweepEvent } from "../../src/experiment/index.js";
 import { longCotGap } from "../../src/gap/index.js";
 import { runTrainEval as fakeRun } from "./fixtures/fake-run.mjs";
 import { toySweep } from "./fixtures/toy.js";
-import { tempDir } from "./helpers.js";
+import { cleanup, tempDir } from "./helpers.js";
+
+afterAll(cleanup);
 
 const inProcess = (calls: string[]): CellRunner => async (spec, ctx) => {
   calls.push(ctx.key);
