@@ -88,7 +88,8 @@ async function runKernel(args: string[]): Promise<number | void> {
   const maxBytes = process.env.MIXDISTILL_MAX_MESSAGE_BYTES;
   const maxJsonBytes = maxBytes && /^\d+$/.test(maxBytes) ? Number(maxBytes) : undefined;
   const languageService = process.env.MIXDISTILL_LANGUAGE_SERVICE !== "0";
-  await Kernel.start({ info, cwd: process.cwd(), maxJsonBytes, languageService });
+  const typeCheck = process.env.MIXDISTILL_TYPECHECK !== "0";
+  await Kernel.start({ info, cwd: process.cwd(), maxJsonBytes, languageService, typeCheck });
   // The kernel runs until a shutdown_request; returning nothing keeps the process alive.
 }
 

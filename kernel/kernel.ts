@@ -40,6 +40,8 @@ export interface KernelOptions {
   log?: (line: string) => void;
   /** Run the TypeScript language service (completion, inspection, diagnostics). Default true. */
   languageService?: boolean;
+  /** Type-check cells and report type errors as warnings (default true). */
+  typeCheck?: boolean;
   /** Largest JSON frame accepted (bytes); larger messages are dropped. */
   maxJsonBytes?: number;
 }
@@ -98,6 +100,7 @@ export class Kernel {
   readonly history = new History();
   private readonly intel: IntelClient | undefined;
   private executionCount = 0;
+  private typeCheck: boolean;
   private readonly queue: Array<{ msg: Message; channel: Channel }> = [];
   private processing = false;
   /** The request outputs belong to: the running execute, or the last one (timers, callbacks). */
@@ -126,6 +129,7 @@ export class Kernel {
       { publish: (type, content, metadata) => this.publish(type, content, this.outputParent, metadata ?? {}) },
       (where, err) => this.reportBackgroundError(`Error in ${where}`, err),
     );
+    this.typeCheck = opts.typeCheck !== false;
     this.intel = opts.languageService === false ? undefined : new IntelClient({ cwd: opts.cwd, packageRoot: PACKAGE_ROOT, log: this.log });
     this.handlers = {
       kernel_info_request: (m, ch) => this.kernelInfo(m, ch),
@@ -367,7 +371,14 @@ export class Kernel {
         this.payload.push({ source: "page", data: bundle, start: 0 });
       },
     };
-    installGlobals(createCellGlobals({ sink, comms: this.comms, signal: () => this.executor.signal }));
+    installGlobals(
+      createCellGlobals({
+        sink,
+        comms: this.comms,
+        signal: () => this.executor.signal,
+        typeCheck: { get: () => this.typeCheck, set: (on) => (this.typeCheck = on) },
+      }),
+    );
   }
 
   /** Errors outside a cell's own flow (timers, comm handlers, rejections) go to stderr of the last cell. */
@@ -477,7 +488,7 @@ export class Kernel {
     await this.iopubOut.flush();
 
     const filename = this.executor.cellName(storeHistory ? count : undefined);
-    const diagnostics = !silent && this.intel ? this.intel.checkCell(code, filename) : undefined;
+    const diagnostics = !silent && this.typeCheck && this.intel ? this.intel.checkCell(code, filename) : undefined;
     let outcome: ExecOutcome = await this.executor.execute(code, filename);
     const warnings = diagnostics ? await diagnostics : [];
     if (warnings.length) this.stream("stderr", warnings.map((w) => `${w}\n`).join(""));

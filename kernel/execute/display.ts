@@ -34,13 +34,14 @@ function jsonSafe(value: unknown): unknown {
   }
 }
 
-export function normalizeBundle(bundle: MimeBundle, fallback: unknown): MimeBundle {
+/** A JSON-safe bundle that always has text/plain (naming the rich types when the bundle had none). */
+export function normalizeBundle(bundle: MimeBundle): MimeBundle {
   const out: MimeBundle = {};
   for (const [k, v] of Object.entries(bundle)) {
     if (v === undefined) continue;
     out[k] = k === "text/plain" && typeof v !== "string" ? plainText(v) : jsonSafe(v);
   }
-  if (!("text/plain" in out)) out["text/plain"] = fallback === undefined ? "" : plainText(fallback);
+  if (!("text/plain" in out)) out["text/plain"] = `<${Object.keys(out).join(", ")}>`;
   return out;
 }
 
@@ -50,10 +51,10 @@ export function toMimeBundle(value: unknown, opts: { raw?: boolean } = {}): Mime
     const method = (value as { [DISPLAY_SYMBOL]?: unknown })[DISPLAY_SYMBOL];
     if (typeof method === "function") {
       const bundle = (method as () => unknown).call(value);
-      if (isMimeBundle(bundle)) return normalizeBundle(bundle, "<rich display>");
+      if (isMimeBundle(bundle)) return normalizeBundle(bundle);
       throw new TypeError("[Symbol.for(\"Jupyter.display\")]() must return a mime bundle object");
     }
-    if (opts.raw !== false && isMimeBundle(value)) return normalizeBundle(value, "");
+    if (opts.raw !== false && isMimeBundle(value)) return normalizeBundle(value);
   }
   return { "text/plain": plainText(value) };
 }

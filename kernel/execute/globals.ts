@@ -45,9 +45,11 @@ export interface CellGlobalsDeps {
   sink: OutputSink;
   comms: CommManager;
   signal: () => AbortSignal;
+  /** Whether cells are type-checked (warnings) before their reply. */
+  typeCheck: { get(): boolean; set(on: boolean): void };
 }
 
-export function createCellGlobals({ sink, comms, signal }: CellGlobalsDeps): Record<string, unknown> {
+export function createCellGlobals({ sink, comms, signal, typeCheck }: CellGlobalsDeps): Record<string, unknown> {
   const display = (obj: unknown, opts: DisplayOptions = {}): DisplayHandle => {
     const displayId = opts.id ?? randomUUID().replace(/-/g, "");
     sink.displayData(toMimeBundle(obj, { raw: opts.raw === true ? false : undefined }), { ...metadataOf(obj), ...(opts.metadata ?? {}) }, displayId, false);
@@ -117,9 +119,16 @@ export function createCellGlobals({ sink, comms, signal }: CellGlobalsDeps): Rec
     page,
     comms,
     interruptSignal: signal,
-    kernel: Object.freeze({
+    kernel: Object.seal({
       get signal() {
         return signal();
+      },
+      /** Type-check each cell and show type errors as warnings (default true; MIXDISTILL_TYPECHECK=0 turns it off). */
+      get typeCheck() {
+        return typeCheck.get();
+      },
+      set typeCheck(on: boolean) {
+        typeCheck.set(on === true);
       },
       comms,
       display,

@@ -42,7 +42,7 @@ declare function page(obj: unknown): void;
 declare const comms: import("@mixdistill/kernel-host").CommManager;
 /** The AbortSignal of the running execution; an interrupt aborts it. */
 declare function interruptSignal(): AbortSignal;
-declare const kernel: { readonly signal: AbortSignal; readonly comms: import("@mixdistill/kernel-host").CommManager; display: typeof display };
+declare const kernel: { readonly signal: AbortSignal; typeCheck: boolean; readonly comms: import("@mixdistill/kernel-host").CommManager; display: typeof display };
 `;
 
 export class CellLanguageService {

@@ -1,0 +1,210 @@
+/** In-process units of the kernel: wire format, cell rewrite, history, install, CLI. */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { DELIMITER, Signer, decode, encode, newHeader, parseConnectionInfo, readConnectionFile } from "../../kernel/protocol/wire.js";
+import { transformCell } from "../../kernel/execute/transform.js";
+import { isComplete } from "../../kernel/execute/completeness.js";
+import { History, globToRegExp } from "../../kernel/history.js";
+import { install, kernelSpec, logoPng } from "../../kernel/install.js";
+import { toMimeBundle, isMimeBundle, progressBundle } from "../../kernel/execute/display.js";
+import { resolvePackage } from "../../kernel/execute/resolve.js";
+import { REPO } from "./client.js";
+
+const tmp = () => mkdtempSync(join(tmpdir(), "mdk-unit-"));
+
+describe("wire", () => {
+  const signer = new Signer("secret");
+  const frames = () => encode(signer, [Buffer.from("id1")], newHeader("execute_request", "s"), {}, { m: 1 }, { code: "1" });
+
+  it("round-trips a signed message with identities and buffers", () => {
+    const f = [...frames(), Buffer.from("buf")];
+    const d = decode(f, signer);
+    expect(d.ok).toBe(true);
+    if (!d.ok) return;
+    expect(d.message.identities.map(String)).toEqual(["id1"]);
+    expect(d.message.header.msg_type).toBe("execute_request");
+    expect(d.message.header.version).toBe("5.3");
+    expect(d.message.content).toEqual({ code: "1" });
+    expect(d.message.buffers.map(String)).toEqual(["buf"]);
+  });
+
+  it("rejects bad signatures, tampering, missing frames and malformed JSON", () => {
+    const f = frames();
+    const sigAt = f.findIndex((x) => x.toString() === DELIMITER) + 1;
+    const wrongSig = f.slice();
+    wrongSig[sigAt] = Buffer.from("f".repeat(64));
+    expect(decode(wrongSig, signer)).toEqual({ ok: false, reason: "bad or missing signature" });
+    const tampered = f.slice();
+    tampered[sigAt + 4] = Buffer.from(JSON.stringify({ code: "evil()" }));
+    expect(decode(tampered, signer).ok).toBe(false);
+    expect(decode(f, new Signer("other")).ok).toBe(false);
+    expect(decode(f.slice(0, sigAt + 3), signer).ok).toBe(false);
+    expect(decode([Buffer.from("x")], signer).ok).toBe(false);
+    const parts = [Buffer.from("{oops"), Buffer.from("{}"), Buffer.from("{}"), Buffer.from("{}")];
+    const r = decode([Buffer.from(DELIMITER), Buffer.from(signer.sign(parts)), ...parts], signer);
+    expect(r.ok === false && r.reason).toMatch(/header is not valid JSON/);
+    const noType = [Buffer.from(JSON.stringify({ msg_id: "a", session: "s" })), Buffer.from("{}"), Buffer.from("{}"), Buffer.from("{}")];
+    const r2 = decode([Buffer.from(DELIMITER), Buffer.from(signer.sign(noType)), ...noType], signer);
+    expect(r2.ok === false && r2.reason).toBe("header.msg_type must be a non-empty string");
+    expect(decode(f, signer, { maxJsonBytes: 10 }).ok).toBe(false);
+  });
+
+  it("validates connection files, naming the file and field", () => {
+    const good = { transport: "tcp", ip: "127.0.0.1", shell_port: 1, iopub_port: 2, stdin_port: 3, control_port: 4, hb_port: 5, key: "k", signature_scheme: "hmac-sha256" };
+    expect(parseConnectionInfo(good).shell_port).toBe(1);
+    expect(() => parseConnectionInfo({ ...good, hb_port: "5" }, "conn.json")).toThrow('conn.json: field "hb_port" must be an integer port number, got "5"');
+    expect(() => parseConnectionInfo({ ...good, signature_scheme: "none" }, "c")).toThrow(/signature_scheme/);
+    const dir = tmp();
+    writeFileSync(join(dir, "bad.json"), "{");
+    expect(() => readConnectionFile(join(dir, "bad.json"))).toThrow(/bad\.json: cannot read connection file/);
+  });
+});
+
+describe("cell rewrite", () => {
+  it("turns top-level declarations into globals and returns the last expression", async () => {
+    const t = await transformCell("const a: number = 1\nlet { b, c: [d] } = { b: 2, c: [3] }\nfunction f() { return a }\nclass K {}\nf()", "cell");
+    expect(t.declared.sort()).toEqual(["K", "a", "b", "d", "f"]);
+    expect(t.hasResult).toBe(true);
+    expect(t.script.split("\n").length).toBeGreaterThanOrEqual(5);
+    expect(t.script).not.toMatch(/\bconst a\b|\blet\b/);
+  });
+
+  it("keeps line numbers of plain JavaScript cells and maps TypeScript ones", async () => {
+    const js = await transformCell("let x = 1\n\nthrow new Error('e')", "c");
+    expect(js.map).toBeUndefined();
+    expect(js.script.split("\n")[2]).toContain("throw new Error");
+    const ts = await transformCell("let x: number = 1\n\nthrow new Error('e')", "c");
+    expect(ts.map?.sources).toEqual(["c"]);
+  });
+
+  it("sends `f<T>(x)` through TypeScript, not JavaScript", async () => {
+    const t = await transformCell("id<number>(5)", "c");
+    expect(t.script).toContain("id(5)");
+  });
+
+  it("rewrites imports to the kernel's resolver", async () => {
+    const t = await transformCell("import def, { a as b } from 'pkg'; import * as ns from 'x'; import type { T } from 'y'", "c");
+    expect(t.script).toContain('__mixdistill_rt.import("pkg")');
+    expect(t.script).toContain('b = __mixdistill_rt.namedExport(');
+    expect(t.script).toContain("ns = __mdImport1");
+    expect(t.script).not.toContain('"y"');
+  });
+
+  it("classifies completeness", async () => {
+    expect(await isComplete("let a = 1")).toEqual({ status: "complete" });
+    expect(await isComplete("if (a) {\n  b()")).toEqual({ status: "incomplete", indent: "  " });
+    expect(await isComplete("const s = `open")).toEqual({ status: "incomplete", indent: "" });
+    expect(await isComplete("const s = 'open")).toEqual({ status: "invalid" });
+  });
+});
+
+describe("display bundles", () => {
+  it("raw bundles, rich objects and plain values", () => {
+    expect(isMimeBundle({ "text/html": "<b/>" })).toBe(true);
+    expect(isMimeBundle({ html: "<b/>" })).toBe(false);
+    expect(toMimeBundle({ "text/html": "<b/>" })).toEqual({ "text/html": "<b/>", "text/plain": "<text/html>" });
+    expect(toMimeBundle({ [Symbol.for("Jupyter.display")]: () => ({ "text/markdown": "*a*" }) })["text/markdown"]).toBe("*a*");
+    expect(toMimeBundle(10n)).toEqual({ "text/plain": "10n" });
+    expect(() => toMimeBundle({ [Symbol.for("Jupyter.display")]: () => 5 })).toThrow(/must return a mime bundle/);
+  });
+
+  it("progress bundles carry the training numbers", () => {
+    const b = progressBundle("train", { step: 5, totalSteps: 10, loss: 0.5, tokensPerSecond: 1234, etaSeconds: 65 }, false);
+    expect(b["text/plain"]).toBe("train [###############...............] 50.0% 5/10 | loss 0.5000 | 1,234 tok/s | eta 1m05s");
+  });
+});
+
+describe("package resolution", () => {
+  it("follows exports maps with import conditions and subpath patterns", () => {
+    const dir = tmp();
+    const pkg = join(dir, "node_modules", "@scope", "esm");
+    mkdirSync(join(pkg, "lib"), { recursive: true });
+    writeFileSync(join(pkg, "package.json"), JSON.stringify({ exports: { ".": [{ import: "./lib/index.js" }], "./feature/*": { node: { import: "./lib/*.js" } } } }));
+    expect(resolvePackage("@scope/esm", join(dir, "a", "b"))).toBe(join(pkg, "lib", "index.js"));
+    expect(resolvePackage("@scope/esm/feature/x", dir)).toBe(join(pkg, "lib", "x.js"));
+    expect(resolvePackage("@scope/esm/other", dir)).toBeUndefined();
+    expect(resolvePackage("missing", dir)).toBeUndefined();
+  });
+});
+
+describe("history", () => {
+  it("tail, range, search with unique and n", () => {
+    const h = new History();
+    ["a = 1", "b = 2", "a = 1", "c"].forEach((input, i) => h.add({ line: i + 1, input, output: i === 3 ? "out" : null }));
+    expect(h.query({ hist_access_type: "tail", n: 2, output: false })).toEqual([[1, 3, "a = 1"], [1, 4, "c"]]);
+    expect(h.query({ hist_access_type: "tail", n: 1, output: true })).toEqual([[1, 4, ["c", "out"]]]);
+    expect(h.query({ hist_access_type: "range", session: 0, start: 2, stop: 3, output: false })).toEqual([[1, 2, "b = 2"]]);
+    expect(h.query({ hist_access_type: "range", session: 7, output: false })).toEqual([]);
+    expect(h.query({ hist_access_type: "search", pattern: "a*", output: false })).toHaveLength(2);
+    expect(h.query({ hist_access_type: "search", pattern: "a*", unique: true, output: false })).toEqual([[1, 3, "a = 1"]]);
+    expect(h.query({ hist_access_type: "search", pattern: "?", n: 1, output: false })).toEqual([[1, 4, "c"]]);
+    expect(globToRegExp("x.[ab]*").test("x.b1")).toBe(true);
+    expect(globToRegExp("x.[ab]*").test("xcb1")).toBe(false);
+  });
+});
+
+describe("install", () => {
+  it("writes the kernelspec with an absolute node, message interrupts and valid PNG logos", () => {
+    const dir = tmp();
+    const r = install(REPO, join(dir, "share", "jupyter"));
+    const spec = JSON.parse(readFileSync(join(r.kernelDir, "kernel.json"), "utf8"));
+    expect(spec).toEqual(kernelSpec(REPO));
+    expect(spec.argv[0]).toBe(process.execPath);
+    expect(spec.argv[0].startsWith("/")).toBe(true);
+    expect(spec.interrupt_mode).toBe("message");
+    expect(spec.display_name).toBe("TypeScript (mixdistill)");
+    expect(spec.language).toBe("typescript");
+    for (const size of [32, 64]) {
+      const png = readFileSync(join(r.kernelDir, `logo-${size}x${size}.png`));
+      expect(png.subarray(0, 8)).toEqual(Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]));
+      expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([size, size]);
+    }
+    expect(logoPng(32).equals(logoPng(32))).toBe(true);
+    // Installing again replaces the directory as a whole.
+    install(REPO, join(dir, "share", "jupyter"));
+    expect(existsSync(`${r.kernelDir}.tmp-${process.pid}`)).toBe(false);
+  });
+
+  it("copies the prebuilt labextension when the repository has one", () => {
+    const fakeRoot = tmp();
+    mkdirSync(join(fakeRoot, "extension", "labextension", "static"), { recursive: true });
+    writeFileSync(join(fakeRoot, "extension", "labextension", "package.json"), "{}");
+    writeFileSync(join(fakeRoot, "extension", "labextension", "static", "remoteEntry.js"), "x");
+    const data = join(tmp(), "data");
+    const r = install(fakeRoot, data);
+    expect(r.labextensionDir).toBe(join(data, "labextensions", "mixdistill-labextension"));
+    expect(readFileSync(join(r.labextensionDir!, "static", "remoteEntry.js"), "utf8")).toBe("x");
+  });
+
+  it("jupyter_client lists the installed kernelspec", () => {
+    const prefix = tmp();
+    const cli = spawnSync(process.execPath, [join(REPO, "bin", "mixdistill.js"), "install", "--prefix", prefix], { encoding: "utf8" });
+    expect(cli.status, cli.stderr).toBe(0);
+    const py = spawnSync("/usr/bin/python3", ["-c", "import json; from jupyter_client.kernelspec import KernelSpecManager as M; print(json.dumps(M().get_all_specs()))"], {
+      encoding: "utf8",
+      env: { ...process.env, JUPYTER_PATH: join(prefix, "share", "jupyter") },
+    });
+    expect(py.status, py.stderr).toBe(0);
+    const specs = JSON.parse(py.stdout);
+    expect(specs.mixdistill.spec.display_name).toBe("TypeScript (mixdistill)");
+    expect(specs.mixdistill.spec.interrupt_mode).toBe("message");
+  });
+});
+
+describe("cli", () => {
+  const run = (...args: string[]) => spawnSync(process.execPath, [join(REPO, "bin", "mixdistill.js"), ...args], { encoding: "utf8" });
+  it("--version, --help and errors", () => {
+    expect(run("--version").stdout.trim()).toBe(JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).version);
+    expect(run("--help").stdout).toContain("install [--user | --prefix DIR]");
+    const bad = run("frobnicate");
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('unknown command "frobnicate"');
+    expect(run("kernel").status).toBe(2);
+    const missing = run("kernel", "/nonexistent/conn.json");
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain("/nonexistent/conn.json: cannot read connection file");
+  });
+});
