@@ -286,3 +286,64 @@ export function mergeQKVGrads(dQ: tf.Tensor3D, dKT: tf.Tensor3D, dVT: tf.Tensor3
       }
   });
 }
+
+export interface AdamWStep {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** Bias corrections 1 / (1 - beta^t). */
+  c1: number;
+  c2: number;
+  weightDecay: number;
+  gradClip: number;
+}
+
+/**
+ * AdamW with global-norm clipping as one JavaScript pass per parameter over the wasm heap (a dozen
+ * tensor ops per parameter otherwise: for small students the optimiser's op overhead rivals the
+ * model's). Returns null off wasm; the caller then uses tensor ops.
+ */
+export function adamwFast(
+  params: tf.Tensor[],
+  grads: tf.Tensor[],
+  m: tf.Tensor[],
+  v: tf.Tensor[],
+  decay: boolean[],
+  s: AdamWStep,
+): { params: tf.Tensor[]; m: tf.Tensor[]; v: tf.Tensor[]; gradNorm: number } | null {
+  const be = wasmBackend();
+  if (!be) return null;
+  let sq = 0;
+  for (const g of grads) {
+    const a = heapF32(be, g, g.size);
+    for (let i = 0; i < a.length; i++) sq += a[i]! * a[i]!;
+  }
+  const norm = Math.sqrt(sq);
+  const scale = s.gradClip > 0 ? Math.min(1, s.gradClip / (norm + 1e-6)) : 1;
+  const outP: tf.Tensor[] = [];
+  const outM: tf.Tensor[] = [];
+  const outV: tf.Tensor[] = [];
+  params.forEach((p, k) => {
+    const shape = p.shape;
+    const pi = be.makeOutput(shape, "float32");
+    const mi = be.makeOutput(shape, "float32");
+    const vi = be.makeOutput(shape, "float32");
+    const n = p.size;
+    const [P, G, M, V, P2, M2, V2] = [p, grads[k]!, m[k]!, v[k]!, pi, mi, vi].map((t) => heapF32(be, t, n)) as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+    const wd = decay[k] ? s.weightDecay : 0;
+    const { beta1, beta2, c1, c2, eps, lr } = s;
+    for (let i = 0; i < n; i++) {
+      const g = G[i]! * scale;
+      const mm = beta1 * M[i]! + (1 - beta1) * g;
+      const vv = beta2 * V[i]! + (1 - beta2) * g * g;
+      M2[i] = mm;
+      V2[i] = vv;
+      P2[i] = P[i]! - lr * ((mm * c1) / (Math.sqrt(vv * c2) + eps) + wd * P[i]!);
+    }
+    outP.push(tf.engine().makeTensorFromTensorInfo(pi));
+    outM.push(tf.engine().makeTensorFromTensorInfo(mi));
+    outV.push(tf.engine().makeTensorFromTensorInfo(vi));
+  });
+  return { params: outP, m: outM, v: outV, gradNorm: norm };
+}

@@ -1,5 +1,6 @@
 /** AdamW with global-norm gradient clipping, and the warmup + cosine learning-rate schedule. */
 import * as tf from "@tensorflow/tfjs";
+import { adamwFast } from "../model/kernels.js";
 
 export const ADAM_BETA1 = 0.9;
 export const ADAM_BETA2 = 0.95;
@@ -38,6 +39,15 @@ export class AdamW {
   update(params: tf.Tensor[], grads: tf.Tensor[], lr: number): { params: tf.Tensor[]; gradNorm: tf.Scalar } {
     this.t += 1;
     const t = this.t;
+    const fast = adamwFast(params, grads, this.m, this.v, this.decay, {
+      lr, beta1: ADAM_BETA1, beta2: ADAM_BETA2, eps: ADAM_EPS, c1: 1 / (1 - ADAM_BETA1 ** t), c2: 1 / (1 - ADAM_BETA2 ** t), weightDecay: this.weightDecay, gradClip: this.gradClip,
+    });
+    if (fast) {
+      for (const x of [...this.m, ...this.v]) x.dispose();
+      this.m = fast.m.map((x) => tf.keep(x));
+      this.v = fast.v.map((x) => tf.keep(x));
+      return { params: fast.params, gradNorm: tf.scalar(fast.gradNorm) };
+    }
     const out = tf.tidy(() => {
       let sq: tf.Tensor = tf.scalar(0);
       for (const g of grads) sq = tf.add(sq, tf.sum(tf.mul(g, g)));

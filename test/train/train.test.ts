@@ -10,7 +10,8 @@ import { StudentTokenizer } from "../../src/model/tokenizer.js";
 import { StudentModel } from "../../src/model/transformer.js";
 import { encodeExamples, makeBatch, planEpoch } from "../../src/train/batches.js";
 import { readCheckpoint } from "../../src/train/checkpoint.js";
-import { learningRate } from "../../src/train/optimizer.js";
+import { AdamW, learningRate } from "../../src/train/optimizer.js";
+import { setKernelMode } from "../../src/model/kernels.js";
 import { runTrainEval } from "../../src/train/run.js";
 import { loadStudent, saveStudent, Trainer } from "../../src/train/trainer.js";
 import type { TrainConfig, TrainExample } from "../../src/train/spec.js";
@@ -226,6 +227,37 @@ describe("batches, budgets, schedule", () => {
     expect(mk({ kind: "tokens", tokens: perExample * 8 * 3 })).toBe(3);
     expect(() => setup(data, { ...TRAIN, batchSize: 0 })).toThrow(/batchSize/);
     expect(() => setup(data, { ...TRAIN, budget: { kind: "weeks" } as never })).toThrow(/budget.kind/);
+  });
+
+  it("AdamW: the wasm JavaScript update equals the tensor-op update, clipping included", () => {
+    const shapes = [[3, 4], [5]];
+    const r = new Rng(1);
+    const mk = (scale: number) => shapes.map((s) => tf.tensor(Float32Array.from({ length: s.reduce((a, b) => a * b) }, () => r.normal() * scale), s));
+    const params = mk(1);
+    const grads = mk(3); // norm well above the clip of 1
+    const run = (mode: "auto" | "generic") => {
+      setKernelMode(mode);
+      try {
+        const opt = new AdamW(shapes, [true, false], 0.1, 1);
+        let p = params;
+        const norms: number[] = [];
+        for (let i = 0; i < 3; i++) {
+          const u = opt.update(p, grads, 0.01);
+          norms.push(u.gradNorm.dataSync()[0]!);
+          p = u.params;
+        }
+        return { p: p.map((t) => Array.from(t.dataSync())), m: opt.m.map((t) => Array.from(t.dataSync())), norms };
+      } finally {
+        setKernelMode("auto");
+      }
+    };
+    const a = run("auto");
+    const b = run("generic");
+    a.norms.forEach((n, i) => expect(n).toBeCloseTo(b.norms[i]!, 4));
+    a.p.flat().forEach((v, i) => expect(v).toBeCloseTo(b.p.flat()[i]!, 5));
+    a.m.flat().forEach((v, i) => expect(v).toBeCloseTo(b.m.flat()[i]!, 5));
+    // moved against the clipped gradient
+    expect(a.p[1]![0]! - params[1]!.dataSync()[0]!).not.toBe(0);
   });
 
   it("warmup then cosine", () => {
