@@ -79,6 +79,8 @@ output:
   --system TEXT        system prompt
   --tokenizer PATH     tokenizer.json for token weights and statistics (default: built-in estimate)
   --on-error P         fail (default) or skip malformed lines (reported on stderr)
+  --validate V         all (default): parse every line; used: parse only lines whose response is
+                       used (aligned files, per-question), checking the others for the same question
 `,
   stats: `usage: mixdistill stats FILE [--tokenizer tokenizer.json] [options]
 
@@ -220,7 +222,7 @@ async function loadSources(sources: SourceArg[], corpusPath: string | undefined,
 
 async function cmdMix(argv: string[], io: CliIO): Promise<number> {
   const p = parseArgs(argv, {
-    values: ["source", "corpus", "join-by", "ratio", "weight-by", "strategy", "seed", "draw", "missing", "min-level", "stopping", "fractions", "format", "out", "name", "template", "system", "tokenizer", "on-error"],
+    values: ["source", "corpus", "join-by", "ratio", "weight-by", "strategy", "seed", "draw", "missing", "min-level", "stopping", "fractions", "format", "out", "name", "template", "system", "tokenizer", "on-error", "validate"],
     repeat: ["source", "ratio", "fractions"],
   });
   if (p.booleans.has("help")) return io.out(HELP.mix!), 0;
@@ -244,6 +246,7 @@ async function cmdMix(argv: string[], io: CliIO): Promise<number> {
   }
   const policy = choiceFlag(p, "on-error", ["fail", "skip"] as const, "fail")!;
   const by = choiceFlag(p, "join-by", ["question", "id"] as const, "question")!;
+  const validate = choiceFlag(p, "validate", ["all", "used"] as const, "all")!;
   const { sources, corpus: corpusPath } = parseSources(p);
   let tokenizer: Tokenizer;
   try {
@@ -271,7 +274,7 @@ async function cmdMix(argv: string[], io: CliIO): Promise<number> {
     if (streamable) {
       try {
         const files = sources.map((s) => ({ name: s.name, path: s.path ?? corpusPath! }));
-        const { manifest } = await mixFilesPerQuestion(files, { ...options, onError: policy, report }, { dir: outDir, ...exportOpts });
+        const { manifest } = await mixFilesPerQuestion(files, { ...options, onError: policy, report, validate }, { dir: outDir, ...exportOpts });
         const mpath = await writeManifest(outDir, name, manifest);
         reportSkipped(io, report);
         io.out(summary(manifest.counts.examples, manifest.counts.perSource, outDir, mpath));

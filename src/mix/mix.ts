@@ -134,7 +134,8 @@ export function buildManifest(
   const stats = perSourceTokens.map((l) => lengthStats(l));
   const total = stats.reduce((a, s) => a + s.total, 0);
   const byName = <T>(f: (s: number) => T): Record<string, T> => Object.fromEntries(o.sources.map((n, s) => [n, f(s)]));
-  const examples = plan.q.length;
+  // Counts come from plan.counts: the streaming mix passes a plan whose q/s hold only sampled examples.
+  const examples = plan.counts.reduce((a, b) => a + b, 0);
   const m: MixManifest = {
     tool: toolInfo(),
     strategy: o.strategy,

@@ -212,8 +212,11 @@ export async function mixFilesPerQuestion(
   const every = options.tokenSampleEvery ?? Math.max(1, Math.ceil(n / 2_000));
   const cursors = files.map((f) => new LineCursor(f));
   const writer = await ExportWriter.create(out.dir, out);
-  const planQ: number[] = [];
-  const planS: number[] = [];
+  // Only counts and a token sample are kept per example, so memory does not grow with the input.
+  const counts = new Array<number>(o.sources.length).fill(0);
+  let written = 0;
+  const sampleQ: number[] = [];
+  const sampleS: number[] = [];
   const sampled: number[] = [];
   const missing = new Array<number>(k).fill(0);
   let noResponse = 0;
@@ -302,9 +305,13 @@ export async function mixFilesPerQuestion(
         const e = toExample(rec, o.sources[s]!);
         const pending = writer.write(e);
         if (pending) await pending;
-        if (planQ.length % every === 0) sampled.push(tok.count(e.response));
-        planQ.push(q);
-        planS.push(s);
+        if (written % every === 0) {
+          sampled.push(tok.count(e.response));
+          sampleQ.push(q);
+          sampleS.push(s);
+        }
+        counts[s]!++;
+        written++;
       }
       q++;
     }
@@ -315,19 +322,15 @@ export async function mixFilesPerQuestion(
     throw e;
   }
   const outputs = await writer.close();
-  const counts = new Array<number>(k).fill(0);
-  for (const s of planS) counts[s]!++;
-  const plan: Plan = { q: Int32Array.from(planQ), s: Int32Array.from(planS), counts, dropped: drawer.dropped, noResponse, fallbacksFrom: drawer.fallbacksFrom, missing };
+  const plan: Plan = { q: Int32Array.from(sampleQ), s: Int32Array.from(sampleS), counts, dropped: drawer.dropped, noResponse, fallbacksFrom: drawer.fallbacksFrom, missing };
   const info: Record<string, SourceFileInfo> = {};
   files.forEach((f, i) => {
     const sha256 = cursors[i]!.hash.digest("hex");
     for (const name of byFile.get(f)!) info[name] = { name, path: f, sha256, bytes: cursors[i]!.bytes };
   });
-  // Token statistics from a deterministic sample: example i is sampled when i % every === 0.
-  const sampledPlan: Plan = { ...plan, q: plan.q.filter((_, i) => i % every === 0), s: plan.s.filter((_, i) => i % every === 0) };
-  const manifest = buildManifest(o, plan, q, tok, () => 0, info);
-  const tokenPart = buildManifest(o, sampledPlan, q, tok, (i) => sampled[i]!, info).tokens;
-  manifest.tokens = every === 1 ? tokenPart : { ...tokenPart, sampleEvery: every, total: Math.round(tokenPart.total * every) };
+  // Token statistics from a deterministic sample: the examples numbered 0, every, 2*every, ...
+  const manifest = buildManifest(o, plan, q, tok, (i) => sampled[i]!, info);
+  if (every > 1) manifest.tokens = { ...manifest.tokens, sampleEvery: every, total: Math.round(manifest.tokens.total * every) };
   manifest.outputs = outputs;
   return { manifest, outputs };
 }

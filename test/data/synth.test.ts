@@ -119,7 +119,8 @@ describe("synth", () => {
       const m = /n\^2 \+ (\d+)n = (\d+)/.exec(r.question)!;
       const n = Number(r.answer);
       expect(n * n + Number(m[1]) * n).toBe(Number(m[2]));
-      expect(r.responses.long).toContain(`Try n = ${n}.`);
+      expect(r.responses.long).toContain(`Try n = ${n}: `);
+      expect(r.responses.long).toMatch(new RegExp(`Try n = ${n}: .*exactly ${m[2]}\\.`));
     }
   });
 

@@ -2,7 +2,7 @@
 import { makeRng, type Rng } from "../rng.js";
 import type { ResolvedKnobs } from "./knobs.js";
 import { renderAll, type Segment, type SynthStyle, type Worked } from "./render.js";
-import { checkLine, decomposeProduct, fmt, isMultiDigitProduct, longStep, op, padTo, planSteps, type Op } from "./steps.js";
+import { checkLine, decomposeProduct, fmt, isMultiDigitProduct, op, padTo, planSteps, wrongValue } from "./steps.js";
 
 export interface SynthItem {
   question: string;
@@ -190,27 +190,25 @@ export const root: Family = (rng, level, knobs) => {
   }
   const plans = planSteps(guesses.length, rng, knobs);
   const state = rng.next();
-  const trial = (m: number): Op[] => [op("*", m, m), op("*", b, m)];
+  /** One guess in one line or three: the square (decomposed when multi-digit), b*m, the sum, the verdict. */
+  const trialLines = (m: number, slip: boolean, r: Rng, detailed: boolean): string[] => {
+    const s = op("*", m, m), t = op("*", b, m), v = op("+", s.r, t.r);
+    const d = isMultiDigitProduct(s) ? decomposeProduct(s) : undefined;
+    const sqText = (value: number): string => (d ? `${d.lines[0]} = ${d.partials.map((p) => p.r).join(" + ")} = ${value}` : fmt(s, value));
+    const verdict = v.r === c ? `exactly ${c}.` : v.r < c ? `less than ${c}, so n is bigger.` : `more than ${c}, so n is smaller.`;
+    const out = [`Try n = ${m}: ${sqText(s.r)}, ${fmt(t)}, ${fmt(v)}, ${verdict}`];
+    if (!detailed || knobs.checks === "none") return out;
+    // The long style: a slip in the square is caught by its check and redone.
+    const wrong = slip ? wrongValue(s.r, r, (w) => !checkLine(s, w, knobs.checks).ok) : null;
+    if (wrong === null) return out;
+    return [`Try n = ${m}: ${sqText(wrong)}.`, checkLine(s, wrong, knobs.checks).text, `Wait, that's wrong. Redo: ${out[0]}`];
+  };
   const longTrace = (slips: boolean, detailed: boolean): string => {
     const r = makeReplay(state);
     const out = detailed
-      ? ["Let me think. Checking a guess is easy, so I will guess and check."]
+      ? ["Let me think. Checking a guess is easy, so I will guess and check.", `n^2 < ${c}, so n is at most about ${guesses[0]}.`]
       : [`To solve this, we look for n by trying values. Since n^2 < ${c}, n is at most ${guesses[0]}.`];
-    if (detailed) out.push(`n^2 < ${c}, so n is at most the square root of ${c}, about ${guesses[0]}.`);
-    guesses.forEach((m, i) => {
-      out.push(`Try n = ${m}.`);
-      const [s, t] = trial(m);
-      const v = op("+", s!.r, t!.r);
-      if (detailed) {
-        out.push(...longStep(s!, plans[i], knobs, slips, r));
-        out.push(`${fmt(t!)}.`);
-        out.push(`${fmt(v)}.`);
-      } else {
-        const sqText = isMultiDigitProduct(s!) ? `${decomposeProduct(s!).lines[0]} = ${s!.r}` : fmt(s!);
-        out.push(`${sqText}, ${fmt(t!)}, ${fmt(v)}.`);
-      }
-      out.push(v.r === c ? `That is exactly ${c}.` : v.r < c ? `${v.r} is less than ${c}, so n is bigger.` : `${v.r} is more than ${c}, so n is smaller.`);
-    });
+    guesses.forEach((m, i) => out.push(...trialLines(m, slips && plans[i]!.slip, r, detailed)));
     if (detailed && knobs.checks !== "none") out.push(checkLine(sum, sum.r, knobs.checks).text);
     out.push(detailed ? `So n = ${n}. The answer is \\boxed{${answer}}` : `Therefore, the final answer is \\boxed{${answer}}`);
     return out.join("\n");

@@ -50,8 +50,8 @@ function longLines(w: Worked, plans: ReturnType<typeof planSteps>, knobs: Resolv
   }
   if (w.verify && knobs.checks !== "none") out.push(...w.verify);
   const results = w.segments.flatMap((s) => s.ops.map((o) => String(o.r)));
-  out.push(`Let me recap: the steps gave ${results.join(", ")}. ${w.conclusion}`);
-  out.push(`So the answer is ${boxed(w.answer)}`);
+  if (results.length > 1) out.push(`Recap: ${results.join(", ")}.`);
+  out.push(`${w.conclusion} So the answer is ${boxed(w.answer)}`);
   return out;
 }
 
