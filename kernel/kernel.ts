@@ -459,7 +459,9 @@ export class Kernel {
           comms: this.comms,
           display: (obj, opts) => (globalThis as unknown as { display: WidgetHost["display"] }).display(obj, opts),
         };
-        installGlobals(mod.installWidgets(host));
+        const globals = mod.installWidgets(host);
+        installGlobals(globals);
+        this.intel?.declareGlobals(Object.keys(globals));
       } catch (err) {
         this.log(`widgets not loaded: ${(err as Error).stack ?? String(err)}`);
       }

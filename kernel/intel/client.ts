@@ -88,6 +88,13 @@ export class IntelClient {
     this.worker!.postMessage({ id: 0, type: "record", code, filename } satisfies IntelRequest);
   }
 
+  /** Names of globals added at run time (widgets). */
+  declareGlobals(names: string[]): void {
+    if (!names.length) return;
+    void this.warmUp();
+    this.worker!.postMessage({ id: 0, type: "globals", names } satisfies IntelRequest);
+  }
+
   async complete(code: string, cursor: number): Promise<CompletionResult> {
     const empty: CompletionResult = { matches: [], start: cursor, end: cursor, types: [] };
     if (!(await this.warmUp())) return empty;

@@ -102,6 +102,15 @@ export class CellLanguageService {
     this.service = ts.createLanguageService(host, ts.createDocumentRegistry());
   }
 
+  /** Declares globals added at run time (widgets) as `any`, so cells using them get no false errors. */
+  declareGlobals(names: string[]): void {
+    const file = join(this.dir, "runtime-globals.d.ts");
+    const valid = names.filter((n) => /^[A-Za-z_$][\w$]*$/.test(n) && !new RegExp(`declare (const|function) ${n}\\b`).test(GLOBALS_DTS));
+    const prev = this.files.get(file);
+    this.files.set(file, { text: valid.map((n) => `declare var ${n}: any;`).join("\n"), version: (prev?.version ?? 0) + 1 });
+    if (!prev) this.cellFiles.unshift(file);
+  }
+
   /** Forces the program (lib files, @types/node) to be built and bound. */
   warmUp(): void {
     this.setCurrent("const __warm: number = 1;");

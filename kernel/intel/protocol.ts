@@ -12,7 +12,8 @@ export type IntelRequest =
   | { id: number; type: "check"; code: string; filename: string }
   | { id: number; type: "complete"; code: string; cursor: number }
   | { id: number; type: "inspect"; code: string; cursor: number; detail: number }
-  | { id: number; type: "record"; code: string; filename: string };
+  | { id: number; type: "record"; code: string; filename: string }
+  | { id: number; type: "globals"; names: string[] };
 
 export type IntelResponse =
   | { type: "ready"; ms: number }

@@ -24,13 +24,16 @@ try {
 
 port.on("message", (req: IntelRequest) => {
   if (!service) {
-    if (req.type !== "record") post({ id: req.id, type: "error", error: "language service unavailable" });
+    if (req.type !== "record" && req.type !== "globals") post({ id: req.id, type: "error", error: "language service unavailable" });
     return;
   }
   try {
     switch (req.type) {
       case "record":
         service.record(req.code, req.filename);
+        break;
+      case "globals":
+        service.declareGlobals(req.names);
         break;
       case "check":
         post({ id: req.id, type: "check", warnings: service.check(req.code, req.filename) });
@@ -43,6 +46,6 @@ port.on("message", (req: IntelRequest) => {
         break;
     }
   } catch (err) {
-    if (req.type !== "record") post({ id: req.id, type: "error", error: (err as Error).stack ?? String(err) });
+    if (req.type !== "record" && req.type !== "globals") post({ id: req.id, type: "error", error: (err as Error).stack ?? String(err) });
   }
 });
