@@ -43,14 +43,8 @@ function baseLayout(title: string, sub: string, extra: Record<string, unknown> =
   };
 }
 
-/**
- * Figure 1: one bar per student (ordered by size), green above zero, red below; error bars are the
- * intervals, and a gap whose interval contains zero is drawn hatched and pale.
- */
-export function gapPlot(report: GapReport, opts: { benchmark?: string; title?: string } = {}): Plot {
-  const benchmark = opts.benchmark ?? AVERAGE;
-  const entries = report.entries.filter((e) => e.benchmark === benchmark);
-  if (entries.length === 0) throw new Error(`gapPlot: no entries for benchmark ${JSON.stringify(benchmark)} in "${report.name}"`);
+/** The bars (and reported markers) of one report's gaps at one benchmark, on axes `ax` (e.g. "" or "2"). */
+function gapTraces(report: GapReport, entries: GapEntry[], ax: string): Array<Record<string, unknown>> {
   const ns = entries.map((e) => e.interval?.containsZero ?? false);
   const trace: Record<string, unknown> = {
     type: "bar",
@@ -64,10 +58,10 @@ export function gapPlot(report: GapReport, opts: { benchmark?: string; title?: s
       opacity: ns.map((x) => (x ? 0.45 : 0.9)),
       pattern: { shape: ns.map((x) => (x ? "/" : "")) },
     },
+    showlegend: false,
   };
   const eb = errorBars(entries);
   if (eb) trace.error_y = eb;
-  const title = opts.title ?? `${report.name}${benchmark !== AVERAGE ? ` on ${benchmark}` : ""} (${report.formula})`;
   const data: Array<Record<string, unknown>> = [trace];
   if (entries.some((e) => e.reported))
     data.push({
@@ -77,16 +71,48 @@ export function gapPlot(report: GapReport, opts: { benchmark?: string; title?: s
       x: entries.filter((e) => e.reported).map(studentLabel),
       y: entries.filter((e) => e.reported).map((e) => e.reported!.value),
       marker: { symbol: "diamond-open", size: 10, color: "#000000" },
+      showlegend: ax === "",
     });
+  if (ax !== "") for (const t of data) Object.assign(t, { xaxis: `x${ax}`, yaxis: `y${ax}` });
+  return data;
+}
+
+/**
+ * Figure 1: one bar per student (ordered by size), green above zero, red below; error bars are the
+ * intervals, and a gap whose interval contains zero is drawn hatched and pale. Several reports
+ * (e.g. the Long CoT Gap and the Large Model CoT Gap) give one panel each, stacked.
+ */
+export function gapPlot(reports: GapReport | GapReport[], opts: { benchmark?: string; title?: string } = {}): Plot {
+  const list = Array.isArray(reports) ? reports : [reports];
+  if (list.length === 0) throw new Error("gapPlot: expected at least one report");
+  const benchmark = opts.benchmark ?? AVERAGE;
+  const panels = list.map((report) => {
+    const entries = report.entries.filter((e) => e.benchmark === benchmark);
+    if (entries.length === 0) throw new Error(`gapPlot: no entries for benchmark ${JSON.stringify(benchmark)} in "${report.name}"`);
+    return { report, entries };
+  });
+  const on = benchmark !== AVERAGE ? ` on ${benchmark}` : "";
+  const title = opts.title ?? (list.length === 1 ? `${list[0].name}${on} (${list[0].formula})` : `${list.map((r) => r.name).join(" and ")}${on}`);
+  const data = panels.flatMap((p, i) => gapTraces(p.report, p.entries, i === 0 ? "" : String(i + 1)));
+  const n = panels.length;
+  const gapH = 0.08;
+  const h = (1 - gapH * (n - 1)) / n;
+  const axes: Record<string, unknown> = {};
+  panels.forEach((p, i) => {
+    const k = i === 0 ? "" : String(i + 1);
+    const top = 1 - i * (h + gapH);
+    axes[`yaxis${k}`] = { title: { text: n > 1 ? `${p.report.name} (points)` : "gap (percentage points)" }, zeroline: true, zerolinewidth: 2, domain: [r4(top - h), r4(top)], ...(i > 0 ? { anchor: `x${k}` } : {}) };
+    axes[`xaxis${k}`] = { ...(i === n - 1 ? { title: { text: "student (by size)" } } : {}), ...(i > 0 ? { anchor: `y${k}`, matches: "x" } : {}) };
+  });
   const fig: PlotFigure = {
     data,
-    layout: baseLayout(title, subtitle(report), {
-      xaxis: { title: { text: "student (by size)" } },
-      yaxis: { title: { text: "gap (percentage points)" }, zeroline: true, zerolinewidth: 2 },
-      showlegend: data.length > 1,
+    layout: baseLayout(title, n === 1 ? subtitle(list[0]) : [...new Set(list.map(subtitle))].join(" / "), {
+      ...axes,
+      showlegend: data.some((t) => t.name === "reported"),
+      height: 380 * n + 60,
     }),
   };
-  const text = formatGapReport({ ...report, entries });
+  const text = panels.map((p) => formatGapReport({ ...p.report, entries: p.entries })).join("\n\n");
   return new Plot(fig, text, title);
 }
 

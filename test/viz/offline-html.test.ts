@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { longCotGap, paperResults } from "../../src/gap/index.js";
+import { longCotGap, paperGaps, paperResults } from "../../src/gap/index.js";
 import { benchmarkGapPlot, configurePlots, gapPlot, resetPlotlyInclusion } from "../../src/viz/index.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -33,11 +33,12 @@ describe.skipIf(!existsSync(CHROMIUM) || !hasNbconvert)("plots in an nbconvert H
     const rep = longCotGap(paperResults({ tables: [3], withExampleCounts: true }), { replicates: 200 });
     const b1 = gapPlot(rep)[Symbol.for("Jupyter.display")]();
     const b2 = benchmarkGapPlot(rep)[Symbol.for("Jupyter.display")]();
+    const b3 = gapPlot([paperGaps(1), paperGaps(2)])[Symbol.for("Jupyter.display")]();
     const nb = {
       nbformat: 4,
       nbformat_minor: 5,
       metadata: { kernelspec: { name: "mixdistill", display_name: "TypeScript (mixdistill)", language: "typescript" }, language_info: { name: "typescript" } },
-      cells: [b1, b2].map((b, i) => ({ cell_type: "code", id: `c${i}`, execution_count: i + 1, metadata: {}, source: [`display(plot${i})`], outputs: [displayData(b)] })),
+      cells: [b1, b2, b3].map((b, i) => ({ cell_type: "code", id: `c${i}`, execution_count: i + 1, metadata: {}, source: [`display(plot${i})`], outputs: [displayData(b)] })),
     };
     const dir = mkdtempSync(join(tmpdir(), "mixdistill-html-"));
     writeFileSync(join(dir, "plots.ipynb"), JSON.stringify(nb));
@@ -61,17 +62,17 @@ describe.skipIf(!existsSync(CHROMIUM) || !hasNbconvert)("plots in an nbconvert H
       const errors: string[] = [];
       page.on("pageerror", (e) => errors.push(String(e)));
       await page.goto(pathToFileURL(join(dir, "plots.html")).href, { waitUntil: "load" });
-      await page.waitForFunction(() => document.querySelectorAll(".mixdistill-plot .main-svg").length >= 2, undefined, { timeout: 30_000 });
+      await page.waitForFunction(() => document.querySelectorAll(".mixdistill-plot .main-svg").length >= 3, undefined, { timeout: 30_000 });
       const state = await page.evaluate(() => ({
         plots: document.querySelectorAll(".mixdistill-plot").length,
         drawn: [...document.querySelectorAll(".mixdistill-plot")].filter((d) => d.querySelector(".main-svg")).length,
         bars: document.querySelectorAll(".mixdistill-plot .point").length,
         hiddenText: [...document.querySelectorAll<HTMLElement>(".mixdistill-plot-text")].filter((p) => p.style.display === "none").length,
       }));
-      expect(state.plots).toBe(2);
-      expect(state.drawn).toBe(2);
-      expect(state.bars).toBeGreaterThanOrEqual(2 + 12); // 2 students in Fig 1; 2 x 6 in Figs 2-3
-      expect(state.hiddenText).toBe(2); // the text fallback gives way to the drawing
+      expect(state.plots).toBe(3);
+      expect(state.drawn).toBe(3);
+      expect(state.bars).toBeGreaterThanOrEqual(2 + 12 + 20); // 2 students in Fig 1; 2 x 6 in Figs 2-3; 2 x 10 in the two-panel Fig 1
+      expect(state.hiddenText).toBe(3); // the text fallback gives way to the drawing
       expect(errors.filter((e) => /plotly|mixdistill/i.test(e))).toEqual([]);
     } finally {
       await browser.close();

@@ -46,6 +46,18 @@ describe("plot bundles", () => {
     expect(withCi["text/plain"]).toContain("n.s.");
   });
 
+  it("Figure 1 with both gaps: one panel per report, sharing the student axis", () => {
+    const both = gapPlot([paperGaps(1), paperGaps(2)]);
+    const b = checkBundle(display(both));
+    const axes = b[PLOTLY_MIME].data.map((t) => t.yaxis ?? "y");
+    expect(axes).toEqual(["y", "y", "y2", "y2"]); // bars + reported markers per panel
+    expect(b[PLOTLY_MIME].layout.yaxis2).toMatchObject({ anchor: "x2" });
+    expect(b[PLOTLY_MIME].layout.xaxis2).toMatchObject({ anchor: "y2", matches: "x" });
+    expect(b["text/plain"]).toContain("Long CoT Gap, paper Table 1");
+    expect(b["text/plain"]).toContain("Large Model CoT Gap, paper Table 2");
+    expect(() => gapPlot([])).toThrow(/at least one report/);
+  });
+
   it("Figures 2-3: grouped bars, one trace per benchmark plus the Average", () => {
     const rep = longCotGap(paperResults({ tables: [3] }), { replicates: 0 });
     const b = checkBundle(display(benchmarkGapPlot(rep)));
