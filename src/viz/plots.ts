@@ -95,14 +95,16 @@ export function gapPlot(reports: GapReport | GapReport[], opts: { benchmark?: st
   const title = opts.title ?? (list.length === 1 ? `${list[0].name}${on} (${list[0].formula})` : `${list.map((r) => r.name).join(" and ")}${on}`);
   const data = panels.flatMap((p, i) => gapTraces(p.report, p.entries, i === 0 ? "" : String(i + 1)));
   const n = panels.length;
-  const gapH = 0.08;
+  const gapH = 0.1;
   const h = (1 - gapH * (n - 1)) / n;
   const axes: Record<string, unknown> = {};
   panels.forEach((p, i) => {
     const k = i === 0 ? "" : String(i + 1);
     const top = 1 - i * (h + gapH);
-    axes[`yaxis${k}`] = { title: { text: n > 1 ? `${p.report.name} (points)` : "gap (percentage points)" }, zeroline: true, zerolinewidth: 2, domain: [r4(top - h), r4(top)], ...(i > 0 ? { anchor: `x${k}` } : {}) };
-    axes[`xaxis${k}`] = { ...(i === n - 1 ? { title: { text: "student (by size)" } } : {}), ...(i > 0 ? { anchor: `y${k}`, matches: "x" } : {}) };
+    const short = p.report.name.split(",")[0];
+    axes[`yaxis${k}`] = { title: { text: n > 1 ? `${short} (points)` : "gap (percentage points)" }, zeroline: true, zerolinewidth: 2, domain: [r4(top - h), r4(top)], automargin: true, ...(i > 0 ? { anchor: `x${k}` } : {}) };
+    // Student names only under the bottom panel; the panels share the axis.
+    axes[`xaxis${k}`] = { automargin: true, ...(i === n - 1 ? { title: { text: "student (by size)" } } : { showticklabels: false }), ...(i > 0 ? { anchor: `y${k}`, matches: "x" } : {}) };
   });
   const fig: PlotFigure = {
     data,
@@ -141,9 +143,9 @@ export function benchmarkGapPlot(report: GapReport, opts: { includeAverage?: boo
     data,
     layout: baseLayout(title, subtitle(report), {
       barmode: "group",
-      xaxis: { title: { text: "student (by size)" } },
+      xaxis: { title: { text: "student (by size)" }, automargin: true },
       yaxis: { title: { text: "gap (percentage points)" }, zeroline: true, zerolinewidth: 2 },
-      legend: { orientation: "h", y: -0.25 },
+      legend: { orientation: "h", y: -0.3 },
       height: 460,
     }),
   };
