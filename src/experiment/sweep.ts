@@ -93,6 +93,25 @@ export interface SweepOutcome {
   results: ResultSet;
 }
 
+/** Checks a run's result where it enters the sweep (it comes from another process); returns a problem or undefined. */
+export function checkRunResult(x: unknown, nTest: number): string | undefined {
+  if (typeof x !== "object" || x === null) return "result: expected an object";
+  const r = x as Partial<RunResult>;
+  if (typeof r.accuracy !== "number" || !(r.accuracy >= 0 && r.accuracy <= 1)) return `result.accuracy: expected a fraction in [0, 1], got ${JSON.stringify(r.accuracy)}`;
+  if (!Array.isArray(r.examples)) return "result.examples: expected an array";
+  if (r.examples.length !== nTest) return `result.examples: expected ${nTest} outcomes (one per test example), got ${r.examples.length}`;
+  for (let i = 0; i < r.examples.length; i++) {
+    const e = r.examples[i];
+    if (typeof e?.id !== "string" || typeof e.correct !== "boolean") return `result.examples[${i}]: expected {id: string, correct: boolean}`;
+  }
+  const k = r.examples.filter((e) => e.correct).length;
+  if (nTest > 0 && Math.abs(k / nTest - r.accuracy) > 1e-9) return `result.accuracy: ${r.accuracy} disagrees with the examples (${k}/${nTest})`;
+  for (const f of ["trainTokens", "steps", "params", "seconds"] as const)
+    if (typeof r[f] !== "number" || !Number.isFinite(r[f])) return `result.${f}: expected a number`;
+  if (typeof r.backend !== "string") return "result.backend: expected a string";
+  return undefined;
+}
+
 /** "epochs=2", "tokens=200000", "steps=300". */
 export function budgetLabel(b: Budget): string {
   switch (b.kind) {
@@ -252,6 +271,8 @@ export async function runSweep(config: SweepConfig, opts: SweepRunOptions): Prom
       let running = true;
       try {
         const result = await runner(spec, { key: c.key, signal: inner.signal, onProgress: (progress) => emit({ type: "cell-progress", cell: info, progress, counts: snap() }) });
+        const problem = checkRunResult(result, spec.test.length);
+        if (problem) throw new Error(`invalid run result: ${problem}`);
         store.put(c.config, c.meta, result);
         counts.running--;
         running = false;

@@ -120,6 +120,22 @@ describe("runSweep with an injected runner", () => {
     expect(out2.status).toBe("complete");
   });
 
+  it("rejects malformed run results at the boundary and stores nothing for them", async () => {
+    const dir = tempDir();
+    const runner: CellRunner = async (spec, ctx) => {
+      const r = await fakeRun(spec, { onProgress: ctx.onProgress });
+      if (spec.student === "nano") return { ...r, accuracy: 42 };
+      if (spec.student === "micro") return { ...r, examples: r.examples.slice(1) };
+      return r;
+    };
+    const out = await runSweep(toySweep({ seeds: [0] }), { store: dir, runner });
+    expect(out.counts).toMatchObject({ done: 3, failed: 6 });
+    const errors = out.cells.filter((c) => c.error).map((c) => c.error!);
+    expect(errors.filter((e) => e.includes("result.accuracy: expected a fraction in [0, 1], got 42"))).toHaveLength(3);
+    expect(errors.filter((e) => e.includes("result.examples: expected 40 outcomes"))).toHaveLength(3);
+    expect(new ResultsStore(dir).scan().cells).toHaveLength(3);
+  });
+
   it("stops on abort: no new cells start, finished ones stay stored", async () => {
     const dir = tempDir();
     const ac = new AbortController();
