@@ -166,7 +166,9 @@ function interval(samples: Float64Array, level: number): Interval {
   samples.sort();
   const lo = quantile(samples, (1 - level) / 2);
   const hi = quantile(samples, 1 - (1 - level) / 2);
-  return { lo, hi, level, containsZero: lo <= 0 && hi >= 0 };
+  // A tolerance, so an interval that is zero up to floating-point error counts as containing zero.
+  const eps = 1e-9;
+  return { lo, hi, level, containsZero: lo <= eps && hi >= -eps };
 }
 
 function checkOptions(o: IntervalOptions): Required<IntervalOptions> {
