@@ -6,7 +6,8 @@
  */
 import { availableParallelism } from "node:os";
 import type { Budget, EvalExample, RunProgress, RunResult, RunSpec, StudentConfig, TrainConfig, TrainExample } from "../train/spec.js";
-import { ResultSet, type ResultRow } from "../gap/results.js";
+import { AVERAGE, ResultSet, type ResultRow } from "../gap/results.js";
+import { formatParams } from "../gap/metrics.js";
 import { hashOf } from "./hash.js";
 import { AbortError, WorkerPool, type CellRunner, type WorkerPoolOptions } from "./pool.js";
 import { cellKey, ResultsStore, type CellConfig, type CellMeta, type StoredCell } from "./store.js";
@@ -307,7 +308,40 @@ export async function runSweep(config: SweepConfig, opts: SweepRunOptions): Prom
     }
   }
   const rows = outcomes.filter((o) => o.result).flatMap((o) => cellRows(o, o.result!, budget, config.benchmark));
-  return { status, budget, cells: outcomes, counts: snap(), results: new ResultSet(rows) };
+  const outcome: SweepOutcome = { status, budget, cells: outcomes, counts: snap(), results: new ResultSet(rows) };
+  // Shown as a summary when it is a cell's last expression (not as the whole object).
+  Object.defineProperty(outcome, Symbol.for("Jupyter.display"), { value: () => ({ "text/plain": formatSweepOutcome(outcome) }), enumerable: false });
+  return outcome;
+}
+
+/** A summary: status, counts, budget, and mean accuracy (%) per student and variant over the finished seeds. */
+export function formatSweepOutcome(o: SweepOutcome): string {
+  const c = o.counts;
+  const lines = [`sweep ${o.status}: ${c.done}/${c.total} cells done (${c.cached} from the store), ${c.failed} failed; budget ${o.budget}`];
+  const rs = o.results;
+  const variants = [...new Set(o.cells.map((x) => x.variant))];
+  const head = ["student", "params", ...variants];
+  const table = rs.students().map((s) => {
+    const p = rs.params(s);
+    return [
+      s,
+      p === undefined ? "" : formatParams(p),
+      ...variants.map((v) => {
+        const avg = rs.average(s, v);
+        const seeds = o.cells.filter((x) => x.student === s && x.variant === v && x.result).length;
+        return avg === undefined ? "-" : `${avg.toFixed(1)} (${seeds})`;
+      }),
+    ];
+  });
+  if (table.length > 0) {
+    const w = head.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
+    const line = (cells: string[]) => cells.map((x, i) => x.padEnd(w[i])).join("  ").trimEnd();
+    lines.push(`mean accuracy over ${rs.benchmarks().length > 1 ? `the ${rs.benchmarks().length} benchmarks (${AVERAGE})` : "the test set"}, % (finished seeds):`, line(head), ...table.map(line));
+  }
+  const errors = o.cells.filter((x) => x.error && x.error !== "aborted" && !x.error.startsWith("not run"));
+  for (const e of errors.slice(0, 5)) lines.push(`failed: ${e.student} / ${e.variant} / seed ${e.seed}: ${e.error!.split("\n")[0]}`);
+  if (errors.length > 5) lines.push(`... and ${errors.length - 5} more failures`);
+  return lines.join("\n");
 }
 
 function infoOf(o: CellOutcome): SweepCell {

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cellKey, planSweep, ResultsStore, runSweep, storedResults, SweepMonitor, type CellRunner, type SweepEvent } from "../../src/experiment/index.js";
+import { cellKey, formatSweepOutcome, planSweep, ResultsStore, runSweep, storedResults, SweepMonitor, type CellRunner, type SweepEvent } from "../../src/experiment/index.js";
 import { longCotGap } from "../../src/gap/index.js";
 import { runTrainEval as fakeRun } from "./fixtures/fake-run.mjs";
 import { toySweep } from "./fixtures/toy.js";
@@ -66,6 +66,12 @@ describe("runSweep with an injected runner", () => {
     expect(out.results.rows).toHaveLength(36);
     expect(out.results.students()).toEqual(["nano", "micro", "mini"]);
     expect(out.results.rows.every((r) => r.budget === "epochs=1" && r.examples?.length === 20 && r.n === 20)).toBe(true);
+    // As a cell's last expression: a summary table, not the whole object.
+    const summary = (out as unknown as Record<symbol, () => Record<string, string>>)[Symbol.for("Jupyter.display")]()["text/plain"];
+    expect(summary).toBe(formatSweepOutcome(out));
+    expect(summary.split("\n")[0]).toBe("sweep complete: 18/18 cells done (0 from the store), 0 failed; budget epochs=1");
+    const nanoLong = out.results.average("nano", "long")!;
+    expect(summary).toMatch(new RegExp(`nano\\s+86K\\s+${nanoLong.toFixed(1)} \\(2\\)`));
 
     const again: string[] = [];
     const out2 = await runSweep(toySweep(), { store: dir, concurrency: 2, runner: inProcess(again) });
