@@ -2,7 +2,7 @@
  * `npm run bench -- mix [--size-gb 1]`: a per-question mix (Mix-Long 1:4, LLaMA-Factory export) built
  * by streaming two aligned paper-form files of about SIZE GB in total, against a plain readline +
  * JSON.parse pass over the same files in the same run. Peak RSS is measured in a child process per
- * phase (0.1 GB and SIZE GB). Also the mixComposition latency the mixer widget sees for 7,500
+ * phase (0.1 GB and SIZE GB); plain and mix alternate `--reps` times (default 2), best of each kept. Also the mixComposition latency the mixer widget sees for 7,500
  * questions. The last line printed is one JSON object.
  */
 import { spawnSync } from "node:child_process";
@@ -123,12 +123,24 @@ async function main(): Promise<void> {
 
   const mixSmall = runChild("mix", c1.dir);
   console.log(`mix ${small} GB: ${r(mixSmall.seconds)} s, ${mixSmall.records} questions, peak RSS ${r(mixSmall.maxRssMB, 1)} MB`);
-  const plain = runChild("plain", c2.dir);
-  console.log(`plain readline + JSON.parse ${sizeGb} GB: ${r(plain.seconds)} s (${r(c2.bytes / 1e6 / plain.seconds, 1)} MB/s), peak RSS ${r(plain.maxRssMB, 1)} MB`);
-  const mixBig = runChild("mix", c2.dir);
-  console.log(`mix ${sizeGb} GB: ${r(mixBig.seconds)} s (${r(c2.bytes / 1e6 / mixBig.seconds, 1)} MB/s), ${mixBig.records} questions, peak RSS ${r(mixBig.maxRssMB, 1)} MB`);
-  const mixUsed = runChild("mix-used", c2.dir);
-  console.log(`mix ${sizeGb} GB, validating only used lines: ${r(mixUsed.seconds)} s (${r(c2.bytes / 1e6 / mixUsed.seconds, 1)} MB/s), peak RSS ${r(mixUsed.maxRssMB, 1)} MB`);
+  // The machine may be shared: the phases alternate, twice, and each keeps its best run.
+  const best = (a: ChildResult | undefined, b: ChildResult): ChildResult => (a && a.seconds <= b.seconds ? a : b);
+  let plain: ChildResult | undefined;
+  let mixBig: ChildResult | undefined;
+  let mixUsed: ChildResult | undefined;
+  const reps = Number(arg("reps") ?? "2");
+  for (let i = 0; i < reps; i++) {
+    const p = runChild("plain", c2.dir);
+    console.log(`plain readline + JSON.parse ${sizeGb} GB: ${r(p.seconds)} s (${r(c2.bytes / 1e6 / p.seconds, 1)} MB/s), peak RSS ${r(p.maxRssMB, 1)} MB`);
+    const m = runChild("mix", c2.dir);
+    console.log(`mix ${sizeGb} GB: ${r(m.seconds)} s (${r(c2.bytes / 1e6 / m.seconds, 1)} MB/s), ${m.records} questions, peak RSS ${r(m.maxRssMB, 1)} MB`);
+    const u = runChild("mix-used", c2.dir);
+    console.log(`mix ${sizeGb} GB, validating only used lines: ${r(u.seconds)} s (${r(c2.bytes / 1e6 / u.seconds, 1)} MB/s), peak RSS ${r(u.maxRssMB, 1)} MB`);
+    plain = best(plain, p);
+    mixBig = best(mixBig, m);
+    mixUsed = best(mixUsed, u);
+  }
+  if (!plain || !mixBig || !mixUsed) throw new Error("--reps: expected at least 1");
   const comp = compositionLatency();
   console.log(`mixComposition, ${comp.questions} questions: first call ${r(comp.coldMs, 1)} ms (token counts cached), then median ${r(comp.warmMedianMs, 2)} ms, p90 ${r(comp.warmP90Ms, 2)} ms`);
   rmSync(join(c1.dir, "out"), { recursive: true, force: true });
@@ -145,7 +157,7 @@ async function main(): Promise<void> {
     ratioToPlain: r(plain.seconds / mixBig.seconds),
     ratioToPlainValidateUsed: r(plain.seconds / mixUsed.seconds),
     ratioTarget: 0.8,
-    peakRssMB: { [`${small}GB`]: r(mixSmall.maxRssMB, 1), [`${sizeGb}GB`]: r(mixBig.maxRssMB, 1) },
+    peakRssMB: { [`${small}GB`]: r(mixSmall.maxRssMB, 1), [`${sizeGb}GB`]: r(Math.max(mixBig.maxRssMB, mixUsed.maxRssMB), 1) },
     peakRssPlainMB: r(plain.maxRssMB, 1),
     rssTargetMB: 300,
     compositionMs: { questions: comp.questions, cold: r(comp.coldMs, 1), warmMedian: r(comp.warmMedianMs, 2), warmP90: r(comp.warmP90Ms, 2) },

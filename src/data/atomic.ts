@@ -83,10 +83,11 @@ export class AtomicWriter {
 
   private async flush(): Promise<void> {
     if (this.pending.length === 0) return;
-    const chunk = this.pending.join("");
+    // Encode once; hash and write the same bytes.
+    const chunk = Buffer.from(this.pending.join(""));
     this.pending = [];
     this.pendingBytes = 0;
-    this.bytesWritten += Buffer.byteLength(chunk);
+    this.bytesWritten += chunk.length;
     this.hash.update(chunk);
     if (!this.sink.write(chunk)) {
       await new Promise<void>((resolve, reject) => {
