@@ -155,6 +155,8 @@ export class Executor {
       } catch (err) {
         return this.errorOutcome(err);
       }
+      // An interrupt that came while the cell was being transpiled stops it before it starts.
+      if (controller.signal.aborted) return this.errorOutcome(new InterruptedError());
       const interrupted = new Promise<never>((_, reject) => {
         controller.signal.addEventListener("abort", () => reject(new InterruptedError()), { once: true });
       });
