@@ -184,6 +184,20 @@ function checkOptions(o: IntervalOptions): Required<IntervalOptions> {
 /** Evaluates a contrast for every student that has all its variants, per benchmark and on average. */
 function contrastReport(rs: ResultSet, c: Contrast, opts: IntervalOptions): GapReport {
   const o = checkOptions(opts);
+  // Runs of one cell under different budget rules are not seeds of one experiment.
+  const seen = new Map<string, string>();
+  for (const r of rs.rows) {
+    if (!c.variants.includes(r.variant)) continue;
+    const k = `${r.student}\u0000${r.variant}\u0000${r.benchmark}`;
+    const b = r.budget ?? "(none)";
+    const prev = seen.get(k);
+    if (prev === undefined) seen.set(k, b);
+    else if (prev !== b)
+      throw new Error(
+        `${c.name}: ${r.student} / ${r.variant} / ${r.benchmark} has runs under different budget rules (${prev}, ${b}); ` +
+          `compare within one rule: for (const [budget, set] of results.byBudget()) ...`,
+      );
+  }
   const entries: GapEntry[] = [];
   const allBenchmarks = rs.benchmarks();
   for (const student of rs.students()) {

@@ -107,6 +107,18 @@ export class ResultSet {
     return [...new Set(this.rows.map((r) => r.benchmark))].filter((b) => b !== AVERAGE);
   }
 
+  /** The distinct budget rules of the rows ("(none)" for rows without one). */
+  budgets(): string[] {
+    return [...new Set(this.rows.map((r) => r.budget ?? "(none)"))];
+  }
+
+  /** One result set per budget rule, so runs trained under different rules are never pooled. */
+  byBudget(): Map<string, ResultSet> {
+    const out = new Map<string, ResultSet>();
+    for (const b of this.budgets()) out.set(b, this.filter((r) => (r.budget ?? "(none)") === b));
+    return out;
+  }
+
   /** Rows of one (student, variant, benchmark) cell: one per seed. */
   cell(student: string, variant: string, benchmark: string): ResultRow[] {
     return this.rows.filter((r) => r.student === student && r.variant === variant && r.benchmark === benchmark);

@@ -93,6 +93,22 @@ describe("gap metrics against hand-computed values", () => {
     expect(formatGapReport(a)).toMatch(/S\s+t\s+52\.0\s+50\.0\s+\+2\.0\s+\[-?\d+\.\d, \d+\.\d\]\s+n\.s\./);
   });
 
+  it("never pools runs of one cell trained under different budget rules", () => {
+    const rs = new ResultSet([
+      row("S", "long", "t", 10, { budget: "epochs=1" }),
+      row("S", "long", "t", 30, { budget: "tokens=1000" }),
+      row("S", "short", "t", 20, { budget: "epochs=1" }),
+      row("S", "short", "t", 20, { budget: "tokens=1000" }),
+    ]);
+    expect(() => longCotGap(rs)).toThrow(/S \/ long \/ t has runs under different budget rules \(epochs=1, tokens=1000\)/);
+    const per = [...rs.byBudget()].map(([b, set]) => [b, longCotGap(set, { replicates: 0 }).entries[0].value]);
+    expect(per).toEqual([["epochs=1", -10], ["tokens=1000", 10]]); // the conclusion flips with the rule
+    const mixed = new ResultSet([row("S", "long", "t", 10, { budget: "tokens=1000" }), row("S", "short", "t", 20, { budget: "epochs=1" })]);
+    const r = longCotGap(mixed);
+    expect(r.budgets).toEqual(["tokens=1000", "epochs=1"]);
+    expect(formatGapReport(r)).toContain("WARNING: different budget rules are being compared");
+  });
+
   it("rejects bad rows and options with the field named", () => {
     expect(() => new ResultSet([row("S", "long", "t", 120)])).toThrow(/accuracy: expected a percentage/);
     expect(() => new ResultSet([row("S", "long", "t", 50, { n: 0 })])).toThrow(/n: expected a positive integer/);
