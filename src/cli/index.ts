@@ -11,7 +11,6 @@ import { synth, SYNTH_TASKS, STYLES } from "../data/synth/index.js";
 import type { CorpusRecord } from "../data/record.js";
 import { resolveTokenizer, type Tokenizer } from "../tokenize/tokenizer.js";
 import { StatsAccumulator, formatStats } from "../tokenize/stats.js";
-import { cachedCount } from "../tokenize/tokenizer.js";
 import { MixOptionError, type MixOptions } from "../mix/options.js";
 import { mix, type SourceFileInfo } from "../mix/mix.js";
 import { EXPORT_FORMATS, exportMix, resolveTemplate, type ExportFormat } from "../mix/export.js";
@@ -325,7 +324,8 @@ async function cmdStats(argv: string[], io: CliIO): Promise<number> {
   }
   const report = new ReadReport();
   const acc = new StatsAccumulator(tok.name);
-  const count = (t: string): number => cachedCount(tok, t);
+  // No memo here: a streamed file's texts must not be retained.
+  const count = (t: string): number => tok.count(t);
   for await (const item of readLines(file)) {
     report.lines++;
     const fail = (field: string, reason: string): void => {

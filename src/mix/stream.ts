@@ -136,22 +136,21 @@ function isBlank(b: Buffer): boolean {
 export interface StreamMixOptions extends MixOptions {
   onError?: ErrorPolicy;
   report?: ReadReport;
-  /** Token statistics from every `tokenSampleEvery`-th example (default: about 2,000 samples). */
   /**
    * `all` (default) parses and validates every line of every file; `used` fully parses only the lines
    * whose response goes into the mix, and checks the others for the same question by text. Faster
    * when one source is long and rarely used; malformed unused lines then go unnoticed.
    */
   validate?: "all" | "used";
+  /** Token statistics from every `tokenSampleEvery`-th example (default: about 2,000 samples). */
   tokenSampleEvery?: number;
 }
 
 /** Joins one line of each file into a record (files in the order given; the first names the question). */
 function joinLine(files: string[], parts: LineRecord[], byFile: Map<string, string[]>, needIds = true): CorpusRecord {
   const first = parts[0]!.rec!;
-  // One paper-form line whose only response is its source's: nothing to merge.
-  if (parts.length === 1 && first.id && (first.answer || !needIds)) return first;
-  if (parts.length === 1 && !needIds) return first;
+  // A single line has nothing to merge (its extra responses, if any, are simply not used).
+  if (parts.length === 1 && (!needIds || (first.id && first.answer))) return first;
   const responses: Record<string, string> = {};
   let id = first.id;
   let answer = first.answer;

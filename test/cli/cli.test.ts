@@ -75,6 +75,19 @@ describe("mixdistill synth / stats / mix", () => {
     expect(m.counts.perSource).toEqual({ long: 40, short: 160 });
   });
 
+  it("streams aligned paper-form files, with --validate used giving the same bytes", async () => {
+    const lines = readFileSync(corpus, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l));
+    writeFileSync(join(dir, "al-long.jsonl"), lines.map((r) => JSON.stringify({ problem: r.question, solution: r.responses.long })).join("\n") + "\n");
+    writeFileSync(join(dir, "al-short.jsonl"), lines.map((r) => JSON.stringify({ problem: r.question, solution: r.responses.short })).join("\n") + "\n");
+    const base = ["mix", "--source", `long=${join(dir, "al-long.jsonl")}`, "--source", `short=${join(dir, "al-short.jsonl")}`, "--ratio", "long=1,short=4", "--strategy", "per-question", "--seed", "2", "--format", "sharegpt"];
+    expect((await run(...base, "--out", join(dir, "al-all"))).code).toBe(0);
+    const used = await run(...base, "--out", join(dir, "al-used"), "--validate", "used");
+    expect(used.code, used.err).toBe(0);
+    expect(used.err).not.toMatch(/joining in memory/);
+    expect(readFileSync(join(dir, "al-used", "mix.jsonl"))).toEqual(readFileSync(join(dir, "al-all", "mix.jsonl")));
+    expect((await run(...base, "--out", join(dir, "al-x"), "--validate", "some")).code).toBe(2);
+  });
+
   it("usage errors exit 2 with a message", async () => {
     const cases: string[][] = [
       [],
