@@ -80,9 +80,11 @@ async function measure(peer: Peer, launches = LAUNCHES) {
   // Our language service loads in the background; wait for it so every measured cell is type-checked.
   await k.request("shell", "complete_request", { code: "Ma", cursor_pos: 2 }, 60_000);
   for (let i = 0; i < 5; i++) await timeCell(k, peer.onePlusOne); // warm-up
-  const cells: Record<string, number[]> = { onePlusOne: [], declaration: [], display1MB: [] };
+  const cells: Record<string, number[]> = { onePlusOne: [], freshCell: [], declaration: [], display1MB: [] };
   for (let i = 0; i < RUNS; i++) {
     cells.onePlusOne!.push(await timeCell(k, peer.onePlusOne));
+    // A cell never seen before (`1+<n>`): nothing the kernel could have cached about it.
+    cells.freshCell!.push(await timeCell(k, `1+${i + 1000 * Math.floor(Math.random() * 1e6)}`));
     cells.declaration!.push(await timeCell(k, peer.declaration));
     if (i < Math.max(5, RUNS / 2)) cells.display1MB!.push(await timeCell(k, peer.display1MB));
     k.iopubLog.length = 0;
@@ -91,10 +93,11 @@ async function measure(peer: Peer, launches = LAUNCHES) {
   const r = {
     launchMs: launch.length ? round(median(launch)) : NaN,
     onePlusOneMs: round(median(cells.onePlusOne!)),
+    freshCellMs: round(median(cells.freshCell!)),
     declarationMs: round(median(cells.declaration!)),
     display1MBMs: round(median(cells.display1MB!)),
   };
-  console.log(`${peer.name.padEnd(28)} launch->kernel_info ${r.launchMs} ms | 1+1 ${r.onePlusOneMs} ms | declaration ${r.declarationMs} ms | 1 MB display ${r.display1MBMs} ms`);
+  console.log(`${peer.name.padEnd(28)} launch->kernel_info ${r.launchMs} ms | 1+1 ${r.onePlusOneMs} ms | fresh 1+n ${r.freshCellMs} ms | declaration ${r.declarationMs} ms | 1 MB display ${r.display1MBMs} ms`);
   return r;
 }
 
@@ -143,13 +146,14 @@ const ipy = await measure(PEERS[2]!);
 const ratiosOf = (a: typeof ours) => ({
   launch: round(ours.launchMs / ipy.launchMs, 3),
   onePlusOne: round(a.onePlusOneMs / ipy.onePlusOneMs, 3),
+  freshCell: round(a.freshCellMs / ipy.freshCellMs, 3),
   declaration: round(a.declarationMs / ipy.declarationMs, 3),
   display1MB: round(a.display1MBMs / ipy.display1MBMs, 3),
 });
 const ratios = ratiosOf(ours);
 const ratiosNoCheck = ratiosOf(oursNoCheck);
-console.log(`ratios to ipykernel: launch ${ratios.launch} (target <= 0.4), 1+1 ${ratios.onePlusOne} (target <= 0.5), declaration ${ratios.declaration}, 1 MB display ${ratios.display1MB}`);
-console.log(`  with the type check off: 1+1 ${ratiosNoCheck.onePlusOne}, declaration ${ratiosNoCheck.declaration}, 1 MB display ${ratiosNoCheck.display1MB}`);
+console.log(`ratios to ipykernel: launch ${ratios.launch} (target <= 0.4), 1+1 ${ratios.onePlusOne} (target <= 0.5), fresh 1+n ${ratios.freshCell}, declaration ${ratios.declaration}, 1 MB display ${ratios.display1MB}`);
+console.log(`  with the type check off: 1+1 ${ratiosNoCheck.onePlusOne}, fresh 1+n ${ratiosNoCheck.freshCell}, declaration ${ratiosNoCheck.declaration}, 1 MB display ${ratiosNoCheck.display1MB}`);
 const extra = await robustness();
 console.log(
   JSON.stringify({

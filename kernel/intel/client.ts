@@ -4,7 +4,7 @@
  * TypeScript to load; completion and inspection do wait (bounded).
  */
 import { Worker } from "node:worker_threads";
-import type { CompletionResult, IntelRequest, IntelResponse, IntelWorkerData } from "./protocol.js";
+import type { CellDiagnostic, CompletionResult, IntelRequest, IntelResponse, IntelWorkerData } from "./protocol.js";
 
 type Pending = { resolve: (r: IntelResponse) => void };
 type WithoutId<T> = T extends unknown ? Omit<T, "id"> : never;
@@ -19,6 +19,11 @@ export class IntelClient {
   private isReady = false;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
+  /**
+   * Diagnostics by cell text, valid while no cell was recorded and no global declared since: a cell
+   * run again unchanged is not checked again.
+   */
+  private readonly checked = new Map<string, CellDiagnostic[]>();
 
   constructor(private readonly opts: IntelOptions) {}
 
@@ -78,12 +83,20 @@ export class IntelClient {
   /** Type errors of a cell as warning lines; empty when the service is not warm yet. */
   async checkCell(code: string, filename: string): Promise<string[]> {
     if (!this.isReady) return [];
-    const r = await this.request({ type: "check", code, filename }, 5000);
-    return r?.type === "check" ? r.warnings : [];
+    let diagnostics = this.checked.get(code);
+    if (!diagnostics) {
+      const r = await this.request({ type: "check", code }, 5000);
+      if (r?.type !== "check") return [];
+      diagnostics = r.diagnostics;
+      this.checked.set(code, diagnostics);
+      if (this.checked.size > 200) this.checked.delete(this.checked.keys().next().value!);
+    }
+    return diagnostics.map((d) => `warning TS${d.code} at ${filename}${d.line ? `:${d.line}:${d.column}` : ""}: ${d.message}`);
   }
 
   recordCell(code: string, filename: string, ok: boolean): void {
     if (!ok) return;
+    this.checked.clear();
     void this.warmUp();
     this.worker!.postMessage({ id: 0, type: "record", code, filename } satisfies IntelRequest);
   }
@@ -91,6 +104,7 @@ export class IntelClient {
   /** Names of globals added at run time (widgets). */
   declareGlobals(names: string[]): void {
     if (!names.length) return;
+    this.checked.clear();
     void this.warmUp();
     this.worker!.postMessage({ id: 0, type: "globals", names } satisfies IntelRequest);
   }

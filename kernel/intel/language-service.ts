@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import type * as TS from "typescript";
-import type { CompletionResult } from "./protocol.js";
+import type { CellDiagnostic, CompletionResult } from "./protocol.js";
 
 /** Codes that are artefacts of cells-as-files, not mistakes: redeclaration, top-level await in a script. */
 const IGNORED_CODES = new Set([2451, 2300, 2393, 2323, 2567, 1375, 1378, 1431, 1432, 2306, 1208, 6133, 6196, 6138, 7027, 7028, 2441]);
@@ -131,20 +131,21 @@ export class CellLanguageService {
     this.cellNames.set(file, filename);
   }
 
-  /** Type errors of a cell about to run, as one-line warnings with the cell's own line numbers. */
-  check(code: string, filename: string): string[] {
+  /** Type errors of a cell about to run (artefacts of cells-as-files left out). */
+  check(code: string): CellDiagnostic[] {
     this.setCurrent(code);
     const ts = this.ts;
     const diags = [...this.service.getSyntacticDiagnostics(this.current), ...this.service.getSemanticDiagnostics(this.current)];
-    const out: string[] = [];
+    const out: CellDiagnostic[] = [];
     for (const d of diags) {
       if (IGNORED_CODES.has(d.code) || d.category !== ts.DiagnosticCategory.Error) continue;
-      let where = filename;
+      const entry: CellDiagnostic = { code: d.code, message: ts.flattenDiagnosticMessageText(d.messageText, " ") };
       if (d.file && d.start !== undefined) {
         const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
-        where = `${filename}:${line + 1}:${character + 1}`;
+        entry.line = line + 1;
+        entry.column = character + 1;
       }
-      out.push(`warning TS${d.code} at ${where}: ${ts.flattenDiagnosticMessageText(d.messageText, " ")}`);
+      out.push(entry);
     }
     return out;
   }

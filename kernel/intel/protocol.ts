@@ -8,8 +8,16 @@ export interface CompletionResult {
   types: Array<{ start: number; end: number; text: string; type: string; signature: string }>;
 }
 
+/** One type error in a cell (1-based line and column). */
+export interface CellDiagnostic {
+  code: number;
+  line?: number;
+  column?: number;
+  message: string;
+}
+
 export type IntelRequest =
-  | { id: number; type: "check"; code: string; filename: string }
+  | { id: number; type: "check"; code: string }
   | { id: number; type: "complete"; code: string; cursor: number }
   | { id: number; type: "inspect"; code: string; cursor: number; detail: number }
   | { id: number; type: "record"; code: string; filename: string }
@@ -18,7 +26,7 @@ export type IntelRequest =
 export type IntelResponse =
   | { type: "ready"; ms: number }
   | { type: "failed"; error: string }
-  | { id: number; type: "check"; warnings: string[] }
+  | { id: number; type: "check"; diagnostics: CellDiagnostic[] }
   | { id: number; type: "complete"; result: CompletionResult }
   | { id: number; type: "inspect"; data: Record<string, string> | null }
   | { id: number; type: "error"; error: string };

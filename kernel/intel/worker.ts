@@ -36,7 +36,7 @@ port.on("message", (req: IntelRequest) => {
         service.declareGlobals(req.names);
         break;
       case "check":
-        post({ id: req.id, type: "check", warnings: service.check(req.code, req.filename) });
+        post({ id: req.id, type: "check", diagnostics: service.check(req.code) });
         break;
       case "complete":
         post({ id: req.id, type: "complete", result: service.complete(req.code, req.cursor) });

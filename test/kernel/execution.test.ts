@@ -158,6 +158,13 @@ describe("execution", () => {
     expect(resultOf(r.iopub)).toEqual({ "text/plain": "'ran'" });
     const warn = r.iopub.find((m) => m.header.msg_type === "stream" && m.content.name === "stderr");
     expect(warn?.content.text).toMatch(/warning TS2322 at In\[\d+\]:1:7/);
+    // The same cell again (its check result is reused) warns again, under its own name.
+    const code = "const again: number = 'x' as any as string";
+    for (let i = 0; i < 2; i++) {
+      const again = await ok(code, { store_history: false });
+      const w = again.iopub.find((m) => m.header.msg_type === "stream" && m.content.name === "stderr");
+      expect(w?.content.text).toMatch(/^warning TS2322 at <silent-\d+>:1:7: Type 'string' is not assignable to type 'number'\.\n$/);
+    }
   });
 });
 
