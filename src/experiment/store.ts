@@ -4,7 +4,7 @@
  * leaves either no file or a complete one; every file carries a checksum and is validated on
  * read, so a damaged one counts as missing and is recomputed, never silently used.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { RunResult, StudentConfig, TrainConfig } from "../train/spec.js";
@@ -50,6 +50,7 @@ export const cellKey = (c: CellConfig): string => hashOf({ v: 1, ...c });
 
 const FILE_RE = /^[0-9a-f]{64}\.json$/;
 const TMP_RE = /^\.([0-9a-f]{64})\.(\d+)\.[0-9a-f]+\.tmp$/;
+const CLAIM_RE = /^([0-9a-f]{64})\.claim$/;
 
 function processAlive(pid: number): boolean {
   try {
@@ -108,6 +109,14 @@ export interface StoreScan {
   damaged: string[];
   /** Temp files of writers that are no longer running (removed by `clean`). */
   staleTemp: string[];
+  /** Claims of processes that are no longer running (removed by `clean`). */
+  staleClaims: string[];
+}
+
+/** Who is computing a cell: the process and the sweep inside it. */
+interface Claim {
+  pid: number;
+  token: string;
 }
 
 export class ResultsStore {
@@ -154,13 +163,77 @@ export class ResultsStore {
     return cell;
   }
 
+  private claimPath(key: string): string {
+    return join(this.cellsDir, `${key}.claim`);
+  }
+
+  private readClaim(key: string): Claim | undefined {
+    try {
+      const c = JSON.parse(readFileSync(this.claimPath(key), "utf8")) as Claim;
+      return Number.isSafeInteger(c.pid) && typeof c.token === "string" ? c : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Claims a cell for computing, so concurrent sweeps on one store (two notebooks) do not both run
+   * it. True when claimed (or already ours); false while another live sweep holds it. A claim of
+   * a process that died is taken over.
+   */
+  claim(key: string, token: string): boolean {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(this.claimPath(key), "wx");
+        try {
+          writeSync(fd, JSON.stringify({ pid: process.pid, token } satisfies Claim));
+        } finally {
+          closeSync(fd);
+        }
+        return true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      }
+      const holder = this.readClaim(key);
+      if (holder?.token === token) return true;
+      // Unreadable: a claim being written right now, or a wreck; only a dead holder is taken over.
+      if (holder && processAlive(holder.pid)) return false;
+      if (!holder) {
+        try {
+          const age = Date.now() - statSync(this.claimPath(key)).mtimeMs;
+          if (age < 5000) return false;
+        } catch {
+          // gone meanwhile: try again
+        }
+      }
+      rmSync(this.claimPath(key), { force: true });
+    }
+    return false;
+  }
+
+  /** Whether another live sweep holds the cell. */
+  claimedElsewhere(key: string, token: string): boolean {
+    const holder = this.readClaim(key);
+    return holder !== undefined && holder.token !== token && processAlive(holder.pid);
+  }
+
+  /** Releases a claim this sweep holds. */
+  release(key: string, token: string): void {
+    if (this.readClaim(key)?.token === token) rmSync(this.claimPath(key), { force: true });
+  }
+
   /** Every file in the store, validated. */
   scan(): StoreScan {
-    const out: StoreScan = { cells: [], damaged: [], staleTemp: [] };
+    const out: StoreScan = { cells: [], damaged: [], staleTemp: [], staleClaims: [] };
     for (const name of readdirSync(this.cellsDir).sort()) {
       const tmp = TMP_RE.exec(name);
       if (tmp) {
         if (!processAlive(Number(tmp[2]))) out.staleTemp.push(name);
+        continue;
+      }
+      if (CLAIM_RE.test(name)) {
+        const c = this.readClaim(name.slice(0, 64));
+        if (!c || !processAlive(c.pid)) out.staleClaims.push(name);
         continue;
       }
       if (!FILE_RE.test(name)) continue;
@@ -181,7 +254,7 @@ export class ResultsStore {
   /** Removes temp files left by writers that died; damaged cells are left for the next put to replace. */
   clean(): StoreScan {
     const s = this.scan();
-    for (const name of s.staleTemp) rmSync(join(this.cellsDir, name), { force: true });
+    for (const name of [...s.staleTemp, ...s.staleClaims]) rmSync(join(this.cellsDir, name), { force: true });
     return s;
   }
 }

@@ -4,6 +4,7 @@
  * re-run. Progress is reported per cell and overall; an AbortSignal stops the sweep and kills the
  * workers that are running.
  */
+import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import type { Budget, EvalExample, RunProgress, RunResult, RunSpec, StudentConfig, TrainConfig, TrainExample } from "../train/spec.js";
 import { AVERAGE, ResultSet, type ResultRow } from "../gap/results.js";
@@ -92,6 +93,20 @@ export interface SweepOutcome {
   counts: SweepCounts;
   /** Rows of the finished cells, one per (cell, benchmark), with per-example outcomes. */
   results: ResultSet;
+}
+
+const CLAIM_POLL_MS = 250;
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
 }
 
 /** Checks a run's result where it enters the sweep (it comes from another process); returns a problem or undefined. */
@@ -261,10 +276,41 @@ export async function runSweep(config: SweepConfig, opts: SweepRunOptions): Prom
   opts.signal?.addEventListener("abort", onAbort, { once: true });
   if (opts.signal?.aborted) inner.abort();
 
-  let next = 0;
+  // Claims keep concurrent sweeps on one store (two notebooks) from computing the same cell twice.
+  const token = `${process.pid}-${randomBytes(6).toString("hex")}`;
+  const queue = [...pending];
+  const takeStored = (c: PlannedCell, stored: StoredCell) => {
+    const { config: _c, meta: _m, spec: _s, ...info } = c;
+    counts.done++;
+    counts.cached++;
+    outcomes[c.index] = { ...info, cached: true, result: stored.result };
+    emit({ type: "cell-done", cell: info, cached: true, accuracy: stored.result.accuracy, seconds: 0, counts: snap() });
+  };
+  /** The next cell this sweep may compute; undefined when the rest are held by other sweeps (or none are left). */
+  const nextCell = (): PlannedCell | undefined => {
+    for (let i = 0; i < queue.length; i++) {
+      const c = queue[i];
+      const stored = store.get(c.key);
+      if (stored) {
+        queue.splice(i--, 1);
+        takeStored(c, stored);
+        continue;
+      }
+      if (store.claim(c.key, token)) {
+        queue.splice(i, 1);
+        return c;
+      }
+    }
+    return undefined;
+  };
   const lane = async () => {
-    while (next < pending.length && !inner.signal.aborted) {
-      const c = pending[next++];
+    while (!inner.signal.aborted) {
+      const c = nextCell();
+      if (!c) {
+        if (queue.length === 0) return;
+        await sleep(CLAIM_POLL_MS, inner.signal); // another sweep is computing the rest
+        continue;
+      }
       const { config: _c, meta: _m, spec, ...info } = c;
       counts.running++;
       emit({ type: "cell-start", cell: info, counts: snap() });
@@ -290,6 +336,8 @@ export async function runSweep(config: SweepConfig, opts: SweepRunOptions): Prom
         const error = e instanceof Error ? e.message : String(e);
         outcomes[c.index] = { ...info, cached: false, error };
         emit({ type: "cell-error", cell: info, error, counts: snap() });
+      } finally {
+        store.release(c.key, token);
       }
     }
   };

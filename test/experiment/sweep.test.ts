@@ -126,6 +126,52 @@ describe("runSweep with an injected runner", () => {
     expect(out2.status).toBe("complete");
   });
 
+  it("two sweeps on one store at once compute each cell once (claims)", async () => {
+    const dir = tempDir();
+    const calls: string[] = [];
+    const slow: CellRunner = async (spec, ctx) => {
+      calls.push(ctx.key);
+      await new Promise((r) => setTimeout(r, 15));
+      return fakeRun(spec);
+    };
+    const [a, b] = await Promise.all([
+      runSweep(toySweep(), { store: dir, concurrency: 2, runner: slow }),
+      runSweep(toySweep(), { store: dir, concurrency: 2, runner: slow }),
+    ]);
+    expect(a.status).toBe("complete");
+    expect(b.status).toBe("complete");
+    expect(calls).toHaveLength(18);
+    expect(new Set(calls).size).toBe(18);
+    expect(a.counts.done).toBe(18);
+    expect(b.counts.done).toBe(18);
+    expect(a.counts.cached + b.counts.cached).toBe(18); // each took the other's cells from the store
+    expect(a.results.rows.map((r) => r.accuracy)).toEqual(b.results.rows.map((r) => r.accuracy));
+    const scan = new ResultsStore(dir).scan();
+    expect(scan.cells).toHaveLength(18);
+    expect(readdirSync(join(dir, "cells")).filter((f) => f.endsWith(".claim"))).toEqual([]);
+  });
+
+  it("takes over the claim of a process that died", async () => {
+    const dir = tempDir();
+    const [first] = planSweep(toySweep({ seeds: [0] }));
+    const store = new ResultsStore(dir);
+    writeFileSync(join(dir, "cells", `${first.key}.claim`), JSON.stringify({ pid: 999999, token: "dead" }));
+    expect(store.scan().staleClaims).toEqual([`${first.key}.claim`]);
+    expect(store.claimedElsewhere(first.key, "me")).toBe(false);
+    const calls: string[] = [];
+    const out = await runSweep(toySweep({ seeds: [0] }), { store: dir, runner: inProcess(calls) });
+    expect(out.status).toBe("complete");
+    expect(calls).toContain(first.key);
+    // A live holder blocks: this process with another token.
+    expect(store.claim(first.key, "a")).toBe(true);
+    expect(store.claim(first.key, "b")).toBe(false);
+    expect(store.claimedElsewhere(first.key, "b")).toBe(true);
+    store.release(first.key, "b"); // not b's claim: stays
+    expect(store.claim(first.key, "b")).toBe(false);
+    store.release(first.key, "a");
+    expect(store.claim(first.key, "b")).toBe(true);
+  });
+
   it("rejects malformed run results at the boundary and stores nothing for them", async () => {
     const dir = tempDir();
     const runner: CellRunner = async (spec, ctx) => {
