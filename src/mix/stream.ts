@@ -286,12 +286,13 @@ export async function mixFilesPerQuestion(
       // Unparsed lines must still be the same question, in a well-formed line: valid UTF-8, an object,
       // and the JSON-escaped question among its bytes (a full parse only when that fails).
       if (doneParts.length < nf) {
-        const escaped = Buffer.from(JSON.stringify(rec.question).slice(1, -1));
+        // Quotes included: the whole string value must match, not a prefix of a longer question.
+        const escaped = JSON.stringify(rec.question);
         for (let f = 0; f < nf; f++) {
           if (parsed[f]) continue;
           const b = items[f]!.bytes;
           const last = b[b.length - 1] === 13 ? b.length - 2 : b.length - 1;
-          if (b[0] === 0x7b && b[last] === 0x7d && isUtf8(b) && b.includes(escaped)) continue;
+          if (b[0] === 0x7b && b[last] === 0x7d && isUtf8(b) && b.includes(escaped, 0, "utf8")) continue;
           const l = parse(f);
           if (!l.rec) break;
           if (normaliseQuestion(l.rec.question) !== normaliseQuestion(rec.question))
