@@ -46,6 +46,8 @@ export interface Runtime {
   import(spec: string): Promise<Record<string, unknown>>;
   defaultExport(mod: Record<string, unknown>): unknown;
   namedExport(mod: Record<string, unknown>, name: string, spec: string): unknown;
+  /** What `import.meta` means in a cell: a module in the notebook's directory. */
+  importMeta: { url: string; dirname: string; filename: string };
 }
 
 export class Executor {
@@ -73,6 +75,7 @@ export class Executor {
         // A type-only name imported without `import type`: it has no value, as in TypeScript.
         return undefined;
       },
+      importMeta: { url: pathToFileURL(join(opts.cwd, "notebook.ts")).href, dirname: opts.cwd, filename: join(opts.cwd, "notebook.ts") },
     };
     Object.defineProperty(globalThis, RUNTIME, { value: runtime, enumerable: false, configurable: true, writable: false });
     Object.defineProperty(globalThis, "require", { value: this.cwdRequire, enumerable: false, configurable: true, writable: true });

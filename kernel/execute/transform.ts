@@ -292,6 +292,8 @@ function rewrite(js: string, program: AnyNode, map: SourceMapPayload | undefined
   // Dynamic import() anywhere in the cell goes through the same resolver.
   walk(program, (n) => {
     if (n.type === "ImportExpression") edits.push({ start: n.start, end: n.start + "import".length, text: `${rt}.import` });
+    // A script has no import.meta; the runtime's stands for the notebook's directory.
+    else if (n.type === "MetaProperty" && (n.meta as AnyNode).name === "import") edits.push({ start: n.start, end: n.end, text: `${rt}.importMeta` });
   });
 
   const unique = [...new Set(declared)];

@@ -94,6 +94,8 @@ describe("execution", () => {
     expect(resultOf((await ok("[triple(2), dflt, double(4), typeof cjs.double, path.basename('/x/y.ts'), fromFile]")).iopub)).toEqual({
       "text/plain": "[ 6, 'esm-default', 8, 'function', 'y.ts', 'local file' ]",
     });
+    const meta = await ok("import.meta.dirname === process.cwd() && import.meta.url.startsWith('file://')");
+    expect(resultOf(meta.iopub)).toEqual({ "text/plain": "true" });
     const dyn = await ok("(await import('cjs-pkg')).default.double(5)");
     expect(resultOf(dyn.iopub)).toEqual({ "text/plain": "10" });
     const md = await ok("import { MIXER_MIME, MIXER_COMM_TARGET } from 'mixdistill'; [MIXER_MIME, MIXER_COMM_TARGET]");
