@@ -38,7 +38,32 @@ let matMulOwner: unknown = null;
 
 function wasmBackend(): WasmBackend | null {
   if (mode === "generic" || tf.getBackend() !== "wasm") return null;
+  shareIdentityOnWasm();
   return tf.backend() as unknown as WasmBackend;
+}
+
+let identityShared = false;
+/**
+ * tfjs-wasm's Identity kernel copies its input; tf.customGrad clones every tensor it saves for the
+ * backward pass through it (the attention probabilities alone are B*H*T*T floats a layer). Tensors
+ * are immutable, so the clone can share the data with a reference count, as the cpu backend does.
+ */
+function shareIdentityOnWasm(): void {
+  if (identityShared) return;
+  identityShared = true;
+  const kernel = tf.getKernel("Identity", "wasm");
+  if (!kernel) return;
+  tf.unregisterKernel("Identity", "wasm");
+  tf.registerKernel({
+    kernelName: "Identity",
+    backendName: "wasm",
+    kernelFunc: ({ inputs, backend }) => {
+      const x = inputs.x as tf.TensorInfo;
+      if (x.dtype === "string") return kernel.kernelFunc({ inputs, backend, attrs: {} });
+      (backend as unknown as { incRef(d: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    },
+  });
 }
 
 /** True when the fast (wasm) implementations are in use. */
@@ -77,9 +102,10 @@ export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
       const r1 = Math.min(R, r0 + B);
       for (let c0 = 0; c0 < C; c0 += B) {
         const c1 = Math.min(C, c0 + B);
-        for (let r = r0; r < r1; r++) {
-          const base = r * C;
-          for (let c = c0; c < c1; c++) o[c * R + r] = a![base + c]!;
+        // contiguous writes, strided reads: 3x faster than the other way round in V8
+        for (let c = c0; c < c1; c++) {
+          const ob = c * R;
+          for (let r = r0; r < r1; r++) o[ob + r] = a![r * C + c]!;
         }
       }
     }
@@ -155,16 +181,7 @@ export function splitQKV(qkv: tf.Tensor2D, B: number, T: number, H: number, qSca
         }
       }
   });
-  const kT = withOutput<tf.Tensor3D>(be, [B * H, hs, T], [qkv], (o, [x]) => {
-    for (let b = 0; b < B; b++)
-      for (let t = 0; t < T; t++) {
-        const src = (b * T + t) * 3 * D + D;
-        for (let h = 0; h < H; h++) {
-          const dst = (b * H + h) * hs * T + t;
-          for (let e = 0; e < hs; e++) o[dst + e * T] = x![src + h * hs + e]!;
-        }
-      }
-  });
+  const kT = fromRowsToHeadsT(be, qkv, B, T, H, D, D, 1);
   const v = fromRowsToHeads(be, qkv, B, T, H, 2 * D, D);
   return { q, kT, v };
 }
@@ -208,13 +225,12 @@ function fromRowsToHeadsT(be: WasmBackend, x: tf.Tensor2D, B: number, T: number,
   const hs = D / H;
   return withOutput<tf.Tensor3D>(be, [B * H, hs, T], [x], (o, [a]) => {
     for (let b = 0; b < B; b++)
-      for (let t = 0; t < T; t++) {
-        const src = (b * T + t) * stride + off;
-        for (let h = 0; h < H; h++) {
-          const dst = (b * H + h) * hs * T + t;
-          for (let e = 0; e < hs; e++) o[dst + e * T] = a![src + h * hs + e]! * scale;
+      for (let h = 0; h < H; h++)
+        for (let e = 0; e < hs; e++) {
+          const dst = ((b * H + h) * hs + e) * T;
+          const src = b * T * stride + off + h * hs + e;
+          for (let t = 0; t < T; t++) o[dst + t] = a![src + t * stride]! * scale;
         }
-      }
   });
 }
 
@@ -275,12 +291,11 @@ export function mergeQKVGrads(dQ: tf.Tensor3D, dKT: tf.Tensor3D, dVT: tf.Tensor3
           const dst = (b * T + t) * 3 * D + h * hs;
           for (let e = 0; e < hs; e++) o[dst + e] = q![src + e]! * qScale;
         }
-        for (let e = 0; e < hs; e++) {
-          const src = blk + e * T;
-          for (let t = 0; t < T; t++) {
-            const dst = (b * T + t) * 3 * D + h * hs + e;
-            o[dst + D] = kT![src + t]!;
-            o[dst + 2 * D] = vT![src + t]!;
+        for (let t = 0; t < T; t++) {
+          const dst = (b * T + t) * 3 * D + h * hs;
+          for (let e = 0; e < hs; e++) {
+            o[dst + D + e] = kT![blk + e * T + t]!;
+            o[dst + 2 * D + e] = vT![blk + e * T + t]!;
           }
         }
       }
