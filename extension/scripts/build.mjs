@@ -49,9 +49,9 @@ function run(cmd, argv, cwd) {
   return Date.now() - t0;
 }
 
-function step(name, inputs, outputs, build) {
+function step(name, inputs, outputs, build, variant = "") {
   const stampFile = join(stamps, `${name}.json`);
-  const hash = hashOf(inputs);
+  const hash = hashOf(inputs) + variant;
   let old = null;
   try {
     old = JSON.parse(readFileSync(stampFile, "utf8")).hash;
@@ -69,6 +69,8 @@ function step(name, inputs, outputs, build) {
 }
 
 const lock = join(root, "package-lock.json");
+// MIXDISTILL_DEV_BUILD=1: an unminified labextension, much faster to build (for working on the extension).
+const devBuild = process.env.MIXDISTILL_DEV_BUILD === "1";
 const libInputs = [join(ext, "src"), join(ext, "tsconfig.json"), join(root, "src", "contract.ts"), join(root, "kernel", "widgets", "static-view.ts")];
 
 if (wanted.includes("lib"))
@@ -93,8 +95,8 @@ if (wanted.includes("labextension"))
   step("labextension", [join(ext, "lib"), join(ext, "style"), join(ext, "package.json"), join(ext, "core"), lock],
     [join(ext, "labextension", "package.json")], () => {
       const builder = join(root, "node_modules", "@jupyterlab", "builder", "lib", "build-labextension.js");
-      return run(process.execPath, [builder, "--core-path", join(ext, "core"), ext], ext);
-    });
+      return run(process.execPath, [builder, ...(devBuild ? ["--development"] : []), "--core-path", join(ext, "core"), ext], ext);
+    }, devBuild ? ":development" : "");
 
 if (wanted.includes("app"))
   step("app", [join(ext, "app", "app.json"), join(ext, "app", "index.js"), join(ext, "app", "bootstrap.js"), join(ext, "app", "publicpath.js"),

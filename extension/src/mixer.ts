@@ -79,6 +79,15 @@ export class MixerRenderer extends Widget implements IRenderMime.IRenderer {
     seedLabel.append(this.seed);
     this.controls.append(strategyLabel, seedLabel);
     this.node.append(header, this.sliders, this.controls, this.table, this.errorLine);
+    // Keys typed into the controls are theirs: JupyterLab's notebook shortcuts (arrows, digits, Enter
+    // in command mode) must not see them. Shift/Ctrl/Alt+Enter and Escape still reach the notebook.
+    this.node.addEventListener("keydown", (e) => {
+      const t = e.target as HTMLElement | null;
+      if (!t || !/^(INPUT|SELECT)$/.test(t.tagName)) return;
+      if (e.key === "Escape" || (e.key === "Enter" && (e.shiftKey || e.ctrlKey || e.altKey || e.metaKey))) return;
+      e.stopPropagation();
+      if (e.key === "Enter" && t === this.seed) this.seed.dispatchEvent(new Event("change"));
+    });
     this.sessionContext?.kernelChanged.connect(this.onKernelChanged, this);
   }
 
