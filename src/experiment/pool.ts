@@ -160,12 +160,17 @@ export class WorkerPool {
   /** Runs one cell in a worker; an abort kills that worker. */
   readonly run: CellRunner = async (spec, ctx) => {
     const w = await this.acquire(ctx.signal);
+    // A worker still starting (loading the tensor library can take seconds) is killed by an abort too.
+    const killStarting = () => w.child.kill("SIGKILL");
+    ctx.signal.addEventListener("abort", killStarting, { once: true });
     try {
       await w.ready;
     } catch (e) {
       w.busy = false;
       this.wake();
-      throw e;
+      throw ctx.signal.aborted ? new AbortError() : e;
+    } finally {
+      ctx.signal.removeEventListener("abort", killStarting);
     }
     if (ctx.signal.aborted) {
       w.busy = false;

@@ -134,6 +134,21 @@ describe("worker processes", () => {
     expect(out.cells[0].error).toMatch(/sweep worker exited before it was ready \(1\):[^]*missing-run\.mjs/);
   }, 30_000);
 
+  it("an abort kills a worker that is still starting", async () => {
+    const pool = new WorkerPool({ size: 1, workerModule, runModule: join(here, "fixtures", "slow-import-run.mjs") });
+    const ac = new AbortController();
+    const spec = planSweep(toySweep({ seeds: [0] }))[0].spec;
+    const p = pool.run(spec, { key: "k", signal: ac.signal, onProgress: () => {} });
+    await waitFor(() => pool.pids().length === 1);
+    const [pid] = pool.pids();
+    ac.abort();
+    await expect(p).rejects.toThrow(/aborted/);
+    // Killed, not left to finish loading and idle until the pool closes.
+    expect(pool.pids()).toEqual([]);
+    await waitFor(() => !alive(pid), 5000);
+    await pool.close();
+  }, 30_000);
+
   it("an abort kills the running workers and the sweep resolves as aborted", async () => {
     const dir = tempDir();
     const ac = new AbortController();
