@@ -72,33 +72,52 @@ async function timeCell(k: KernelClient, code: string): Promise<number> {
   return ms;
 }
 
-async function measure(peer: Peer, launches = LAUNCHES) {
-  const launch: number[] = [];
-  for (let i = 0; i < launches; i++) launch.push(await launchOnce(peer));
-  const k = await KernelClient.launch({ argv: peer.argv, env: peer.env });
-  await k.ready();
-  // Our language service loads in the background; wait for it so every measured cell is type-checked.
-  await k.request("shell", "complete_request", { code: "Ma", cursor_pos: 2 }, 60_000);
-  for (let i = 0; i < 5; i++) await timeCell(k, peer.onePlusOne); // warm-up
-  const cells: Record<string, number[]> = { onePlusOne: [], freshCell: [], declaration: [], display1MB: [] };
-  for (let i = 0; i < RUNS; i++) {
-    cells.onePlusOne!.push(await timeCell(k, peer.onePlusOne));
-    // A cell never seen before (`1+<n>`): nothing the kernel could have cached about it.
-    cells.freshCell!.push(await timeCell(k, `1+${i + 1000 * Math.floor(Math.random() * 1e6)}`));
-    cells.declaration!.push(await timeCell(k, peer.declaration));
-    if (i < Math.max(5, RUNS / 2)) cells.display1MB!.push(await timeCell(k, peer.display1MB));
-    k.iopubLog.length = 0;
+type Timings = { launchMs: number; onePlusOneMs: number; freshCellMs: number; declarationMs: number; display1MBMs: number };
+
+/**
+ * Every peer is measured in the same loop, one request each in turn, so that load from other
+ * processes on the machine falls on all of them alike.
+ */
+async function measureAll(peers: Peer[], launchPeers: Peer[]): Promise<Timings[]> {
+  const launch = new Map<Peer, number[]>(launchPeers.map((p) => [p, []]));
+  for (let i = 0; i < LAUNCHES; i++) for (const p of launchPeers) launch.get(p)!.push(await launchOnce(p));
+  const kernels: KernelClient[] = [];
+  for (const p of peers) {
+    const k = await KernelClient.launch({ argv: p.argv, env: p.env });
+    await k.ready();
+    // Our language service loads in the background; wait for it so every measured cell is type-checked.
+    await k.request("shell", "complete_request", { code: "Ma", cursor_pos: 2 }, 60_000);
+    for (let i = 0; i < 5; i++) await timeCell(k, p.onePlusOne); // warm-up
+    kernels.push(k);
   }
-  await k.shutdown();
-  const r = {
-    launchMs: launch.length ? round(median(launch)) : NaN,
-    onePlusOneMs: round(median(cells.onePlusOne!)),
-    freshCellMs: round(median(cells.freshCell!)),
-    declarationMs: round(median(cells.declaration!)),
-    display1MBMs: round(median(cells.display1MB!)),
-  };
-  console.log(`${peer.name.padEnd(28)} launch->kernel_info ${r.launchMs} ms | 1+1 ${r.onePlusOneMs} ms | fresh 1+n ${r.freshCellMs} ms | declaration ${r.declarationMs} ms | 1 MB display ${r.display1MBMs} ms`);
-  return r;
+  const cells = peers.map(() => ({ onePlusOne: [] as number[], freshCell: [] as number[], declaration: [] as number[], display1MB: [] as number[] }));
+  for (let i = 0; i < RUNS; i++) {
+    // A cell never seen before (`1+<n>`): nothing a kernel could have cached about it.
+    const fresh = `1+${i + 1000 * Math.floor(Math.random() * 1e6)}`;
+    for (let j = 0; j < peers.length; j++) {
+      const k = kernels[j]!;
+      const p = peers[j]!;
+      cells[j]!.onePlusOne.push(await timeCell(k, p.onePlusOne));
+      cells[j]!.freshCell.push(await timeCell(k, fresh));
+      cells[j]!.declaration.push(await timeCell(k, p.declaration));
+      if (i < Math.max(5, RUNS / 2)) cells[j]!.display1MB.push(await timeCell(k, p.display1MB));
+      k.iopubLog.length = 0;
+    }
+  }
+  for (const k of kernels) await k.shutdown();
+  return peers.map((p, j) => {
+    const c = cells[j]!;
+    const l = launch.get(p) ?? [];
+    const r: Timings = {
+      launchMs: l.length ? round(median(l)) : NaN,
+      onePlusOneMs: round(median(c.onePlusOne)),
+      freshCellMs: round(median(c.freshCell)),
+      declarationMs: round(median(c.declaration)),
+      display1MBMs: round(median(c.display1MB)),
+    };
+    console.log(`${p.name.padEnd(28)} launch->kernel_info ${r.launchMs} ms | 1+1 ${r.onePlusOneMs} ms | fresh 1+n ${r.freshCellMs} ms | declaration ${r.declarationMs} ms | 1 MB display ${r.display1MBMs} ms`);
+    return r;
+  });
 }
 
 /** Interrupt latency (sync loop, pending promise) and the heartbeat during a 30 s blocking cell. */
@@ -140,10 +159,8 @@ async function robustness() {
   return out;
 }
 
-const ours = await measure(PEERS[0]!);
-const oursNoCheck = await measure(PEERS[1]!, 0);
-const ipy = await measure(PEERS[2]!);
-const ratiosOf = (a: typeof ours) => ({
+const [ours, oursNoCheck, ipy] = (await measureAll(PEERS, [PEERS[0]!, PEERS[2]!])) as [Timings, Timings, Timings];
+const ratiosOf = (a: Timings) => ({
   launch: round(ours.launchMs / ipy.launchMs, 3),
   onePlusOne: round(a.onePlusOneMs / ipy.onePlusOneMs, 3),
   freshCell: round(a.freshCellMs / ipy.freshCellMs, 3),
