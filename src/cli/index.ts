@@ -287,9 +287,11 @@ async function cmdMix(argv: string[], io: CliIO): Promise<number> {
     }
     const corpus = await loadSources(sources, corpusPath, policy, report, by);
     const info: Record<string, SourceFileInfo> = {};
+    const digests = new Map<string, { sha256: string; bytes: number }>();
     for (const s of sources) {
       const path = s.path ?? corpusPath!;
-      info[s.name] = { name: s.name, path, ...(await fileDigest(path)) };
+      if (!digests.has(path)) digests.set(path, await fileDigest(path));
+      info[s.name] = { name: s.name, path, ...digests.get(path)! };
     }
     const res = mix(corpus, options, info);
     const outputs = await exportMix(res.examples, outDir, exportOpts);

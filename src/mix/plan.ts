@@ -4,7 +4,7 @@
  * preview the slider shows is exactly the mix that gets written.
  */
 import { makeRng, type Rng } from "../data/rng.js";
-import type { ResolvedMixOptions } from "./options.js";
+import { MixOptionError, type ResolvedMixOptions } from "./options.js";
 
 /** What the planners need to know about a corpus. */
 export interface CorpusView {
@@ -293,7 +293,11 @@ function planInterleave(view: CorpusView, o: ResolvedMixOptions): Plan {
   const active = probs.map((p) => p > 0);
   if (o.stopping === "first_exhausted" && lists.some((l, s) => active[s] && l.length === 0)) return out.finish(view, 0, new Array(k).fill(0), 0);
   const done = (): boolean => exhausted.every(Boolean);
+  // all_exhausted with a tiny probability on a large source asks for ~n/p examples: refuse absurd sizes.
+  const limit = 50_000_000;
   while (active.some(Boolean) && !done()) {
+    if (out.q.length >= limit)
+      throw new MixOptionError("weights", `interleave with all_exhausted would exceed ${limit} examples at these weights; raise the smallest weight or use first_exhausted`);
     const u = rng.next();
     let s = k - 1;
     let acc = 0;
