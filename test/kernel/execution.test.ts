@@ -271,6 +271,11 @@ describe("comms", () => {
     expect(open.content.data).toEqual({ v: 1 });
     expect(r.iopub.find((m) => m.header.msg_type === "comm_msg")!.content).toEqual({ comm_id: open.content.comm_id, data: { n: 2 } });
     expect(resultOf(r.iopub)).toEqual({ "text/plain": `'${open.content.comm_id}'` });
+    const closed = await ok("kc.close({ bye: true }); [kc.closed, comms.get(kc.id) === undefined]");
+    expect(closed.iopub.find((m) => m.header.msg_type === "comm_close")!.content).toEqual({ comm_id: open.content.comm_id, data: { bye: true } });
+    expect(resultOf(closed.iopub)).toEqual({ "text/plain": "[ true, true ]" });
+    const sendAfterClose = await k.execute("kc.send({})");
+    expect(sendAfterClose.reply.content.evalue).toMatch(/is closed/);
   });
 });
 
