@@ -60,7 +60,8 @@ export function responseTokens(corpus: readonly CorpusRecord[], source: string, 
   let bySrc = byTok.get(tok);
   if (!bySrc) byTok.set(tok, (bySrc = new Map()));
   let arr = bySrc.get(source);
-  if (!arr) {
+  // A corpus array that grew or shrank since (notebooks do push) is counted again.
+  if (!arr || arr.length !== corpus.length) {
     arr = new Int32Array(corpus.length).fill(-1);
     corpus.forEach((r, i) => {
       const t = r.responses[source];
@@ -174,11 +175,12 @@ function sharedEdges(corpus: readonly CorpusRecord[], sources: string[], tok: To
   let m = edgeCache.get(corpus);
   if (!m) edgeCache.set(corpus, (m = new Map()));
   const key = `${tok.name}\u0000${bins}\u0000${sources.join("\u0000")}`;
-  let e = m.get(key);
+  const stamp = `${key}\u0000${corpus.length}`;
+  let e = m.get(stamp);
   if (!e) {
     let max = 0;
     for (const s of sources) for (const t of responseTokens(corpus, s, tok)) if (t > max) max = t;
-    m.set(key, (e = histogramEdges(max, bins)));
+    m.set(stamp, (e = histogramEdges(max, bins)));
   }
   return e;
 }

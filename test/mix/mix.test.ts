@@ -168,6 +168,17 @@ describe("options and composition", () => {
     }
   });
 
+  it("mixComposition follows a corpus array that grows", () => {
+    const c = corpus.slice(0, 100);
+    const a = mixComposition(c, { ...LS, strategy: "per-question", seed: 1, tokenizer: charTokenizer });
+    c.push(...corpus.slice(100, 200));
+    const b = mixComposition(c, { ...LS, strategy: "per-question", seed: 1, tokenizer: charTokenizer });
+    expect(a.total.questions).toBe(100);
+    expect(b.total.questions).toBe(200);
+    expect(Number.isFinite(b.total.tokens)).toBe(true);
+    expect(b.total.tokens).toBe(mix(c, { ...LS, strategy: "per-question", seed: 1, tokenizer: charTokenizer }).manifest.tokens.total);
+  });
+
   it("mixComposition keeps histogram edges fixed as the weights move and reports drops", () => {
     const a = mixComposition(corpus, { sources: ["long", "short"], weights: [0.1, 0.9], strategy: "per-question", seed: 1 });
     const b = mixComposition(corpus, { sources: ["long", "short"], weights: [0.9, 0.1], strategy: "per-question", seed: 1 });
