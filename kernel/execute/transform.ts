@@ -197,8 +197,9 @@ function rewrite(js: string, program: AnyNode, map: SourceMapPayload | undefined
 
   const declareVariables = (decl: AnyNode, prefixEnd: number): void => {
     const declarators = decl.declarations as AnyNode[];
-    // Drop the `const` / `let` / `var` keyword (and `export`, when prefixEnd covers it).
-    edits.push({ start: prefixEnd, end: declarators[0]!.start, text: "" });
+    // Drop the `const` / `let` / `var` keyword (and `export`, when prefixEnd covers it). The `;` keeps
+    // a cell without semicolons from running `(a = 1)\n(b = 2)` together as a call.
+    edits.push({ start: prefixEnd, end: declarators[0]!.start, text: ";" });
     for (const d of declarators) {
       const names: string[] = [];
       boundNames(d.id as AnyNode, names);
@@ -229,7 +230,7 @@ function rewrite(js: string, program: AnyNode, map: SourceMapPayload | undefined
       case "ClassDeclaration": {
         const name = (node.id as AnyNode).name as string;
         declared.push(name);
-        edits.push({ start, end: node.start, text: `${name} = ` });
+        edits.push({ start, end: node.start, text: `;${name} = ` });
         edits.push({ start: node.end, end: node.end, text: ";" });
         return true;
       }
@@ -244,7 +245,7 @@ function rewrite(js: string, program: AnyNode, map: SourceMapPayload | undefined
         const spec = JSON.stringify((node.source as AnyNode).value);
         const tmp = `__mdImport${importIndex++}`;
         declared.push(tmp);
-        const parts = [`${tmp} = await ${rt}.import(${spec});`];
+        const parts = [`;${tmp} = await ${rt}.import(${spec});`];
         for (const s of node.specifiers as AnyNode[]) {
           const local = (s.local as AnyNode).name as string;
           declared.push(local);

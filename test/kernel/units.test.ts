@@ -72,6 +72,15 @@ describe("cell rewrite", () => {
     expect(t.script).not.toMatch(/\bconst a\b|\blet\b/);
   });
 
+  it("runs cells without semicolons as written", async () => {
+    const t = await transformCell("let a = 1\nlet b = 2\nclass C {}\nconst d = [a, b]\nd", "c");
+    expect(() => new Function(t.script.replace(/^var [^;]*;/, ""))).not.toThrow();
+    const g = globalThis as Record<string, unknown>;
+    g.__mixdistill_rt = { global: globalThis };
+    const value = await (0, eval)(t.script);
+    expect(value).toEqual({ value: [1, 2] });
+  });
+
   it("keeps line numbers of plain JavaScript cells and maps TypeScript ones", async () => {
     const js = await transformCell("let x = 1\n\nthrow new Error('e')", "c");
     expect(js.map).toBeUndefined();
