@@ -85,8 +85,11 @@ function attendRow(qkv: Float32Array, qo: number, K: Float32Array, V: Float32Arr
 /** Floats of KV cache a decoding chunk may hold (2^26 floats = 256 MB). */
 const MAX_CACHE_FLOATS = 1 << 26;
 
-/** Rows at or above this use the backend's matMul (tests and benchmarks may change it). */
-export const decoderSettings = { tensorRows: 8 };
+/**
+ * Rows at or above `tensorRows` use the backend's matMul, fewer the JavaScript dot products
+ * (null: 1 on wasm, where XNNPACK wins even for one row, 8 elsewhere). Tests may change it.
+ */
+export const decoderSettings: { tensorRows: number | null } = { tensorRows: null };
 
 export interface DecodeRow {
   cache: KVCache;
@@ -144,7 +147,7 @@ export class Decoder {
   /** x (R, K) W + b -> (R, N), followed by GELU when `gelu`. */
   private dense(x: Float32Array, R: number, d: Dense, gelu = false): Float32Array {
     const { K, N } = d;
-    if (R >= decoderSettings.tensorRows) {
+    if (R >= (decoderSettings.tensorRows ?? (tf.getBackend() === "wasm" ? 1 : 8))) {
       // (not returned from tidy: tidy would walk every element of a typed array looking for tensors)
       let out: Float32Array | null = null;
       tf.tidy(() => {

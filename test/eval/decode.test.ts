@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../../src/backend.js";
-import { Decoder, generate } from "../../src/eval/decoder.js";
+import { Decoder, decoderSettings, generate } from "../../src/eval/decoder.js";
 import { evaluateStudent, lengthStats } from "../../src/eval/evaluate.js";
 import { resolveStudentConfig } from "../../src/model/config.js";
 import { StudentTokenizer } from "../../src/model/tokenizer.js";
@@ -34,20 +34,25 @@ function greedyNoCache(prompt: number[], n: number): number[] {
 }
 
 describe("decoding with a KV cache", () => {
-  it("gives the same logits as the full forward pass, row by row", () => {
-    const ids = tok.encodePrompt("12+34=5");
-    const full = tf.tidy(() => model.forward(model.params, ids, 1, ids.length).dataSync());
-    const dec = new Decoder(model);
-    const cache = dec.newCache();
-    // prefill half in one call (tensor matMul path: >= 8 rows), then one token at a time (JS path)
-    const half = 8;
-    const pre = dec.forward(ids.slice(0, half).map((token) => ({ cache, token })));
-    for (let j = 0; j < tok.vocabSize; j++) expect(pre[(half - 1) * tok.vocabSize + j]).toBeCloseTo(full[(half - 1) * tok.vocabSize + j]!, 3);
-    for (let t = half; t < ids.length; t++) {
-      const l = dec.forward([{ cache, token: ids[t]! }]);
-      for (let j = 0; j < tok.vocabSize; j++) expect(l[j]).toBeCloseTo(full[t * tok.vocabSize + j]!, 3);
+  it.each([8, 1])("gives the same logits as the full forward pass, row by row (matMul from %i rows)", (rows) => {
+    decoderSettings.tensorRows = rows;
+    try {
+      const ids = tok.encodePrompt("12+34=5");
+      const full = tf.tidy(() => model.forward(model.params, ids, 1, ids.length).dataSync());
+      const dec = new Decoder(model);
+      const cache = dec.newCache();
+      // prefill half in one call (backend matMul), then one token at a time (JavaScript with rows=8)
+      const half = 8;
+      const pre = dec.forward(ids.slice(0, half).map((token) => ({ cache, token })));
+      for (let j = 0; j < tok.vocabSize; j++) expect(pre[(half - 1) * tok.vocabSize + j]).toBeCloseTo(full[(half - 1) * tok.vocabSize + j]!, 3);
+      for (let t = half; t < ids.length; t++) {
+        const l = dec.forward([{ cache, token: ids[t]! }]);
+        for (let j = 0; j < tok.vocabSize; j++) expect(l[j]).toBeCloseTo(full[t * tok.vocabSize + j]!, 3);
+      }
+      dec.dispose();
+    } finally {
+      decoderSettings.tensorRows = null;
     }
-    dec.dispose();
   });
 
   it("greedy generation equals generation without a cache, batched or not", async () => {
