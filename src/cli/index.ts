@@ -91,6 +91,11 @@ output:
 `,
 };
 
+function showHelp(io: CliIO, cmd: string): number {
+  io.out(HELP[cmd]!);
+  return 0;
+}
+
 function reportSkipped(io: CliIO, report: ReadReport): void {
   if (report.skippedCount === 0) return;
   io.err(`skipped ${report.skippedCount} malformed line(s):\n`);
@@ -105,7 +110,7 @@ function listFlag(p: ParsedArgs, name: string): string[] | undefined {
 
 async function cmdSynth(argv: string[], io: CliIO): Promise<number> {
   const p = parseArgs(argv, { values: ["task", "n", "seed", "out", "levels", "styles", "implicit", "checks", "slip-rate"] });
-  if (p.booleans.has("help")) return io.out(HELP.synth!), 0;
+  if (p.booleans.has("help")) return showHelp(io, "synth");
   if (p.positional.length) throw new UsageError(`unexpected argument ${JSON.stringify(p.positional[0])}`);
   const task = choiceFlag(p, "task", SYNTH_TASKS);
   if (!task) throw new UsageError("--task is required");
@@ -224,7 +229,7 @@ async function cmdMix(argv: string[], io: CliIO): Promise<number> {
     values: ["source", "corpus", "join-by", "ratio", "weight-by", "strategy", "seed", "draw", "missing", "min-level", "stopping", "fractions", "format", "out", "name", "template", "system", "tokenizer", "on-error", "validate"],
     repeat: ["source", "ratio", "fractions"],
   });
-  if (p.booleans.has("help")) return io.out(HELP.mix!), 0;
+  if (p.booleans.has("help")) return showHelp(io, "mix");
   if (p.positional.length) throw new UsageError(`unexpected argument ${JSON.stringify(p.positional[0])}`);
   const strategy = choiceFlag(p, "strategy", ["per-question", "interleave", "concat"] as const);
   if (!strategy) throw new UsageError("--strategy is required (per-question, interleave or concat)");
@@ -312,7 +317,7 @@ function summary(n: number, per: Record<string, number>, dir: string, manifest: 
 
 async function cmdStats(argv: string[], io: CliIO): Promise<number> {
   const p = parseArgs(argv, { values: ["tokenizer", "source", "on-error"], booleans: ["json"] });
-  if (p.booleans.has("help")) return io.out(HELP.stats!), 0;
+  if (p.booleans.has("help")) return showHelp(io, "stats");
   if (p.positional.length !== 1) throw new UsageError(p.positional.length ? "give exactly one FILE" : "FILE is required");
   const file = p.positional[0]!;
   if (!existsSync(file) || !statSync(file).isFile()) throw new CorpusError({ file, line: 0, field: "" }, "no such file");
