@@ -91,10 +91,9 @@ export class Kernel {
   private readonly log: (line: string) => void;
   private sockets!: MainSockets;
   private shellOut!: SerialSender;
-  private iopubOut!: SerialSender;
   private stdinOut!: SerialSender;
+  /** The I/O thread: heartbeat, control and IOPub. */
   private control!: ControlBridge;
-  private controlReady!: Promise<void>;
   readonly executor: Executor;
   readonly comms: Comms;
   readonly history = new History();
@@ -109,6 +108,7 @@ export class Kernel {
   private payload: JsonObject[] = [];
   private pendingStream: { name: "stdout" | "stderr"; text: string; parent: Message } | undefined;
   private streamFlushScheduled = false;
+  private lastStreamFlush = 0;
   private pendingInput: { msgId: string; resolve: (v: string) => void; reject: (e: Error) => void } | undefined;
   private widgetsReady: Promise<void> | undefined;
   private shuttingDown = false;
@@ -164,26 +164,22 @@ export class Kernel {
     // Our own SIGINT listener: the signal only breaks `breakOnSigint` code, it never kills the kernel.
     process.on("SIGINT", () => undefined);
     this.keepAlive = setInterval(() => undefined, 1 << 30);
-    // The control thread starts in parallel; shell does not wait for it (start-up time).
-    this.controlReady = ControlBridge.start(this.opts.info, this.session, this.limits, {
+    // The I/O thread starts in parallel; shell does not wait for it (start-up time). What is
+    // published before it has bound IOPub is sent once it has.
+    this.control = new ControlBridge(this.opts.info, this.session, this.limits, {
       onInterrupt: () => this.interrupt(),
       onRequest: (msg) => this.enqueue(msg, "control"),
       log: this.log,
-    }).then(
-      (control) => {
-        this.control = control;
-      },
-      (err: unknown) => {
-        this.log(`cannot start the heartbeat/control thread: ${(err as Error)?.message ?? String(err)}`);
-        process.exit(1);
-      },
-    );
+    });
+    this.control.ready.catch((err: unknown) => {
+      this.log(`cannot start the heartbeat/control/iopub thread: ${(err as Error)?.message ?? String(err)}`);
+      process.exit(1);
+    });
     const sockets = await bindMainSockets(this.opts.info);
     this.sockets = sockets;
 
     const onSendError = (err: unknown): void => this.log(`send failed: ${String(err)}`);
     this.shellOut = new SerialSender(sockets.shell, onSendError);
-    this.iopubOut = new SerialSender(sockets.iopub, onSendError);
     this.stdinOut = new SerialSender(sockets.stdin, onSendError);
     this.installProcessHooks();
     void this.receive(sockets.shell, "shell");
@@ -304,7 +300,6 @@ export class Kernel {
   }
 
   private publishNow(msgType: string, content: JsonObject, parent: Partial<Header>, metadata: JsonObject): void {
-    if (!this.iopubOut) return;
     let frames: Buffer[];
     try {
       frames = encode(this.signer, [Buffer.from(`kernel.${this.kernelId}.${msgType}`)], newHeader(msgType, this.session), parent, metadata, content);
@@ -312,7 +307,7 @@ export class Kernel {
       this.log(`cannot serialise ${msgType}: ${String(err)}`);
       return;
     }
-    void this.iopubOut.send(frames);
+    this.control.publish(frames);
   }
 
   /** Stream text is coalesced per name and parent, and flushed on the next turn or before other output. */
@@ -326,7 +321,8 @@ export class Kernel {
     if (p && (p.name !== name || p.parent !== parent)) this.flushStream();
     if (this.pendingStream) this.pendingStream.text += text;
     else this.pendingStream = { name, text, parent };
-    if (this.pendingStream.text.length > 64 * 1024) this.flushStream();
+    // A synchronous loop never yields to setImmediate: flush by size and by age as well.
+    if (this.pendingStream.text.length > 64 * 1024 || Date.now() - this.lastStreamFlush > 50) this.flushStream();
     else if (!this.streamFlushScheduled) {
       this.streamFlushScheduled = true;
       setImmediate(() => {
@@ -340,6 +336,7 @@ export class Kernel {
     const p = this.pendingStream;
     if (!p) return;
     this.pendingStream = undefined;
+    this.lastStreamFlush = Date.now();
     this.publishNow("stream", { name: p.name, text: p.text }, p.parent.header, {});
   }
 
@@ -486,8 +483,6 @@ export class Kernel {
     this.payload = [];
     if (!silent) this.publish("execute_input", { code, execution_count: count }, msg);
     await this.loadWidgets();
-    // busy and execute_input must be on the wire before a synchronous cell can hold the thread.
-    await this.iopubOut.flush();
 
     const filename = this.executor.cellName(storeHistory ? count : undefined);
     const diagnostics = !silent && this.typeCheck && this.intel ? this.intel.checkCell(code, filename) : undefined;
@@ -639,9 +634,8 @@ export class Kernel {
     this.shuttingDown = true;
     clearInterval(this.keepAlive);
     this.flushStream();
-    await Promise.race([Promise.all([this.shellOut.flush(), this.iopubOut.flush()]), new Promise((r) => setTimeout(r, 1000))]);
-    await this.controlReady;
-    await this.control?.close();
+    await Promise.race([this.shellOut.flush(), new Promise((r) => setTimeout(r, 1000))]);
+    await this.control.close();
     closeMainSockets(this.sockets);
     await this.intel?.close();
   }

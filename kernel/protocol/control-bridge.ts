@@ -1,6 +1,6 @@
 /**
- * The main thread's side of the control worker: starts it, forwards control requests to a handler,
- * and sends replies back through it. Messages between the threads are typed here.
+ * The main thread's side of the I/O thread: starts it, forwards control requests to a handler, and
+ * hands it frames to send on control and IOPub. Messages between the threads are typed here.
  */
 import { Worker } from "node:worker_threads";
 import type { ConnectionInfo, DecodeLimits, Message } from "./wire.js";
@@ -13,7 +13,7 @@ export type FromControl =
   | { type: "request"; message: Message }
   | { type: "closed" };
 
-export type ToControl = { type: "send"; frames: Uint8Array[] } | { type: "close" };
+export type ToControl = { type: "send"; frames: Uint8Array[] } | { type: "publish"; frames: Uint8Array[] } | { type: "close" };
 
 export interface ControlHandlers {
   onInterrupt(): void;
@@ -28,24 +28,23 @@ function revive(m: Message): Message {
 }
 
 export class ControlBridge {
+  /** Resolves once heartbeat, control and IOPub are bound; rejects when they cannot be. */
+  readonly ready: Promise<void>;
   private readonly worker: Worker;
   private closedPromise: Promise<void> | undefined;
 
-  private constructor(worker: Worker) {
-    this.worker = worker;
-  }
-
-  static start(info: ConnectionInfo, session: string, limits: DecodeLimits, handlers: ControlHandlers): Promise<ControlBridge> {
+  /** Starts the thread. Frames handed over before it is bound are sent once it is. */
+  constructor(info: ConnectionInfo, session: string, limits: DecodeLimits, handlers: ControlHandlers) {
     const worker = new Worker(new URL("./control-worker.js", import.meta.url), { workerData: { info, session, limits } });
-    const bridge = new ControlBridge(worker);
-    return new Promise((resolve, reject) => {
+    this.worker = worker;
+    this.ready = new Promise((resolve, reject) => {
       worker.on("message", (m: FromControl) => {
         switch (m.type) {
           case "ready":
-            resolve(bridge);
+            resolve();
             break;
           case "bind-error":
-            reject(new Error(`cannot bind heartbeat/control: ${m.text}`));
+            reject(new Error(`cannot bind heartbeat/control/iopub: ${m.text}`));
             break;
           case "log":
             handlers.log(m.text);
@@ -61,20 +60,27 @@ export class ControlBridge {
         }
       });
       worker.on("error", (err) => {
-        handlers.log(`control worker failed: ${err.stack ?? String(err)}`);
+        handlers.log(`I/O thread failed: ${err.stack ?? String(err)}`);
         reject(err);
       });
-      // The worker must not keep the process alive on its own once the main thread is done.
-      worker.unref();
     });
+    // The worker must not keep the process alive on its own once the main thread is done.
+    worker.unref();
   }
 
+  /** A reply on the control channel. */
   send(frames: Buffer[]): void {
     const msg: ToControl = { type: "send", frames };
     this.worker.postMessage(msg);
   }
 
-  /** Closes the worker's sockets (closing a thread that holds open sockets aborts the process). */
+  /** A message on IOPub; it leaves even while the main thread is busy in a synchronous cell. */
+  publish(frames: Buffer[]): void {
+    const msg: ToControl = { type: "publish", frames };
+    this.worker.postMessage(msg);
+  }
+
+  /** Sends what is queued, then closes the thread's sockets (a thread closed with open sockets aborts the process). */
   close(): Promise<void> {
     this.closedPromise ??= new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, 2000);

@@ -1,6 +1,6 @@
 /**
- * Heartbeat and control channels on their own thread, so they answer while the main thread runs a
- * long synchronous cell. An interrupt_request is handled right here: SIGINT to our own process stops
+ * Heartbeat, control and IOPub on their own thread, so they answer (and outputs leave) while the
+ * main thread runs a long synchronous cell. An interrupt_request is handled right here: SIGINT to our own process stops
  * synchronous code run with `breakOnSigint`, and a message to the main thread aborts pending async work.
  * Other control requests (shutdown, kernel_info, ...) are forwarded to the main thread's dispatcher.
  */
@@ -23,10 +23,21 @@ const post = (m: FromControl): void => port.postMessage(m);
 
 const hb = new zmq.Reply({ linger: 0 });
 const control = new zmq.Router({ linger: 0, maxMessageSize: 64 * 1024 * 1024 });
-let sendTail: Promise<void> = Promise.resolve();
+const iopub = new zmq.Publisher({ linger: 1000, sendHighWaterMark: 100_000 });
+
+// One send in flight per socket (zeromq.js throws EBUSY otherwise); nothing is sent before binding.
+let bound: () => void;
+const boundPromise = new Promise<void>((r) => (bound = r));
+let controlTail: Promise<void> = boundPromise;
+let iopubTail: Promise<void> = boundPromise;
 const sendControl = (frames: Buffer[]): void => {
-  sendTail = sendTail.then(() => control.send(frames)).catch((err: unknown) => {
+  controlTail = controlTail.then(() => control.send(frames)).catch((err: unknown) => {
     post({ type: "log", text: `control send failed: ${String(err)}` });
+  });
+};
+const publish = (frames: Buffer[]): void => {
+  iopubTail = iopubTail.then(() => iopub.send(frames)).catch((err: unknown) => {
+    post({ type: "log", text: `iopub send failed: ${String(err)}` });
   });
 };
 
@@ -67,20 +78,28 @@ async function controlLoop(): Promise<void> {
   }
 }
 
+const toBuffers = (frames: Uint8Array[]): Buffer[] => frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength));
+
 port.on("message", (m: ToControl) => {
-  if (m.type === "send") {
-    sendControl(m.frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
-  } else if (m.type === "close") {
-    void sendTail.then(() => {
+  if (m.type === "send") sendControl(toBuffers(m.frames));
+  else if (m.type === "publish") publish(toBuffers(m.frames));
+  else if (m.type === "close") {
+    void Promise.all([controlTail, iopubTail]).then(() => {
       hb.close();
       control.close();
+      iopub.close();
       post({ type: "closed" });
     });
   }
 });
 
 try {
-  await Promise.all([hb.bind(endpoint(info, info.hb_port)), control.bind(endpoint(info, info.control_port))]);
+  await Promise.all([
+    hb.bind(endpoint(info, info.hb_port)),
+    control.bind(endpoint(info, info.control_port)),
+    iopub.bind(endpoint(info, info.iopub_port)),
+  ]);
+  bound!();
   post({ type: "ready" });
   void heartbeat();
   void controlLoop();

@@ -1,5 +1,5 @@
 /**
- * ZeroMQ sockets of the main thread (shell, iopub, stdin). Sends on one socket are serialised:
+ * ZeroMQ sockets of the main thread (shell, stdin). Sends on one socket are serialised:
  * zeromq.js allows one pending send per socket and throws EBUSY when too many pile up.
  */
 import * as zmq from "zeromq";
@@ -24,9 +24,9 @@ export class SerialSender {
   }
 }
 
+/** Shell and stdin live on the main thread; heartbeat, control and IOPub on the I/O thread. */
 export interface MainSockets {
   shell: zmq.Router;
-  iopub: zmq.Publisher;
   stdin: zmq.Router;
 }
 
@@ -34,18 +34,13 @@ const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 
 export async function bindMainSockets(info: ConnectionInfo): Promise<MainSockets> {
   const shell = new zmq.Router({ maxMessageSize: MAX_MESSAGE_BYTES, linger: 0 });
-  const iopub = new zmq.Publisher({ linger: 1000, sendHighWaterMark: 100_000 });
   const stdin = new zmq.Router({ maxMessageSize: MAX_MESSAGE_BYTES, linger: 0 });
-  await Promise.all([
-    shell.bind(endpoint(info, info.shell_port)),
-    iopub.bind(endpoint(info, info.iopub_port)),
-    stdin.bind(endpoint(info, info.stdin_port)),
-  ]);
-  return { shell, iopub, stdin };
+  await Promise.all([shell.bind(endpoint(info, info.shell_port)), stdin.bind(endpoint(info, info.stdin_port))]);
+  return { shell, stdin };
 }
 
 export function closeMainSockets(s: MainSockets): void {
-  for (const sock of [s.shell, s.iopub, s.stdin]) {
+  for (const sock of [s.shell, s.stdin]) {
     try {
       sock.close();
     } catch {
