@@ -8,14 +8,18 @@ import * as tf from "@tensorflow/tfjs";
 import type { StudentModel } from "../model/transformer.js";
 import { Rng } from "../model/rng.js";
 
-/** Keys and values of one sequence, every layer, positions [0, len). */
+/**
+ * Keys and values of one sequence, every layer, positions [0, len). Keys are (capacity, D) rows;
+ * values are stored transposed, (D, capacity), so the weighted sum over positions reads
+ * contiguously.
+ */
 export class KVCache {
   readonly k: Float32Array[];
-  readonly v: Float32Array[];
+  readonly vT: Float32Array[];
   len = 0;
   constructor(layers: number, D: number, readonly capacity: number) {
     this.k = Array.from({ length: layers }, () => new Float32Array(capacity * D));
-    this.v = Array.from({ length: layers }, () => new Float32Array(capacity * D));
+    this.vT = Array.from({ length: layers }, () => new Float32Array(capacity * D));
   }
 }
 
@@ -42,10 +46,10 @@ interface Layer {
 }
 
 /**
- * One row's attention over its cache, all heads: q at qkv[qo..qo+D), keys and values (n, D).
- * Written for V8: plain loops, 4 accumulators, values summed per output element.
+ * One row's attention over its cache, all heads: q at qkv[qo..qo+D), keys K (n, D), values
+ * transposed VT (D, cap). Written for V8: plain loops, 4 accumulators, contiguous reads.
  */
-function attendRow(qkv: Float32Array, qo: number, K: Float32Array, V: Float32Array, n: number, D: number, H: number, out: Float32Array, ao: number, scores: Float32Array, scale: number): void {
+function attendRow(qkv: Float32Array, qo: number, K: Float32Array, VT: Float32Array, cap: number, n: number, D: number, H: number, out: Float32Array, ao: number, scores: Float32Array, scale: number): void {
   const hs = D / H;
   const hs4 = hs - (hs % 4);
   for (let h = 0; h < H; h++) {
@@ -75,9 +79,17 @@ function attendRow(qkv: Float32Array, qo: number, K: Float32Array, V: Float32Arr
     const inv = 1 / sum;
     const oh = ao + h * hs;
     for (let e = 0; e < hs; e++) {
-      let a = 0;
-      for (let t = 0, vo = h * hs + e; t < n; t++, vo += D) a += scores[t]! * V[vo]!;
-      out[oh + e] = a * inv;
+      const vo = (h * hs + e) * cap;
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      let t = 0;
+      for (; t + 3 < n; t += 4) {
+        a0 += scores[t]! * VT[vo + t]!;
+        a1 += scores[t + 1]! * VT[vo + t + 1]!;
+        a2 += scores[t + 2]! * VT[vo + t + 2]!;
+        a3 += scores[t + 3]! * VT[vo + t + 3]!;
+      }
+      for (; t < n; t++) a0 += scores[t]! * VT[vo + t]!;
+      out[oh + e] = (a0 + a1 + a2 + a3) * inv;
     }
   }
 }
@@ -229,10 +241,12 @@ export class Decoder {
       rows.forEach((r, i) => {
         const p = pos[i]! * D;
         r.cache.k[l]!.set(qkv.subarray(i * 3 * D + D, i * 3 * D + 2 * D), p);
-        r.cache.v[l]!.set(qkv.subarray(i * 3 * D + 2 * D, i * 3 * D + 3 * D), p);
+        const vT = r.cache.vT[l]!;
+        const cap = r.cache.capacity;
+        for (let e = 0, src = i * 3 * D + 2 * D; e < D; e++) vT[e * cap + pos[i]!] = qkv[src + e]!;
       });
       const att = new Float32Array(R * D); // (R, D)
-      for (let i = 0; i < R; i++) attendRow(qkv, i * 3 * D, rows[i]!.cache.k[l]!, rows[i]!.cache.v[l]!, pos[i]! + 1, D, H, att, i * D, scores, scale);
+      for (let i = 0; i < R; i++) attendRow(qkv, i * 3 * D, rows[i]!.cache.k[l]!, rows[i]!.cache.vT[l]!, rows[i]!.cache.capacity, pos[i]! + 1, D, H, att, i * D, scores, scale);
       const proj = this.dense(att, R, L.proj);
       for (let i = 0; i < x.length; i++) x[i] += proj[i]!;
       const f = this.dense(this.layerNorm(x, R, L.ln2), R, L.fc1, true); // (R, dFF)
