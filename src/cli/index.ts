@@ -166,7 +166,7 @@ function parseSources(p: ParsedArgs): { sources: SourceArg[]; corpus?: string } 
 }
 
 /** Loads sources (files of either form) into one joined corpus. */
-async function loadSources(sources: SourceArg[], corpusPath: string | undefined, policy: ErrorPolicy, report: ReadReport, by: "question" | "id"): Promise<CorpusRecord[]> {
+async function loadSources(sources: SourceArg[], corpusPath: string | undefined, policy: ErrorPolicy, report: ReadReport, by: "question" | "id", io: CliIO): Promise<CorpusRecord[]> {
   const perFile = new Map<string, string[]>();
   for (const s of sources) {
     const f = s.path ?? corpusPath!;
@@ -221,7 +221,13 @@ async function loadSources(sources: SourceArg[], corpusPath: string | undefined,
     }
   }
   for (const s of sources) named.push({ name: s.name, records: recs.get(s.name)! });
-  return joinSources(named, { by }).corpus;
+  const { corpus, report: join } = joinSources(named, { by });
+  if (join.partial > 0 || Object.values(join.duplicates).some((d) => d > 0)) {
+    const only = Object.entries(join.onlyIn).filter(([, ids]) => ids.length > 0).map(([n, ids]) => `${ids.length} only in ${n}`);
+    const dups = Object.entries(join.duplicates).filter(([, d]) => d > 0).map(([n, d]) => `${d} duplicate(s) in ${n} dropped`);
+    io.err(`joined ${corpus.length} questions by ${by}: ${join.complete} in every source, ${join.partial} in some${only.length ? ` (${only.join(", ")})` : ""}${dups.length ? `; ${dups.join(", ")}` : ""}\n`);
+  }
+  return corpus;
 }
 
 async function cmdMix(argv: string[], io: CliIO): Promise<number> {
@@ -290,7 +296,7 @@ async function cmdMix(argv: string[], io: CliIO): Promise<number> {
         report.skipped = [];
       }
     }
-    const corpus = await loadSources(sources, corpusPath, policy, report, by);
+    const corpus = await loadSources(sources, corpusPath, policy, report, by, io);
     const info: Record<string, SourceFileInfo> = {};
     const digests = new Map<string, { sha256: string; bytes: number }>();
     for (const s of sources) {

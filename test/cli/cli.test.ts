@@ -73,6 +73,13 @@ describe("mixdistill synth / stats / mix", () => {
     }
     const m = JSON.parse(readFileSync(join(dir, "p-per-question", "mix.manifest.json"), "utf8"));
     expect(m.counts.perSource).toEqual({ long: 40, short: 160 });
+    // A source with extra questions: the join is reported and the missing-response policy applies.
+    writeFileSync(join(dir, "short-extra.jsonl"), readFileSync(join(dir, "short.jsonl"), "utf8") + JSON.stringify({ problem: "An extra question?", solution: "\\boxed{1}" }) + "\n");
+    const r = await run("mix", "--source", `long=${join(dir, "long.jsonl")}`, "--source", `short=${join(dir, "short-extra.jsonl")}`, "--ratio", "long=1,short=1", "--strategy", "per-question", "--missing", "drop", "--format", "jsonl", "--out", join(dir, "p-extra"));
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/joined 201 questions by question: 200 in every source, 1 in some \(1 only in short\)/);
+    const me = JSON.parse(readFileSync(join(dir, "p-extra", "mix.manifest.json"), "utf8"));
+    expect(me.sources.find((x: { name: string }) => x.name === "long").missing).toBe(1);
   });
 
   it("streams aligned paper-form files, with --validate used giving the same bytes", async () => {
