@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,10 +16,11 @@ async function run(...argv: string[]): Promise<{ code: number; out: string; err:
 
 describe("mixdistill synth / stats / mix", () => {
   const corpus = join(dir, "corpus.jsonl");
+  beforeAll(async () => {
+    expect((await run("synth", "--task", "mixed", "--n", "200", "--seed", "3", "--out", corpus)).code).toBe(0);
+  });
 
   it("synth writes a corpus deterministically", async () => {
-    const r = await run("synth", "--task", "mixed", "--n", "200", "--seed", "3", "--out", corpus);
-    expect(r.code).toBe(0);
     const again = join(dir, "again.jsonl");
     expect((await run("synth", "--task=mixed", "--n=200", "--seed=3", `--out=${again}`)).code).toBe(0);
     expect(readFileSync(again)).toEqual(readFileSync(corpus));

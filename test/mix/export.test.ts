@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -86,10 +86,14 @@ describe("streaming per-question mix", () => {
   const dir = mkdtempSync(join(tmpdir(), "mixdistill-stream-"));
   const longPath = join(dir, "long.jsonl");
   const shortPath = join(dir, "short.jsonl.gz");
-
-  it("equals the in-memory mix byte for byte on paper-form files", async () => {
+  const shuffled = join(dir, "short-reordered.jsonl");
+  beforeAll(async () => {
     await writeJsonl(longPath, corpus.map((r) => ({ problem: r.question, solution: r.responses.long })));
     await writeJsonl(shortPath, corpus.map((r) => ({ problem: r.question, solution: r.responses.short })));
+    await writeJsonl(shuffled, [...corpus].reverse().map((r) => ({ problem: r.question, solution: r.responses.short })));
+  });
+
+  it("equals the in-memory mix byte for byte on paper-form files", async () => {
     const opts = { ratio: { long: 1, short: 4 }, seed: 8 };
     const { manifest } = await mixFilesPerQuestion([{ name: "long", path: longPath }, { name: "short", path: shortPath }], { sources: [], strategy: "per-question", ...opts }, { dir: join(dir, "s"), format: "jsonl", name: "m" });
     expect(manifest.counts.perSource).toEqual({ long: 60, short: 240 });
@@ -105,8 +109,6 @@ describe("streaming per-question mix", () => {
   });
 
   it("detects files that are not aligned and leaves no output", async () => {
-    const shuffled = join(dir, "short-reordered.jsonl");
-    await writeJsonl(shuffled, [...corpus].reverse().map((r) => ({ problem: r.question, solution: r.responses.short })));
     const err = await mixFilesPerQuestion([{ name: "long", path: longPath }, { name: "short", path: shuffled }], { sources: [], strategy: "per-question", ratio: { long: 1, short: 4 } }, { dir: join(dir, "bad"), format: "jsonl", name: "m" }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NotAlignedError);
     expect((err as NotAlignedError).message).toMatch(/short-reordered.jsonl:1: field "question"/);
@@ -117,8 +119,8 @@ describe("streaming per-question mix", () => {
     const opts = { sources: [], strategy: "per-question" as const, ratio: { long: 1, short: 4 }, seed: 8 };
     const files = [{ name: "long", path: longPath }, { name: "short", path: shortPath }];
     await mixFilesPerQuestion(files, { ...opts, validate: "used" }, { dir: join(dir, "u"), format: "jsonl", name: "m" });
-    expect(readFileSync(join(dir, "u", "m.jsonl"))).toEqual(readFileSync(join(dir, "s", "m.jsonl")));
-    const shuffled = join(dir, "short-reordered.jsonl");
+    await mixFilesPerQuestion(files, opts, { dir: join(dir, "u-all"), format: "jsonl", name: "m" });
+    expect(readFileSync(join(dir, "u", "m.jsonl"))).toEqual(readFileSync(join(dir, "u-all", "m.jsonl")));
     const err = await mixFilesPerQuestion([files[0]!, { name: "short", path: shuffled }], { ...opts, validate: "used" }, { dir: join(dir, "u2"), format: "jsonl", name: "m" }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NotAlignedError);
   });
