@@ -1,0 +1,158 @@
+// Every notebook in notebooks/ executes headlessly (Debian's nbclient, the installed mixdistill kernelspec)
+// with its small test parameters, with no error output; notebook 1's recomputed gaps match the paper's
+// accuracies; a second execution with the same parameters gives the same numbers and byte-identical exports.
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const root = join(import.meta.dirname, "..", "..");
+const notebooksDir = join(root, "notebooks");
+const notebooks = readdirSync(notebooksDir).filter((f) => f.endsWith(".ipynb")).sort();
+
+interface Summary {
+  notebook: string;
+  status: string;
+  message: string;
+  executed: string;
+  html: string | null;
+}
+interface Output {
+  output_type: string;
+  data?: Record<string, unknown>;
+  text?: string | string[];
+  ename?: string;
+}
+interface Cell {
+  cell_type: string;
+  metadata: { tags?: string[] };
+  outputs?: Output[];
+}
+
+let work: string;
+let env: NodeJS.ProcessEnv;
+
+function execute(run: string): Summary[] {
+  const out = join(work, run);
+  const r = spawnSync(
+    "/usr/bin/python3",
+    [
+      join(root, "scripts", "run_notebooks.py"),
+      ...notebooks.map((n) => join(notebooksDir, n)),
+      "--out", out, "--small", "--timeout", "600",
+      // Fresh study store and export folder per run, so the second run recomputes everything.
+      "-p", `store=${JSON.stringify(join(work, run, "store"))}`,
+      "-p", `outDir=${JSON.stringify(join(work, run, "mixes"))}`,
+    ],
+    { env, encoding: "utf8", timeout: 900_000 },
+  );
+  if (r.status !== 0) throw new Error(`run_notebooks.py exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
+  return JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as Summary[];
+}
+
+function cells(path: string): Cell[] {
+  return (JSON.parse(readFileSync(path, "utf8")) as { cells: Cell[] }).cells;
+}
+
+/** The JSON output of the cell tagged `key-numbers`. */
+function keyNumbers(path: string): Record<string, unknown> {
+  const cell = cells(path).find((c) => c.metadata.tags?.includes("key-numbers"));
+  if (!cell) throw new Error(`${path}: no cell tagged key-numbers`);
+  const out = cell.outputs?.find((o) => o.data?.["application/json"] !== undefined);
+  if (!out) throw new Error(`${path}: the key-numbers cell has no JSON output`);
+  return out.data!["application/json"] as Record<string, unknown>;
+}
+
+function filesUnder(dir: string): Map<string, string> {
+  const m = new Map<string, string>();
+  const walk = (d: string) => {
+    for (const f of readdirSync(d)) {
+      const p = join(d, f);
+      if (statSync(p).isDirectory()) walk(p);
+      else m.set(relative(dir, p), createHash("sha256").update(readFileSync(p)).digest("hex"));
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return m;
+}
+
+let first: Summary[];
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), "mixdistill-notebooks-"));
+  const prefix = join(work, "prefix");
+  const install = spawnSync(process.execPath, [join(root, "bin", "mixdistill.js"), "install", "--prefix", prefix], { encoding: "utf8" });
+  if (install.status !== 0) throw new Error(`mixdistill install failed: ${install.stderr}`);
+  env = { ...process.env, JUPYTER_PATH: join(prefix, "share", "jupyter"), PYDEVD_DISABLE_FILE_VALIDATION: "1" };
+  first = execute("run1");
+}, 900_000);
+
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe("notebooks", () => {
+  it("has the four notebooks users open first, each with a parameters cell and small test settings", () => {
+    expect(notebooks.length).toBeGreaterThanOrEqual(4);
+    for (const n of notebooks) {
+      const nb = JSON.parse(readFileSync(join(notebooksDir, n), "utf8"));
+      expect(nb.metadata.kernelspec.name, n).toBe("mixdistill");
+      expect((nb.cells as Cell[]).some((c) => c.metadata.tags?.includes("parameters")), n).toBe(true);
+      expect(nb.metadata.mixdistill?.test_parameters, n).toBeTypeOf("object");
+      // Committed notebooks carry no outputs: numbers come from executing them.
+      expect((nb.cells as Cell[]).every((c) => !c.outputs || c.outputs.length === 0), n).toBe(true);
+    }
+  });
+
+  it("executes every notebook with no error output", () => {
+    expect(first.map((s) => [s.notebook.split("/").pop(), s.status, s.message])).toEqual(
+      notebooks.map((n) => [n, "ok", ""]),
+    );
+    for (const s of first) {
+      for (const c of cells(s.executed)) for (const o of c.outputs ?? []) expect(o.output_type, s.notebook).not.toBe("error");
+    }
+  });
+
+  it("notebook 1 recomputes every Table 1 and 2 gap from the paper's accuracies", () => {
+    const nb1 = first.find((s) => s.notebook.includes("01-"))!;
+    const k = keyNumbers(nb1.executed) as { table1: Record<string, number>; table2: Record<string, number>; checks: Record<string, number> };
+    const shared = join(root, "..", "shared", "reference", "paper_tables.json");
+    const paper = existsSync(shared) ? JSON.parse(readFileSync(shared, "utf8")) : undefined;
+    if (paper) {
+      for (const r of paper.table1_long_vs_short_cot_average.rows) expect(k.table1[r.student], r.student).toBeCloseTo(r.P_Long - r.P_Short, 6);
+      for (const r of paper.table2_large_vs_small_teacher_average.rows) expect(k.table2[r.student], r.student).toBeCloseTo(r.P_Large - r.P_Small, 6);
+      expect(Object.keys(k.table1).length).toBe(paper.table1_long_vs_short_cot_average.rows.length);
+    }
+    // The paper's finding, in its own numbers: negative for the smallest students, positive for the largest.
+    expect(k.table1["Qwen2.5-0.5B-Instruct"]).toBeCloseTo(-4.7, 6);
+    expect(k.table1["Qwen2.5-32B-Instruct"]).toBeCloseTo(13.7, 6);
+    expect(k.checks.inconsistent).toBe(1);
+  });
+
+  it("exports HTML reports whose plots draw offline (plotly.js inlined once)", () => {
+    for (const s of first) {
+      const html = readFileSync(s.html!, "utf8");
+      expect(html, s.notebook).not.toMatch(/<script[^>]+src=["']https?:\/\/[^"']*plotly/);
+      // plotly.js's own banner: the library is in the page exactly once, however many plots there are.
+      expect(html.match(/plotly\.js v\d+\.\d+\.\d+/g)?.length ?? 0, s.notebook).toBe(1);
+    }
+    const nb1 = readFileSync(first.find((s) => s.notebook.includes("01-"))!.html!, "utf8");
+    expect(nb1.match(/window\.Plotly/g)?.length ?? 0).toBeGreaterThan(6);
+  });
+
+  it("a second execution with the same parameters gives the same numbers and byte-identical exports", () => {
+    const second = execute("run2");
+    expect(second.every((s) => s.status === "ok")).toBe(true);
+    for (const [i, s] of first.entries()) {
+      expect(keyNumbers(second[i]!.executed), s.notebook).toEqual(keyNumbers(s.executed));
+    }
+    const a = filesUnder(join(work, "run1", "mixes"));
+    const b = filesUnder(join(work, "run2", "mixes"));
+    expect(a.size).toBeGreaterThan(0);
+    // Manifests name their own source paths, which differ between the runs' folders; data files must not.
+    const data = (m: Map<string, string>) => [...m].filter(([p]) => p.endsWith(".jsonl") || p.endsWith("dataset_info.json")).sort();
+    expect(data(b)).toEqual(data(a));
+  }, 900_000);
+});
