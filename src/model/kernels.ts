@@ -112,6 +112,29 @@ export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
   });
 }
 
+/** x (n, R, C) -> (n, C, R): every block transposed (tiles, contiguous writes). */
+export function blockTranspose(x: tf.Tensor3D): tf.Tensor3D {
+  const be = wasmBackend();
+  if (!be) return tf.transpose(x, [0, 2, 1]);
+  const [n, R, C] = x.shape;
+  return withOutput<tf.Tensor3D>(be, [n, C, R], [x], (o, [a]) => {
+    const B = 32;
+    for (let b = 0; b < n; b++) {
+      const off = b * R * C;
+      for (let r0 = 0; r0 < R; r0 += B) {
+        const r1 = Math.min(R, r0 + B);
+        for (let c0 = 0; c0 < C; c0 += B) {
+          const c1 = Math.min(C, c0 + B);
+          for (let c = c0; c < c1; c++) {
+            const ob = off + c * R;
+            for (let r = r0; r < r1; r++) o[ob + r] = a![off + r * C + c]!;
+          }
+        }
+      }
+    }
+  });
+}
+
 /** a (n, M, K) x b (n, K, N) -> (n, M, N), one 2-D product per block. */
 export function blockMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   const be = wasmBackend();
@@ -246,59 +269,48 @@ function headsGeneric(x: tf.Tensor2D, B: number, T: number, H: number, off: numb
 
 /**
  * What attention's backward pass needs from qkv (B*T, 3D) and the output gradient dy (B*T, D):
- * k (B*H, T, hs), vT and qT (B*H, hs, T; q times qScale), dO (B*H, T, hs) and dOT (B*H, hs, T).
- * With the transposed layouts every backward product is a plain block matMul: no (T, T) transposes.
+ * k (B*H, T, hs), vT (B*H, hs, T) and dO (B*H, T, hs).
  */
-export function attentionBackwardLayouts(qkv: tf.Tensor2D, dy: tf.Tensor2D, B: number, T: number, H: number, qScale: number) {
+export function attentionBackwardLayouts(qkv: tf.Tensor2D, dy: tf.Tensor2D, B: number, T: number, H: number) {
   const D = qkv.shape[1] / 3;
   const be = wasmBackend();
   if (!be) {
     return {
       k: headsGeneric(qkv, B, T, H, D, D, false),
       vT: headsGeneric(qkv, B, T, H, 2 * D, D, true),
-      qT: headsGeneric(qkv, B, T, H, 0, D, true, qScale),
       dO: headsGeneric(dy, B, T, H, 0, D, false),
-      dOT: headsGeneric(dy, B, T, H, 0, D, true),
     };
   }
   return {
     k: fromRowsToHeads(be, qkv, B, T, H, D, D),
     vT: fromRowsToHeadsT(be, qkv, B, T, H, 2 * D, D, 1),
-    qT: fromRowsToHeadsT(be, qkv, B, T, H, 0, D, qScale),
     dO: fromRowsToHeads(be, dy, B, T, H, 0, D),
-    dOT: fromRowsToHeadsT(be, dy, B, T, H, 0, D, 1),
   };
 }
 
-/** Gradients dQ (B*H, T, hs; of q times qScale), dKT and dVT (B*H, hs, T) -> the gradient of qkv (B*T, 3D). */
-export function mergeQKVGrads(dQ: tf.Tensor3D, dKT: tf.Tensor3D, dVT: tf.Tensor3D, B: number, T: number, H: number, qScale: number): tf.Tensor2D {
+/** Gradients dQ (of q times qScale), dK, dV, all (B*H, T, hs) -> the gradient of qkv (B*T, 3D). */
+export function mergeQKVGrads(dQ: tf.Tensor3D, dK: tf.Tensor3D, dV: tf.Tensor3D, B: number, T: number, H: number, qScale: number): tf.Tensor2D {
   const hs = dQ.shape[2];
   const D = H * hs;
   const be = wasmBackend();
   if (!be) {
     return tf.tidy(() => {
       const rows = (x: tf.Tensor) => x.reshape([B, H, T, hs]).transpose([0, 2, 1, 3]).reshape([B * T, D]);
-      const rowsT = (x: tf.Tensor3D) => x.reshape([B, H, hs, T]).transpose([0, 3, 1, 2]).reshape([B * T, D]);
-      return tf.concat([rows(dQ).mul(qScale), rowsT(dKT), rowsT(dVT)], 1) as tf.Tensor2D;
+      return tf.concat([rows(dQ).mul(qScale), rows(dK), rows(dV)], 1) as tf.Tensor2D;
     });
   }
-  return withOutput<tf.Tensor2D>(be, [B * T, 3 * D], [dQ, dKT, dVT], (o, [q, kT, vT]) => {
+  return withOutput<tf.Tensor2D>(be, [B * T, 3 * D], [dQ, dK, dV], (o, [q, k, v]) => {
     for (let b = 0; b < B; b++)
-      for (let h = 0; h < H; h++) {
-        const blk = (b * H + h) * T * hs;
+      for (let h = 0; h < H; h++)
         for (let t = 0; t < T; t++) {
-          const src = blk + t * hs;
-          const dst = (b * T + t) * 3 * D + h * hs;
-          for (let e = 0; e < hs; e++) o[dst + e] = q![src + e]! * qScale;
-        }
-        for (let t = 0; t < T; t++) {
+          const src = ((b * H + h) * T + t) * hs;
           const dst = (b * T + t) * 3 * D + h * hs;
           for (let e = 0; e < hs; e++) {
-            o[dst + D + e] = kT![blk + e * T + t]!;
-            o[dst + 2 * D + e] = vT![blk + e * T + t]!;
+            o[dst + e] = q![src + e]! * qScale;
+            o[dst + D + e] = k![src + e]!;
+            o[dst + 2 * D + e] = v![src + e]!;
           }
         }
-      }
   });
 }
 

@@ -5,7 +5,7 @@
  * Shapes: N = B*T rows (one per token), D model width, V vocabulary, H heads, hs = D/H.
  */
 import * as tf from "@tensorflow/tfjs";
-import { attentionBackwardLayouts, blockMatMul, fromHeads, mergeQKVGrads, splitQKV, transpose2d } from "./kernels.js";
+import { attentionBackwardLayouts, blockMatMul, blockTranspose, fromHeads, mergeQKVGrads, splitQKV, transpose2d } from "./kernels.js";
 
 type Save = (t: tf.Tensor[]) => void;
 type GradFn = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
@@ -82,21 +82,23 @@ export function attention(qkv: tf.Tensor2D, B: number, T: number, H: number): tf
     const s = blockMatMul(q, kT); // (BH, T, T)
     const p = tf.softmax(tf.add(s, causalMask(T))) as tf.Tensor3D; // (BH, T, T)
     const o = blockMatMul(p, v); // (BH, T, hs)
-    save([x, p]);
+    save([x, q, p]);
     return {
       value: fromHeads(o, B, T, H), // (B*T, D)
-      gradFunc: (dy, [xs, ps]) => {
+      gradFunc: (dy, [xs, qs, ps]) => {
         const P = ps as tf.Tensor3D;
-        // dO (BH, T, hs), dOT (BH, hs, T), k (BH, T, hs), vT and qT (BH, hs, T)
-        const { k, vT, qT, dO, dOT } = attentionBackwardLayouts(xs as tf.Tensor2D, dy as tf.Tensor2D, B, T, H, scale);
+        // k (BH, T, hs), vT (BH, hs, T), dO (BH, T, hs). The (T, T) matrices are transposed
+        // explicitly: as the right operand of a matMul, XNNPACK would repack them, which costs
+        // more than a transpose (and as much as the product itself when hs is small).
+        const { k, vT, dO } = attentionBackwardLayouts(xs as tf.Tensor2D, dy as tf.Tensor2D, B, T, H);
         const dP = blockMatMul(dO, vT); // (BH, T, T)
-        const dVT = blockMatMul(dOT, P); // (BH, hs, T) = (P^T dO)^T
+        const dV = blockMatMul(blockTranspose(P), dO); // (BH, T, hs)
         // softmax backward: dS = P * (dP - rowsum(dP * P))
         const rows = tf.matMul(tf.mul(dP, P).reshape([-1, T]) as tf.Tensor2D, fill([T, 1], 1) as tf.Tensor2D); // (BH*T, 1)
         const dS = tf.mul(P, tf.sub(dP, rows.reshape([B * H, T, 1]))) as tf.Tensor3D; // (BH, T, T)
         const dQ = blockMatMul(dS, k); // (BH, T, hs), gradient of the scaled q
-        const dKT = blockMatMul(qT, dS); // (BH, hs, T) = (dS^T q)^T
-        return mergeQKVGrads(dQ, dKT, dVT, B, T, H, scale); // (B*T, 3D)
+        const dK = blockMatMul(blockTranspose(dS), qs as tf.Tensor3D); // (BH, T, hs)
+        return mergeQKVGrads(dQ, dK, dV, B, T, H, scale); // (B*T, 3D)
       },
     };
   }) as never) as (x: tf.Tensor2D) => tf.Tensor2D;
