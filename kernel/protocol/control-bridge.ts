@@ -13,7 +13,19 @@ export type FromControl =
   | { type: "request"; message: Message }
   | { type: "closed" };
 
-export type ToControl = { type: "send"; frames: Uint8Array[] } | { type: "publish"; frames: Uint8Array[] } | { type: "close" };
+/** Frames travel packed: `data` holds them back to back, `lengths` says where each ends. */
+export type ToControl = { type: "send" | "publish"; data: Uint8Array; lengths: number[] } | { type: "close" };
+
+/** The frames of a packed message (views into its buffer, no copy). */
+export function unpackFrames(data: Uint8Array, lengths: number[]): Buffer[] {
+  const frames: Buffer[] = [];
+  let offset = 0;
+  for (const n of lengths) {
+    frames.push(Buffer.from(data.buffer, data.byteOffset + offset, n));
+    offset += n;
+  }
+  return frames;
+}
 
 export interface ControlHandlers {
   onInterrupt(): void;
@@ -70,14 +82,31 @@ export class ControlBridge {
 
   /** A reply on the control channel. */
   send(frames: Buffer[]): void {
-    const msg: ToControl = { type: "send", frames };
-    this.worker.postMessage(msg);
+    this.post("send", frames);
   }
 
   /** A message on IOPub; it leaves even while the main thread is busy in a synchronous cell. */
   publish(frames: Buffer[]): void {
-    const msg: ToControl = { type: "publish", frames };
-    this.worker.postMessage(msg);
+    this.post("publish", frames);
+  }
+
+  /**
+   * Small Buffers are views into Node's shared 8 KiB pool, and cloning a view clones its whole
+   * ArrayBuffer: the frames are packed into one buffer of their own, which is transferred, not copied.
+   */
+  private post(type: "send" | "publish", frames: Buffer[]): void {
+    let total = 0;
+    for (const f of frames) total += f.length;
+    const data = new Uint8Array(total);
+    const lengths: number[] = [];
+    let offset = 0;
+    for (const f of frames) {
+      data.set(f, offset);
+      offset += f.length;
+      lengths.push(f.length);
+    }
+    const msg: ToControl = { type, data, lengths };
+    this.worker.postMessage(msg, [data.buffer]);
   }
 
   /** Sends what is queued, then closes the thread's sockets (a thread closed with open sockets aborts the process). */

@@ -7,7 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import * as zmq from "zeromq";
 import { type ConnectionInfo, type DecodeLimits, type Message, Signer, decode, encode, endpoint, newHeader } from "./wire.js";
-import type { FromControl, ToControl } from "./control-bridge.js";
+import { type FromControl, type ToControl, unpackFrames } from "./control-bridge.js";
 
 interface ControlWorkerData {
   info: ConnectionInfo;
@@ -78,11 +78,9 @@ async function controlLoop(): Promise<void> {
   }
 }
 
-const toBuffers = (frames: Uint8Array[]): Buffer[] => frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength));
-
 port.on("message", (m: ToControl) => {
-  if (m.type === "send") sendControl(toBuffers(m.frames));
-  else if (m.type === "publish") publish(toBuffers(m.frames));
+  if (m.type === "send") sendControl(unpackFrames(m.data, m.lengths));
+  else if (m.type === "publish") publish(unpackFrames(m.data, m.lengths));
   else if (m.type === "close") {
     void Promise.all([controlTail, iopubTail]).then(() => {
       hb.close();
