@@ -106,9 +106,6 @@ export class Kernel {
   private outputParent: Message | undefined;
   private allowStdin = false;
   private payload: JsonObject[] = [];
-  private pendingStream: { name: "stdout" | "stderr"; text: string; parent: Message } | undefined;
-  private streamFlushScheduled = false;
-  private lastStreamFlush = 0;
   private pendingInput: { msgId: string; resolve: (v: string) => void; reject: (e: Error) => void } | undefined;
   private widgetsReady: Promise<void> | undefined;
   private shuttingDown = false;
@@ -166,7 +163,7 @@ export class Kernel {
     this.keepAlive = setInterval(() => undefined, 1 << 30);
     // The I/O thread starts in parallel; shell does not wait for it (start-up time). What is
     // published before it has bound IOPub is sent once it has.
-    this.control = new ControlBridge(this.opts.info, this.session, this.limits, {
+    this.control = new ControlBridge(this.opts.info, this.session, this.kernelId, this.limits, {
       onInterrupt: () => this.interrupt(),
       onRequest: (msg) => this.enqueue(msg, "control"),
       log: this.log,
@@ -287,22 +284,16 @@ export class Kernel {
   // ---------------------------------------------------------------- sending
 
   private reply(channel: Channel, req: Message, msgType: string, content: JsonObject, metadata: JsonObject = {}): void {
-    this.flushStream();
     const frames = encode(this.signer, req.identities, newHeader(msgType, this.session), req.header, metadata, content);
     if (channel === "shell") void this.shellOut.send(frames);
     else this.control.send(frames);
   }
 
-  /** Publishes on IOPub. Pending stream text is sent first, so order is kept. */
+  /** Publishes on IOPub (through the I/O thread, which sends pending stream text first, so order is kept). */
   publish(msgType: string, content: JsonObject, parent: Message | undefined, metadata: JsonObject = {}): void {
-    if (msgType !== "stream") this.flushStream();
-    this.publishNow(msgType, content, parent?.header ?? {}, metadata);
-  }
-
-  private publishNow(msgType: string, content: JsonObject, parent: Partial<Header>, metadata: JsonObject): void {
     let frames: Buffer[];
     try {
-      frames = encode(this.signer, [Buffer.from(`kernel.${this.kernelId}.${msgType}`)], newHeader(msgType, this.session), parent, metadata, content);
+      frames = encode(this.signer, [Buffer.from(`kernel.${this.kernelId}.${msgType}`)], newHeader(msgType, this.session), parent?.header ?? {}, metadata, content);
     } catch (err) {
       this.log(`cannot serialise ${msgType}: ${String(err)}`);
       return;
@@ -310,34 +301,17 @@ export class Kernel {
     this.control.publish(frames);
   }
 
-  /** Stream text is coalesced per name and parent, and flushed on the next turn or before other output. */
+  /**
+   * Stream text goes to the I/O thread, which coalesces it per name and parent and sends it on its
+   * next turn: output leaves even while a synchronous cell holds this thread.
+   */
   private stream(name: "stdout" | "stderr", text: string): void {
     const parent = this.outputParent;
     if (!parent) {
       (name === "stdout" ? this.realStdoutWrite : this.realStderrWrite)(text);
       return;
     }
-    const p = this.pendingStream;
-    if (p && (p.name !== name || p.parent !== parent)) this.flushStream();
-    if (this.pendingStream) this.pendingStream.text += text;
-    else this.pendingStream = { name, text, parent };
-    // A synchronous loop never yields to setImmediate: flush by size and by age as well.
-    if (this.pendingStream.text.length > 64 * 1024 || Date.now() - this.lastStreamFlush > 50) this.flushStream();
-    else if (!this.streamFlushScheduled) {
-      this.streamFlushScheduled = true;
-      setImmediate(() => {
-        this.streamFlushScheduled = false;
-        this.flushStream();
-      });
-    }
-  }
-
-  private flushStream(): void {
-    const p = this.pendingStream;
-    if (!p) return;
-    this.pendingStream = undefined;
-    this.lastStreamFlush = Date.now();
-    this.publishNow("stream", { name: p.name, text: p.text }, p.parent.header, {});
+    this.control.stream(name, text, parent.header);
   }
 
   /** process.stdout/stderr writes and console.* go to the notebook while a request is the parent. */
@@ -408,7 +382,7 @@ export class Kernel {
         },
         reject,
       };
-      this.flushStream();
+      this.control.flushStreams();
       void this.stdinOut.send(encode(this.signer, parent.identities, header, parent.header, {}, { prompt, password }));
     });
   }
@@ -633,7 +607,6 @@ export class Kernel {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     clearInterval(this.keepAlive);
-    this.flushStream();
     await Promise.race([this.shellOut.flush(), new Promise((r) => setTimeout(r, 1000))]);
     await this.control.close();
     closeMainSockets(this.sockets);

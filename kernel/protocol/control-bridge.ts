@@ -3,7 +3,7 @@
  * hands it frames to send on control and IOPub. Messages between the threads are typed here.
  */
 import { Worker } from "node:worker_threads";
-import type { ConnectionInfo, DecodeLimits, Message } from "./wire.js";
+import type { ConnectionInfo, DecodeLimits, Header, Message } from "./wire.js";
 
 export type FromControl =
   | { type: "ready" }
@@ -14,7 +14,11 @@ export type FromControl =
   | { type: "closed" };
 
 /** Frames travel packed: `data` holds them back to back, `lengths` says where each ends. */
-export type ToControl = { type: "send" | "publish"; data: Uint8Array; lengths: number[] } | { type: "close" };
+export type ToControl =
+  | { type: "send" | "publish"; data: Uint8Array; lengths: number[] }
+  | { type: "stream"; name: "stdout" | "stderr"; text: string; parent: Partial<Header> }
+  | { type: "flush" }
+  | { type: "close" };
 
 /** The frames of a packed message (views into its buffer, no copy). */
 export function unpackFrames(data: Uint8Array, lengths: number[]): Buffer[] {
@@ -46,8 +50,8 @@ export class ControlBridge {
   private closedPromise: Promise<void> | undefined;
 
   /** Starts the thread. Frames handed over before it is bound are sent once it is. */
-  constructor(info: ConnectionInfo, session: string, limits: DecodeLimits, handlers: ControlHandlers) {
-    const worker = new Worker(new URL("./control-worker.js", import.meta.url), { workerData: { info, session, limits } });
+  constructor(info: ConnectionInfo, session: string, kernelId: string, limits: DecodeLimits, handlers: ControlHandlers) {
+    const worker = new Worker(new URL("./control-worker.js", import.meta.url), { workerData: { info, session, kernelId, limits } });
     this.worker = worker;
     this.ready = new Promise((resolve, reject) => {
       worker.on("message", (m: FromControl) => {
@@ -88,6 +92,18 @@ export class ControlBridge {
   /** A message on IOPub; it leaves even while the main thread is busy in a synchronous cell. */
   publish(frames: Buffer[]): void {
     this.post("publish", frames);
+  }
+
+  /** Text for a stream message; the I/O thread coalesces consecutive writes to the same stream and parent. */
+  stream(name: "stdout" | "stderr", text: string, parent: Partial<Header>): void {
+    const msg: ToControl = { type: "stream", name, text, parent };
+    this.worker.postMessage(msg);
+  }
+
+  /** Sends pending stream text now. */
+  flushStreams(): void {
+    const msg: ToControl = { type: "flush" };
+    this.worker.postMessage(msg);
   }
 
   /**

@@ -6,18 +6,19 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import * as zmq from "zeromq";
-import { type ConnectionInfo, type DecodeLimits, type Message, Signer, decode, encode, endpoint, newHeader } from "./wire.js";
+import { type ConnectionInfo, type DecodeLimits, type Header, type Message, Signer, decode, encode, endpoint, newHeader } from "./wire.js";
 import { type FromControl, type ToControl, unpackFrames } from "./control-bridge.js";
 
 interface ControlWorkerData {
   info: ConnectionInfo;
   session: string;
+  kernelId: string;
   limits: DecodeLimits;
 }
 
 const port = parentPort;
 if (!port) throw new Error("control-worker must run as a worker thread");
-const { info, session, limits } = workerData as ControlWorkerData;
+const { info, session, kernelId, limits } = workerData as ControlWorkerData;
 const signer = new Signer(info.key, info.signature_scheme);
 const post = (m: FromControl): void => port.postMessage(m);
 
@@ -78,7 +79,32 @@ async function controlLoop(): Promise<void> {
   }
 }
 
+// Stream text waiting to go out: consecutive writes to one stream with one parent become one message.
+let pending: { name: string; text: string; parent: Partial<Header> } | undefined;
+let flushScheduled = false;
+const flushStream = (): void => {
+  const p = pending;
+  if (!p) return;
+  pending = undefined;
+  publish(encode(signer, [Buffer.from(`kernel.${kernelId}.stream`)], newHeader("stream", session), p.parent, {}, { name: p.name, text: p.text }));
+};
+
 port.on("message", (m: ToControl) => {
+  if (m.type === "stream") {
+    if (pending && (pending.name !== m.name || pending.parent.msg_id !== m.parent.msg_id)) flushStream();
+    if (pending) pending.text += m.text;
+    else pending = { name: m.name, text: m.text, parent: m.parent };
+    if (pending.text.length > 64 * 1024) flushStream();
+    else if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(() => {
+        flushScheduled = false;
+        flushStream();
+      });
+    }
+    return;
+  }
+  if (m.type !== "send") flushStream();
   if (m.type === "send") sendControl(unpackFrames(m.data, m.lengths));
   else if (m.type === "publish") publish(unpackFrames(m.data, m.lengths));
   else if (m.type === "close") {
