@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- train [--quick] [--memory-seconds S]`
+ * `npm run bench -- train [--quick] [--memory-seconds S]`, or `-- --memory-only [--memory-seconds 1800]`
  *
  * In one run: the wasm backend's 2-D matMul peak, training tokens/s of reference configs
  * A (D=128, 2 layers, T=128, batch 16) and B (D=256, 4 layers, T=256, batch 8), 4 heads, AdamW,
@@ -162,7 +162,8 @@ function torchSpeed(): { version: string; tokensPerSecond: Record<string, number
 /** Trains config A for `seconds`, sampling tensor count and RSS. */
 async function memoryCheck(seconds: number) {
   const t = setupTraining("A");
-  const samples: Array<{ t: number; tensors: number; rssMB: number }> = [];
+  const samples: Array<{ t: number; tensors: number; rssMB: number; wasmHeapMB: number; jsHeapMB: number }> = [];
+  const heap = (tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm;
   const start = performance.now();
   let nextSample = 0;
   let steps = 0;
@@ -172,7 +173,8 @@ async function memoryCheck(seconds: number) {
     const el = (performance.now() - start) / 1000;
     if (el >= nextSample) {
       if (global.gc) global.gc();
-      samples.push({ t: Math.round(el), tensors: tf.memory().numTensors, rssMB: Math.round(process.memoryUsage().rss / 1e6) });
+      const mu = process.memoryUsage();
+      samples.push({ t: Math.round(el), tensors: tf.memory().numTensors, rssMB: Math.round(mu.rss / 1e6), wasmHeapMB: Math.round((heap?.HEAPU8.length ?? 0) / 1e6), jsHeapMB: Math.round(mu.heapUsed / 1e6) });
       nextSample += Math.max(1, seconds / 20);
     }
     await new Promise((r) => setImmediate(r));
@@ -181,11 +183,32 @@ async function memoryCheck(seconds: number) {
   t.opt.dispose();
   const first = samples[Math.min(1, samples.length - 1)]!; // after the first steps' allocations
   const last = samples[samples.length - 1]!;
-  return { seconds, steps, tensorsFirst: first.tensors, tensorsLast: last.tensors, rssFirstMB: first.rssMB, rssLastMB: last.rssMB, rssMaxMB: Math.max(...samples.map((s) => s.rssMB)), flatTensors: first.tensors === last.tensors, samples };
+  return {
+    seconds,
+    steps,
+    tensorsFirst: first.tensors,
+    tensorsLast: last.tensors,
+    rssFirstMB: first.rssMB,
+    rssLastMB: last.rssMB,
+    rssMaxMB: Math.max(...samples.map((s) => s.rssMB)),
+    wasmHeapFirstMB: first.wasmHeapMB,
+    wasmHeapLastMB: last.wasmHeapMB,
+    jsHeapFirstMB: first.jsHeapMB,
+    jsHeapLastMB: last.jsHeapMB,
+    flatTensors: first.tensors === last.tensors,
+    samples,
+  };
 }
 
 async function main() {
   if (flag("--worker")) return worker(args[args.indexOf("--worker") + 1] as ConfigName, opt("--steps", 8));
+  if (flag("--memory-only")) {
+    await initBackend("wasm");
+    const mem = await memoryCheck(opt("--memory-seconds", 1800));
+    console.log(`  samples (s: tensors / wasm MB / RSS MB): ${mem.samples.map((x) => `${x.t}: ${x.tensors}/${x.wasmHeapMB}/${x.rssMB}`).join(", ")}`);
+    console.log(JSON.stringify({ memory: { ...mem, samples: undefined } }));
+    return;
+  }
   const info = await initBackend("wasm");
   const load = loadavg()[0]!;
   console.log(`backend: ${info.name} (${info.reason}); ${cpus().length} cores, load average ${load.toFixed(2)} at start`);
@@ -216,7 +239,8 @@ async function main() {
     result.torch = { available: true, version: torch.version, tokensPerSecond: torch.tokensPerSecond, tfjsOverTorch: ratios };
   }
   const mem = await memoryCheck(opt("--memory-seconds", quick ? 5 : 20));
-  console.log(`memory over ${mem.seconds} s (${mem.steps} steps of A): tensors ${mem.tensorsFirst} -> ${mem.tensorsLast}, RSS ${mem.rssFirstMB} -> ${mem.rssLastMB} MB (max ${mem.rssMaxMB})`);
+  console.log(`memory over ${mem.seconds} s (${mem.steps} steps of A): tensors ${mem.tensorsFirst} -> ${mem.tensorsLast}, wasm heap ${mem.wasmHeapFirstMB} -> ${mem.wasmHeapLastMB} MB, JS heap ${mem.jsHeapFirstMB} -> ${mem.jsHeapLastMB} MB, RSS ${mem.rssFirstMB} -> ${mem.rssLastMB} MB (max ${mem.rssMaxMB})`);
+  console.log(`  samples (s: tensors / wasm MB / RSS MB): ${mem.samples.map((x) => `${x.t}: ${x.tensors}/${x.wasmHeapMB}/${x.rssMB}`).join(", ")}`);
   result.memory = { ...mem, samples: undefined };
   console.log(JSON.stringify(result));
 }
