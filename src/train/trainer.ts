@@ -107,6 +107,7 @@ export class Trainer {
     const t = Trainer.create(model, tokenizer, examples, ck.state.train);
     if (t.data.fingerprint !== ck.state.dataFingerprint) {
       t.dispose();
+      model.dispose();
       throw new Error(`${path}: the training examples differ from those the checkpoint was trained on`);
     }
     const byName = new Map(ck.tensors.map((x) => [x.name, x]));
