@@ -112,24 +112,17 @@ export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
   });
 }
 
-/** x (n, R, C) -> (n, C, R): every block transposed (tiles, contiguous writes). */
+/** x (n, R, C) -> (n, C, R): every block transposed (contiguous writes; blocks this small need no tiles). */
 export function blockTranspose(x: tf.Tensor3D): tf.Tensor3D {
   const be = wasmBackend();
   if (!be) return tf.transpose(x, [0, 2, 1]);
   const [n, R, C] = x.shape;
   return withOutput<tf.Tensor3D>(be, [n, C, R], [x], (o, [a]) => {
-    const B = 32;
     for (let b = 0; b < n; b++) {
       const off = b * R * C;
-      for (let r0 = 0; r0 < R; r0 += B) {
-        const r1 = Math.min(R, r0 + B);
-        for (let c0 = 0; c0 < C; c0 += B) {
-          const c1 = Math.min(C, c0 + B);
-          for (let c = c0; c < c1; c++) {
-            const ob = off + c * R;
-            for (let r = r0; r < r1; r++) o[ob + r] = a![off + r * C + c]!;
-          }
-        }
+      for (let c = 0; c < C; c++) {
+        const ob = off + c * R;
+        for (let r = 0, ia = off + c; r < R; r++, ia += C) o[ob + r] = a![ia]!;
       }
     }
   });
