@@ -1,5 +1,6 @@
 import { createReadStream, openSync, readSync, closeSync } from "node:fs";
 import { createGunzip } from "node:zlib";
+import { isUtf8 } from "node:buffer";
 import { CorpusError, type SkippedLine } from "./errors.js";
 import { AtomicWriter } from "./atomic.js";
 import { checkCorpusRecord, checkPaperRecord, type Checked, type PaperRecord } from "./validate.js";
@@ -117,6 +118,71 @@ export async function* readRawLineBatches(path: string, opts: { onRawChunk?: (ch
     if (batch.length) yield batch;
   }
   if (rest && rest.length > 0) yield [{ line: ++line, bytes: rest }];
+}
+
+/**
+ * The lines of one buffer as byte offsets: line `firstLine + i` is `buf[starts[i], ends[i])` (newline
+ * excluded, a CR kept). `utf8` is true when all of these lines are known to be valid UTF-8.
+ */
+export interface LineSpans {
+  buf: Buffer;
+  starts: Int32Array;
+  ends: Int32Array;
+  count: number;
+  firstLine: number;
+  utf8: boolean;
+}
+
+/**
+ * Streams the lines of a (possibly gzip) file as offsets into the chunks read (~1 MB each), with no
+ * object per line; UTF-8 validity is checked once per chunk (lines split at ASCII newlines, so a valid
+ * chunk has valid lines). Memory holds one chunk plus one partial line.
+ */
+export async function* readLineSpans(path: string, opts: { onRawChunk?: (chunk: Buffer) => void } = {}): AsyncGenerator<LineSpans> {
+  let rest: Buffer | undefined;
+  let line = 0;
+  let starts = new Int32Array(4096);
+  let ends = new Int32Array(4096);
+  for await (const chunk of openByteStream(path, opts.onRawChunk)) {
+    let start = 0;
+    let nl = chunk.indexOf(10);
+    if (rest) {
+      if (nl === -1) {
+        rest = Buffer.concat([rest, chunk]);
+        continue;
+      }
+      // Only the line that spans two chunks is copied; it comes as a batch of its own.
+      const joined = Buffer.concat([rest, chunk.subarray(0, nl)]);
+      rest = undefined;
+      yield { buf: joined, starts: Int32Array.of(0), ends: Int32Array.of(joined.length), count: 1, firstLine: ++line, utf8: isUtf8(joined) };
+      start = nl + 1;
+      nl = chunk.indexOf(10, start);
+    }
+    let count = 0;
+    const first = start;
+    while (nl !== -1) {
+      if (count === starts.length) {
+        const s2 = new Int32Array(count * 2);
+        s2.set(starts);
+        starts = s2;
+        const e2 = new Int32Array(count * 2);
+        e2.set(ends);
+        ends = e2;
+      }
+      starts[count] = start;
+      ends[count++] = nl;
+      start = nl + 1;
+      nl = chunk.indexOf(10, start);
+    }
+    const utf8 = count > 0 && isUtf8(chunk.subarray(first, ends[count - 1]));
+    if (start < chunk.length) rest = Buffer.from(chunk.subarray(start));
+    if (count) {
+      yield { buf: chunk, starts, ends, count, firstLine: line + 1, utf8 };
+      line += count;
+      // The consumer is done with this batch's offsets once it asks for the next one.
+    }
+  }
+  if (rest && rest.length > 0) yield { buf: rest, starts: Int32Array.of(0), ends: Int32Array.of(rest.length), count: 1, firstLine: ++line, utf8: isUtf8(rest) };
 }
 
 /**

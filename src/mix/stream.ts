@@ -6,10 +6,12 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
+import { mkdir, open, readFile, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { basename, join } from "node:path";
 import { isUtf8 } from "node:buffer";
 import { CorpusError } from "../data/errors.js";
-import { decodeRawLine, readRawLineBatches, ReadReport, openByteStream, type ErrorPolicy, type RawLine } from "../data/jsonl.js";
+import { decodeRawLine, readLineSpans, ReadReport, openByteStream, type ErrorPolicy, type LineSpans, type RawLine } from "../data/jsonl.js";
 import { checkCorpusRecord, checkPaperRecord, recordKind } from "../data/validate.js";
 import { extractBoxed, normaliseQuestion, questionId } from "../data/corpus.js";
 import { makeRng } from "../data/rng.js";
@@ -18,7 +20,8 @@ import { defaultTokenizer, type Tokenizer } from "../tokenize/tokenizer.js";
 import { resolveMixOptions, MixOptionError, type MixOptions } from "./options.js";
 import { QuestionDrawer, type Plan } from "./plan.js";
 import { buildManifest, toExample, type MixManifest, type SourceFileInfo } from "./mix.js";
-import { ExportWriter, type ExportOptions, type OutputFile } from "./export.js";
+import { datasetInfoEntry, EXPORT_FORMATS, formatExample, resolveTemplate, type ExportFormat, type ExportOptions, type OutputFile } from "./export.js";
+import { writeFileAtomic } from "../data/atomic.js";
 
 export interface SourceFile {
   name: string;
@@ -90,47 +93,326 @@ function parseLine(raw: RawLine, paperName: string): LineRecord {
   return c.ok ? { line: item.line, rec: c.value } : { line: item.line, field: c.field, reason: c.reason };
 }
 
-/** The non-blank lines of a file, pulled one at a time but read in ~1 MB batches (few awaits per line). */
+/**
+ * The non-blank lines of a file, pulled one at a time but read in ~1 MB chunks (few awaits per line)
+ * and kept as offsets into the chunk: `buf[start, end)` is the current line, `raw()` a view of it.
+ */
 class LineCursor {
-  private batch: RawLine[] = [];
+  private spans: LineSpans | undefined;
   private i = 0;
-  private readonly it: AsyncIterator<RawLine[]>;
+  private readonly it: AsyncIterator<LineSpans>;
   readonly hash = createHash("sha256");
   bytes = 0;
+  buf: Buffer = Buffer.alloc(0);
+  start = 0;
+  end = 0;
+  line = 0;
+  /** The current line is known to be valid UTF-8. */
+  utf8 = false;
+  private rawLine: RawLine | undefined;
   constructor(path: string) {
-    this.it = readRawLineBatches(path, {
+    this.it = readLineSpans(path, {
       onRawChunk: (c) => {
         this.hash.update(c);
         this.bytes += c.length;
       },
     })[Symbol.asyncIterator]();
   }
-  /** The next non-blank line, or null at the end. Synchronous while the batch lasts. */
-  next(): RawLine | null | Promise<RawLine | null> {
-    while (this.i < this.batch.length) {
-      const item = this.batch[this.i++]!;
-      if (!isBlank(item.bytes)) return item;
+  /** Moves to the next non-blank line; false at the end. Synchronous while the chunk lasts. */
+  next(): boolean | Promise<boolean> {
+    const sp = this.spans;
+    if (sp) {
+      const { buf, starts, ends, count } = sp;
+      while (this.i < count) {
+        const i = this.i++;
+        const a = starts[i]!;
+        const z = ends[i]!;
+        if (isBlankRange(buf, a, z)) continue;
+        this.buf = buf;
+        this.start = a;
+        this.end = z;
+        this.line = sp.firstLine + i;
+        this.utf8 = sp.utf8;
+        this.rawLine = undefined;
+        return true;
+      }
     }
     return this.refill();
   }
-  private async refill(): Promise<RawLine | null> {
+  private async refill(): Promise<boolean> {
     for (;;) {
       const r = await this.it.next();
-      if (r.done) return null;
-      this.batch = r.value;
+      if (r.done) {
+        this.spans = undefined;
+        return false;
+      }
+      this.spans = r.value;
       this.i = 0;
-      const item = this.next();
-      if (item !== null) return item;
+      const x = this.next();
+      if (x === true) return true;
+      if (x !== false) return x;
     }
+  }
+  /** The current line as a RawLine (a view, made on demand). */
+  raw(): RawLine {
+    return (this.rawLine ??= { line: this.line, bytes: this.buf.subarray(this.start, this.end) });
   }
 }
 
-function isBlank(b: Buffer): boolean {
-  for (let i = 0; i < b.length; i++) {
+function isBlankRange(b: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
     const c = b[i]!;
     if (c !== 32 && c !== 13 && c !== 9) return false;
   }
   return true;
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Fast path. Most lines of a paper-form file are `{"problem": "...", "solution": "..."}` with string
+// values whose JSON escapes are the ones JSON.stringify writes. For such lines the output line is the
+// format's fixed bytes around the raw string bytes of the question and the response, which is exactly
+// what parsing and re-serialising gives; nothing is decoded. Any line the scanner is not sure of
+// (other escapes, non-string values, keys with meaning, bad JSON, invalid UTF-8, blank-looking text)
+// takes the full parse-and-validate path, which also gives the error message.
+
+/** Byte ranges (quotes included) of the last scanned line's problem and solution strings. */
+let scanQ0 = 0;
+let scanQ1 = 0;
+let scanR0 = 0;
+let scanR1 = 0;
+
+const KEY_PROBLEM = Buffer.from("problem");
+const KEY_SOLUTION = Buffer.from("solution");
+/** Keys whose presence changes how the line is read (record kind, id, level): full parse. */
+const KEYS_SLOW = ["question", "responses", "id", "level"].map((k) => Buffer.from(k));
+
+function keyIs(b: Buffer, start: number, end: number, key: Buffer): boolean {
+  if (end - start !== key.length) return false;
+  for (let i = 0; i < key.length; i++) if (b[start + i] !== key[i]) return false;
+  return true;
+}
+
+/** A non-space ASCII character among a string's raw bytes (so the decoded text is not blank). */
+function rawHasText(b: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = b[i]!;
+    if (c === 92) i++; // an escape: may be whitespace (\n, \t); the full path decides if nothing else is text
+    else if (c > 32 && c < 127) return true;
+  }
+  return false;
+}
+
+/**
+ * Scans one line as a canonical paper-form record; true when it certainly is a valid one (the same
+ * that JSON.parse + checkPaperRecord would accept) and its problem and solution are byte-exact
+ * JSON.stringify output. Sets scanQ0/Q1/R0/R1. False means: decide by the full path.
+ */
+function scanPaperLine(b: Buffer, from: number, n: number, utf8Known: boolean): boolean {
+  let i = from;
+  let c = 0;
+  let hi = 0; // OR of all string bytes: bit 7 set when UTF-8 must be checked
+  while (i < n && ((c = b[i]!) === 32 || c === 9 || c === 13 || c === 10)) i++;
+  if (c !== 123 || i >= n) return false;
+  i++;
+  let q0 = -1;
+  let r0 = -1;
+  let q1 = 0;
+  let r1 = 0;
+  for (;;) {
+    while (i < n && ((c = b[i]!) === 32 || c === 9 || c === 13 || c === 10)) i++;
+    if (i >= n || c !== 34) return false;
+    // Key: plain bytes only.
+    const k0 = ++i;
+    while (i < n && (c = b[i]!) !== 34) {
+      if (c === 92 || c < 32) return false;
+      hi |= c;
+      i++;
+    }
+    if (i >= n) return false;
+    const k1 = i++;
+    let which = 0;
+    if (keyIs(b, k0, k1, KEY_PROBLEM)) which = 1;
+    else if (keyIs(b, k0, k1, KEY_SOLUTION)) which = 2;
+    else for (const k of KEYS_SLOW) if (keyIs(b, k0, k1, k)) return false;
+    while (i < n && ((c = b[i]!) === 32 || c === 9 || c === 13 || c === 10)) i++;
+    if (i >= n || c !== 58) return false;
+    i++;
+    while (i < n && ((c = b[i]!) === 32 || c === 9 || c === 13 || c === 10)) i++;
+    if (i >= n || c !== 34) return false;
+    // String value: the escapes JSON.stringify writes, no raw control characters.
+    const v0 = i++;
+    for (;;) {
+      if (i >= n) return false;
+      c = b[i]!;
+      if (c === 34) break;
+      if (c === 92) {
+        const e = b[i + 1];
+        if (e === 34 || e === 92 || e === 110 || e === 116 || e === 114 || e === 98 || e === 102) i += 2;
+        else return false;
+      } else if (c < 32) return false;
+      else {
+        hi |= c;
+        i++;
+      }
+    }
+    const v1 = ++i;
+    if (which === 1) {
+      if (q0 >= 0) return false;
+      q0 = v0;
+      q1 = v1;
+    } else if (which === 2) {
+      if (r0 >= 0) return false;
+      r0 = v0;
+      r1 = v1;
+    }
+    while (i < n && ((c = b[i]!) === 32 || c === 9 || c === 13 || c === 10)) i++;
+    if (i >= n) return false;
+    i++;
+    if (c === 125) break;
+    if (c !== 44) return false;
+  }
+  while (i < n && ((c = b[i]!) === 32 || c === 9 || c === 13 || c === 10)) i++;
+  if (i < n || q0 < 0 || r0 < 0) return false;
+  if (!rawHasText(b, q0 + 1, q1 - 1) || !rawHasText(b, r0 + 1, r1 - 1)) return false;
+  if (hi & 0x80 && !utf8Known && !isUtf8(b.subarray(from, n))) return false;
+  scanQ0 = q0;
+  scanQ1 = q1;
+  scanR0 = r0;
+  scanR1 = r1;
+  return true;
+}
+
+/**
+ * An export line as fixed byte pieces around slots for the question (0) and the response (1)
+ * contents, JSON-escaped already: found by formatting an example with marker strings. Undefined for
+ * formats that need more than the question and the response (jsonl).
+ */
+export interface FastLayout {
+  pieces: Buffer[];
+  slots: number[];
+}
+
+export function fastLayout(format: ExportFormat, template: string, system?: string): FastLayout | undefined {
+  if (format === "jsonl") return undefined;
+  const marker = (x: string): string => `\u0001${x}\u0001`;
+  const text = formatExample({ id: "", question: marker("Q"), answer: "", source: "", response: marker("R") }, format, template, system) + "\n";
+  const parts = text.split(/\\u0001([QR])\\u0001/);
+  const pieces: Buffer[] = [];
+  const slots: number[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    if (i % 2 === 0) {
+      if (parts[i]!.includes("\\u0001")) return undefined; // the template or system text has a marker byte
+      pieces.push(Buffer.from(parts[i]!));
+    } else slots.push(parts[i] === "Q" ? 0 : 1);
+  }
+  if (!slots.includes(1)) return undefined;
+  return { pieces, slots };
+}
+
+const BYTE_EXPORT_BUFFER = 4 << 20;
+const EXPORT_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/**
+ * The export data file written as bytes: one large buffer, flushed to a temp file (hashed as it
+ * goes) and renamed on close, plus the dataset_info.json entry, as ExportWriter does.
+ */
+class ByteExport {
+  buf = Buffer.allocUnsafe(BYTE_EXPORT_BUFFER);
+  len = 0;
+  lines = 0;
+  private bytes = 0;
+  private readonly hash = createHash("sha256");
+  private closed = false;
+  private constructor(
+    private readonly dir: string,
+    private readonly opts: ExportOptions,
+    private readonly fileName: string,
+    private readonly tmp: string,
+    private readonly fh: FileHandle,
+  ) {}
+
+  static async create(dir: string, opts: ExportOptions): Promise<ByteExport> {
+    if (!EXPORT_FORMATS.includes(opts.format)) throw new Error(`format: expected one of ${EXPORT_FORMATS.join(", ")}, got ${JSON.stringify(opts.format)}`);
+    if (!EXPORT_NAME_RE.test(opts.name)) throw new Error(`name: ${JSON.stringify(opts.name)} is not a usable file name (letters, digits, . _ -)`);
+    resolveTemplate(opts.template);
+    await mkdir(dir, { recursive: true });
+    const fileName = `${opts.name}.jsonl`;
+    const tmp = join(dir, `.${basename(fileName)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+    return new ByteExport(dir, opts, fileName, tmp, await open(tmp, "w"));
+  }
+
+  /** Makes room for n more bytes; a promise when it had to write (await it). */
+  room(n: number): Promise<void> | undefined {
+    if (this.len + n <= this.buf.length) return undefined;
+    return this.flush(n);
+  }
+
+  private async flush(need = 0): Promise<void> {
+    if (this.len > 0) {
+      const view = this.buf.subarray(0, this.len);
+      this.hash.update(view);
+      let off = 0;
+      while (off < view.length) off += (await this.fh.write(view, off, view.length - off)).bytesWritten;
+      this.bytes += this.len;
+      this.len = 0;
+    }
+    if (need > this.buf.length) this.buf = Buffer.allocUnsafe(need);
+  }
+
+  /** Appends one line given as text (the full path). */
+  writeText(line: string): Promise<void> | undefined {
+    const max = line.length * 3;
+    const p = this.room(max);
+    if (p) return p.then(() => this.writeText(line));
+    this.len += this.buf.write(line, this.len, "utf8");
+    this.lines++;
+    return undefined;
+  }
+
+  async abort(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.fh.close().catch(() => undefined);
+    await unlink(this.tmp).catch(() => undefined);
+  }
+
+  async close(): Promise<OutputFile[]> {
+    try {
+      await this.flush();
+      await this.fh.sync();
+    } catch (e) {
+      await this.abort();
+      throw e;
+    }
+    this.closed = true;
+    await this.fh.close();
+    await rename(this.tmp, join(this.dir, this.fileName));
+    const files: OutputFile[] = [{ path: this.fileName, sha256: this.hash.digest("hex"), lines: this.lines, bytes: this.bytes }];
+    const entry = datasetInfoEntry(this.opts.format, this.fileName, this.opts.system);
+    if (entry) {
+      const infoPath = join(this.dir, "dataset_info.json");
+      let info: Record<string, unknown> = {};
+      let old: string | undefined;
+      try {
+        old = await readFile(infoPath, "utf8");
+      } catch {
+        old = undefined;
+      }
+      if (old !== undefined) {
+        try {
+          info = JSON.parse(old) as Record<string, unknown>;
+        } catch (e) {
+          throw new Error(`${infoPath}: existing dataset_info.json is not valid JSON (${(e as Error).message})`);
+        }
+      }
+      info[this.opts.name] = entry;
+      const text = JSON.stringify(info, null, 2) + "\n";
+      await writeFileAtomic(infoPath, text);
+      files.push({ path: "dataset_info.json", sha256: createHash("sha256").update(text).digest("hex"), lines: text.split("\n").length - 1, bytes: Buffer.byteLength(text) });
+    }
+    return files;
+  }
 }
 
 export interface StreamMixOptions extends MixOptions {
@@ -210,7 +492,9 @@ export async function mixFilesPerQuestion(
   const k = o.sources.length;
   const every = options.tokenSampleEvery ?? Math.max(1, Math.ceil(n / 2_000));
   const cursors = files.map((f) => new LineCursor(f));
-  const writer = await ExportWriter.create(out.dir, out);
+  const writer = await ByteExport.create(out.dir, out);
+  const template = resolveTemplate(out.template);
+  const layout = fastLayout(out.format, template, out.system);
   // Only counts and a token sample are kept per example, so memory does not grow with the input.
   const counts = new Array<number>(o.sources.length).fill(0);
   let written = 0;
@@ -226,13 +510,13 @@ export async function mixFilesPerQuestion(
   const needIds = out.format === "jsonl";
   const nf = files.length;
   // Per-line state, reused across lines (the loop runs once per question on inputs of any size).
-  const items: Array<RawLine | null> = new Array(nf).fill(null);
+  const alive: boolean[] = new Array(nf).fill(false);
   const parsed: Array<LineRecord | undefined> = new Array(nf).fill(undefined);
   let badLine = -1;
   const parse = (f: number): LineRecord => {
     let l = parsed[f];
     if (!l) {
-      l = parsed[f] = parseLine(items[f]!, paperName[f]!);
+      l = parsed[f] = parseLine(cursors[f]!.raw(), paperName[f]!);
       if (!l.rec && badLine < 0) {
         badLine = f;
         if (policy === "fail") throw new CorpusError({ file: files[f]!, line: l.line, field: l.field! }, l.reason!);
@@ -244,22 +528,82 @@ export async function mixFilesPerQuestion(
   const has = (s: number): boolean => parse(fileOf[s]!).rec?.responses[o.sources[s]!] !== undefined;
   const doneFiles: string[] = [];
   const doneParts: LineRecord[] = [];
+  // Fast path state: a paper-form line provides exactly its file's first source name.
+  const fastHas = o.sources.map((name, s) => paperName[fileOf[s]!] === name);
+  const fastAny = fastHas.some((x) => x);
+  const hasFast = (s: number): boolean => fastHas[s]!;
+  const sQ0 = new Int32Array(nf);
+  const sQ1 = new Int32Array(nf);
+  const sR0 = new Int32Array(nf);
+  const sR1 = new Int32Array(nf);
+  const scanAll = (): boolean => {
+    for (let f = 0; f < nf; f++) {
+      const c = cursors[f]!;
+      if (!scanPaperLine(c.buf, c.start, c.end, c.utf8)) return false;
+      sQ0[f] = scanQ0;
+      sQ1[f] = scanQ1;
+      sR0[f] = scanR0;
+      sR1[f] = scanR1;
+      // The same question, byte for byte (anything else is decided by the full path).
+      if (f > 0 && (scanQ1 - scanQ0 !== sQ1[0]! - sQ0[0]! || c.buf.compare(cursors[0]!.buf, sQ0[0]!, sQ1[0]!, scanQ0, scanQ1) !== 0)) return false;
+    }
+    return true;
+  };
   try {
     for (;;) {
       let ended = 0;
       for (let f = 0; f < nf; f++) {
         const x = cursors[f]!.next();
-        const item = x instanceof Promise ? await x : x;
-        items[f] = item;
+        const ok = x === true || (x !== false && (await x));
+        alive[f] = ok;
         parsed[f] = undefined;
-        if (item === null) ended++;
+        if (!ok) ended++;
       }
       if (ended === nf) break;
       if (ended > 0) {
-        const f = items.findIndex((x) => x === null);
-        throw new NotAlignedError({ file: files[f]!, line: 0, field: "" }, `has fewer records than ${files[items.findIndex((x) => x !== null)]}; the files are not aligned`);
+        const f = alive.indexOf(false);
+        throw new NotAlignedError({ file: files[f]!, line: 0, field: "" }, `has fewer records than ${files[alive.indexOf(true)]}; the files are not aligned`);
       }
       report.lines += nf;
+      if (layout && scanAll()) {
+        for (let s = 0; s < k; s++) if (!fastHas[s]) missing[s]!++;
+        if (!fastAny) noResponse++;
+        const s = drawer.pick(hasFast);
+        report.records++;
+        if (s >= 0) {
+          const f = fileOf[s]!;
+          const qb = cursors[0]!.buf;
+          const rb = cursors[f]!.buf;
+          const qa = sQ0[0]! + 1;
+          const qz = sQ1[0]! - 1;
+          const ra = sR0[f]! + 1;
+          const rz = sR1[f]! - 1;
+          const { pieces, slots } = layout;
+          let size = 0;
+          for (const p of pieces) size += p.length;
+          for (const x of slots) size += x === 0 ? qz - qa : rz - ra;
+          const pending = writer.room(size);
+          if (pending) await pending;
+          const buf = writer.buf;
+          let at = writer.len;
+          for (let i = 0; i < slots.length; i++) {
+            at += pieces[i]!.copy(buf, at);
+            at += slots[i] === 0 ? qb.copy(buf, at, qa, qz) : rb.copy(buf, at, ra, rz);
+          }
+          at += pieces[slots.length]!.copy(buf, at);
+          writer.len = at;
+          writer.lines++;
+          if (written % every === 0) {
+            sampled.push(tok.count(JSON.parse(rb.toString("utf8", ra - 1, rz + 1)) as string));
+            sampleQ.push(q);
+            sampleS.push(s);
+          }
+          counts[s]!++;
+          written++;
+        }
+        q++;
+        continue;
+      }
       badLine = -1;
       // Lines are parsed on demand: all of them (validate "all"), or only those whose response is used.
       if (validateAll) for (let f = 0; f < nf; f++) parse(f);
@@ -290,7 +634,7 @@ export async function mixFilesPerQuestion(
         const escaped = JSON.stringify(rec.question);
         for (let f = 0; f < nf; f++) {
           if (parsed[f]) continue;
-          const b = items[f]!.bytes;
+          const b = cursors[f]!.raw().bytes;
           const last = b[b.length - 1] === 13 ? b.length - 2 : b.length - 1;
           if (b[0] === 0x7b && b[last] === 0x7d && isUtf8(b) && b.includes(escaped, 0, "utf8")) continue;
           const l = parse(f);
@@ -303,7 +647,7 @@ export async function mixFilesPerQuestion(
       report.records++;
       if (s >= 0) {
         const e = toExample(rec, o.sources[s]!);
-        const pending = writer.write(e);
+        const pending = writer.writeText(formatExample(e, out.format, template, out.system) + "\n");
         if (pending) await pending;
         if (written % every === 0) {
           sampled.push(tok.count(e.response));
