@@ -372,3 +372,77 @@ export function adamwFast(
   });
   return { params: outP, m: outM, v: outV, gradNorm: norm };
 }
+
+/** Up to this many elements LayerNorm runs as JavaScript (0.7 vs 1.2 ms for 1024 x 32, forward and
+ * backward); at 2048 x 128 the two tie and above it wasm's SIMD element-wise ops win. */
+export const LAYERNORM_JS_MAX_ELEMENTS = 1 << 18;
+
+/**
+ * LayerNorm forward on wasm in one JavaScript pass per row (about a dozen tensor ops otherwise):
+ * x (N, D) -> y = xhat * g + b, with xhat (N, D) and rstd (N, 1) for the backward pass.
+ * Null off wasm or above LAYERNORM_JS_MAX_ELEMENTS.
+ */
+export function layerNormFast(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): { y: tf.Tensor2D; xhat: tf.Tensor2D; rstd: tf.Tensor2D } | null {
+  const be = wasmBackend();
+  if (!be || x.size > LAYERNORM_JS_MAX_ELEMENTS) return null;
+  const [N, D] = x.shape;
+  const y = be.makeOutput([N, D], "float32");
+  const xh = be.makeOutput([N, D], "float32");
+  const rs = be.makeOutput([N, 1], "float32");
+  const [X, G, Bv, Y, XH, RS] = [heapF32(be, x, N * D), heapF32(be, g, D), heapF32(be, b, D), heapF32(be, y, N * D), heapF32(be, xh, N * D), heapF32(be, rs, N)] as Float32Array[];
+  for (let r = 0; r < N; r++) {
+    const o = r * D;
+    let mean = 0;
+    for (let i = 0; i < D; i++) mean += X![o + i]!;
+    mean /= D;
+    let v = 0;
+    for (let i = 0; i < D; i++) {
+      const c = X![o + i]! - mean;
+      v += c * c;
+    }
+    const rstd = 1 / Math.sqrt(v / D + eps);
+    RS![r] = rstd;
+    for (let i = 0; i < D; i++) {
+      const h = (X![o + i]! - mean) * rstd;
+      XH![o + i] = h;
+      Y![o + i] = h * G![i]! + Bv![i]!;
+    }
+  }
+  const e = tf.engine();
+  return { y: e.makeTensorFromTensorInfo(y) as tf.Tensor2D, xhat: e.makeTensorFromTensorInfo(xh) as tf.Tensor2D, rstd: e.makeTensorFromTensorInfo(rs) as tf.Tensor2D };
+}
+
+/** LayerNorm backward on wasm: dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), dg, db. */
+export function layerNormGradFast(dy: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.Tensor2D, g: tf.Tensor1D): { dx: tf.Tensor2D; dg: tf.Tensor1D; db: tf.Tensor1D } | null {
+  const be = wasmBackend();
+  if (!be) return null;
+  const [N, D] = dy.shape;
+  const dx = be.makeOutput([N, D], "float32");
+  const dgT = be.makeOutput([D], "float32");
+  const dbT = be.makeOutput([D], "float32");
+  const [DY, XH, RS, G, DX, DG, DB] = [heapF32(be, dy, N * D), heapF32(be, xhat, N * D), heapF32(be, rstd, N), heapF32(be, g, D), heapF32(be, dx, N * D), heapF32(be, dgT, D), heapF32(be, dbT, D)] as Float32Array[];
+  const dgAcc = new Float64Array(D);
+  const dbAcc = new Float64Array(D);
+  for (let r = 0; r < N; r++) {
+    const o = r * D;
+    let m1 = 0;
+    let m2 = 0;
+    for (let i = 0; i < D; i++) {
+      const d = DY![o + i]!;
+      const h = XH![o + i]!;
+      const dh = d * G![i]!;
+      m1 += dh;
+      m2 += dh * h;
+      dgAcc[i] += d * h;
+      dbAcc[i] += d;
+    }
+    m1 /= D;
+    m2 /= D;
+    const rstd = RS![r]!;
+    for (let i = 0; i < D; i++) DX![o + i] = rstd * (DY![o + i]! * G![i]! - m1 - XH![o + i]! * m2);
+  }
+  DG!.set(dgAcc);
+  DB!.set(dbAcc);
+  const e = tf.engine();
+  return { dx: e.makeTensorFromTensorInfo(dx) as tf.Tensor2D, dg: e.makeTensorFromTensorInfo(dgT) as tf.Tensor1D, db: e.makeTensorFromTensorInfo(dbT) as tf.Tensor1D };
+}

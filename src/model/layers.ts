@@ -5,7 +5,7 @@
  * Shapes: N = B*T rows (one per token), D model width, V vocabulary, H heads, hs = D/H.
  */
 import * as tf from "@tensorflow/tfjs";
-import { attentionBackwardLayouts, blockMatMul, blockTranspose, fromHeads, mergeQKVGrads, splitQKV, transpose2d } from "./kernels.js";
+import { attentionBackwardLayouts, blockMatMul, blockTranspose, fromHeads, layerNormFast, layerNormGradFast, mergeQKVGrads, splitQKV, transpose2d } from "./kernels.js";
 
 type Save = (t: tf.Tensor[]) => void;
 type GradFn = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
@@ -35,6 +35,17 @@ export const linear = tf.customGrad(((x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tens
 
 /** Layer normalisation over the last axis.  x (N, D), g (D), b (D) -> (N, D). */
 export const layerNorm = tf.customGrad(((x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, save: Save): Custom => {
+  const fast = layerNormFast(x, g, b, 1e-5); // wasm: one JavaScript pass per row
+  if (fast) {
+    save([fast.xhat, fast.rstd, g]);
+    return {
+      value: fast.y,
+      gradFunc: (dy, [xh, rs, gs]) => {
+        const r = layerNormGradFast(dy as tf.Tensor2D, xh as tf.Tensor2D, rs as tf.Tensor2D, gs as tf.Tensor1D)!;
+        return [r.dx, r.dg, r.db];
+      },
+    };
+  }
   const xc = tf.sub(x, meanCols(x)); // (N, D)
   const rstd = tf.rsqrt(tf.add(meanCols(tf.mul(xc, xc) as tf.Tensor2D), 1e-5)); // (N, 1)
   const xhat = tf.mul(xc, rstd) as tf.Tensor2D; // (N, D)
