@@ -89,6 +89,15 @@ module.exports = [
         { test: /[\\/]style\.js$/, include: buildDir, sideEffects: true }
       ]
     },
+    // FAST (under @jupyter/web-components) at the versions JupyterLab 4.6.3 ships (its yarn.lock):
+    // with fast-foundation 2.50 / fast-element 1.14 every theme change loops in DesignToken updates
+    // ("Maximum call stack size exceeded") and the page hangs.
+    resolve: {
+      alias: {
+        '@microsoft/fast-foundation': path.dirname(require.resolve('@microsoft/fast-foundation/package.json', { paths: [here] })),
+        '@microsoft/fast-element': path.dirname(require.resolve('@microsoft/fast-element/package.json', { paths: [here] }))
+      }
+    },
     devtool: false,
     externals: ['ws'],
     plugins: [

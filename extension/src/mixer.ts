@@ -228,7 +228,8 @@ export class MixerRenderer extends Widget implements IRenderMime.IRenderer {
     if (settled) {
       this.showWeights(state.weights);
       this.strategy.value = state.strategy;
-      this.seed.value = String(state.seed);
+      // Never overwrite a seed the user is typing (a state may arrive mid-edit).
+      if (document.activeElement !== this.seed) this.seed.value = String(state.seed);
     }
     this.node.dataset.weights = JSON.stringify(state.weights);
     this.renderComposition(state);

@@ -199,6 +199,7 @@ describe.skipIf(missing !== null)(`JupyterLab front end${missing ? ` (skipped: $
     requireEarlierSteps();
     const plot = page.locator(".jp-NotebookPanel:visible .jp-MixdistillPlot").first();
     const fontFill = () => plot.locator("svg.main-svg .xtick text").first().evaluate((e) => getComputedStyle(e).fill);
+    await page.screenshot({ path: screenshotPath("04-before-dark-theme") });
     const lightFill = await fontFill();
     await page.getByRole("menuitem", { name: "Settings", exact: true }).click({ timeout: 10_000 });
     await page.locator(".lm-Menu .lm-Menu-item", { hasText: "Theme" }).first().hover({ timeout: 10_000 });
