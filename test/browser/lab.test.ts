@@ -199,7 +199,6 @@ describe.skipIf(missing !== null)(`JupyterLab front end${missing ? ` (skipped: $
     requireEarlierSteps();
     const plot = page.locator(".jp-NotebookPanel:visible .jp-MixdistillPlot").first();
     const fontFill = () => plot.locator("svg.main-svg .xtick text").first().evaluate((e) => getComputedStyle(e).fill);
-    await page.screenshot({ path: screenshotPath("04-before-dark-theme") });
     const lightFill = await fontFill();
     await page.getByRole("menuitem", { name: "Settings", exact: true }).click({ timeout: 10_000 });
     await page.locator(".lm-Menu .lm-Menu-item", { hasText: "Theme" }).first().hover({ timeout: 10_000 });
@@ -207,7 +206,12 @@ describe.skipIf(missing !== null)(`JupyterLab front end${missing ? ` (skipped: $
     await expect.poll(() => page.evaluate(() => document.body.dataset.jpThemeLight), { timeout: 20_000 }).toBe("false");
     await expect.poll(() => plot.getAttribute("data-theme"), { timeout: 10_000 }).toBe("dark");
     await expect.poll(fontFill, { timeout: 10_000 }).not.toBe(lightFill);
+    // The mixer's colors come from the theme's variables.
+    const bg = await mixerWidget().locator("select.jp-MixdistillMixer-strategy").evaluate((e) => getComputedStyle(e).backgroundColor);
+    expect(bg).not.toBe("rgb(255, 255, 255)");
+    await page.locator("#jupyterlab-splash").waitFor({ state: "detached", timeout: 20_000 });
     await page.screenshot({ path: screenshotPath("04-dark-theme") });
+    await mixerWidget().screenshot({ path: screenshotPath("04-mixer-dark") });
   });
 
   it("saves the last state into the notebook; reopened with a new kernel the mixer is read-only", async () => {
