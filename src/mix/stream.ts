@@ -10,6 +10,7 @@ import { mkdir, open, readFile, rename, stat, unlink, type FileHandle } from "no
 import { randomBytes } from "node:crypto";
 import { basename, join } from "node:path";
 import { isUtf8 } from "node:buffer";
+import { Worker } from "node:worker_threads";
 import { CorpusError } from "../data/errors.js";
 import { decodeRawLine, readLineSpans, ReadReport, openByteStream, type ErrorPolicy, type LineSpans, type RawLine } from "../data/jsonl.js";
 import { checkCorpusRecord, checkPaperRecord, recordKind } from "../data/validate.js";
@@ -93,6 +94,94 @@ function parseLine(raw: RawLine, paperName: string): LineRecord {
   return c.ok ? { line: item.line, rec: c.value } : { line: item.line, field: c.field, reason: c.reason };
 }
 
+/** A sha256 fed chunk by chunk, here or on the hashing thread. */
+interface Digest {
+  update(chunk: Buffer): void;
+  /** A promise while too many bytes wait to be hashed (await it before reading more). */
+  backlog(): Promise<void> | undefined;
+  hex(): Promise<string>;
+}
+
+function localDigest(): Digest {
+  const h = createHash("sha256");
+  return { update: (c) => void h.update(c), backlog: () => undefined, hex: async () => h.digest("hex") };
+}
+
+/** Inputs at least this large are hashed on a second thread (starting one costs ~30 ms). */
+const HASH_THREAD_MIN_BYTES = 64 << 20;
+/** Bytes posted to the hashing thread and not yet hashed before reading pauses. */
+const HASH_BACKLOG_BYTES = 32 << 20;
+
+const HASH_WORKER = `
+const { parentPort } = require("node:worker_threads");
+const { createHash } = require("node:crypto");
+const hashes = new Map();
+parentPort.on("message", (m) => {
+  let h = hashes.get(m.id);
+  if (!h) hashes.set(m.id, (h = createHash("sha256")));
+  if (m.data) {
+    h.update(m.data);
+    parentPort.postMessage({ id: m.id, hashed: m.data.length });
+  } else {
+    hashes.delete(m.id);
+    parentPort.postMessage({ id: m.id, hex: h.digest("hex") });
+  }
+});
+`;
+
+/**
+ * sha256 of the input files on a worker thread, from copies of the chunks the main thread already
+ * read (no second read). The main thread only copies; reading pauses while 32 MB wait.
+ */
+class HashThread {
+  private readonly worker = new Worker(HASH_WORKER, { eval: true });
+  private next = 0;
+  private pending = 0;
+  private waiting: Array<() => void> = [];
+  private readonly results = new Map<number, (hex: string) => void>();
+  private failed: Error | undefined;
+  constructor() {
+    this.worker.unref();
+    this.worker.on("message", (m: { id: number; hashed?: number; hex?: string }) => {
+      if (m.hashed !== undefined) {
+        this.pending -= m.hashed;
+        if (this.pending <= HASH_BACKLOG_BYTES / 2) for (const w of this.waiting.splice(0)) w();
+      } else this.results.get(m.id)?.(m.hex!);
+    });
+    this.worker.on("error", (e) => {
+      this.failed = e;
+      for (const w of this.waiting.splice(0)) w();
+    });
+  }
+  digest(): Digest {
+    const id = this.next++;
+    return {
+      update: (c) => {
+        this.pending += c.length;
+        // A copy of the bytes (the chunk stays with the reader), moved, not copied again.
+        const copy = new Uint8Array(c);
+        this.worker.postMessage({ id, data: copy }, [copy.buffer]);
+      },
+      backlog: () => {
+        if (this.failed) throw this.failed;
+        if (this.pending <= HASH_BACKLOG_BYTES) return undefined;
+        return new Promise<void>((resolve) => this.waiting.push(resolve));
+      },
+      hex: () => {
+        if (this.failed) return Promise.reject(this.failed);
+        return new Promise<string>((resolve, reject) => {
+          this.results.set(id, resolve);
+          this.worker.once("error", reject);
+          this.worker.postMessage({ id });
+        });
+      },
+    };
+  }
+  close(): Promise<number> {
+    return this.worker.terminate();
+  }
+}
+
 /**
  * The non-blank lines of a file, pulled one at a time but read in ~1 MB chunks (few awaits per line)
  * and kept as offsets into the chunk: `buf[start, end)` is the current line, `raw()` a view of it.
@@ -101,7 +190,7 @@ class LineCursor {
   private spans: LineSpans | undefined;
   private i = 0;
   private readonly it: AsyncIterator<LineSpans>;
-  readonly hash = createHash("sha256");
+  readonly hash: Digest;
   bytes = 0;
   buf: Buffer = Buffer.alloc(0);
   start = 0;
@@ -110,7 +199,8 @@ class LineCursor {
   /** The current line is known to be valid UTF-8. */
   utf8 = false;
   private rawLine: RawLine | undefined;
-  constructor(path: string) {
+  constructor(path: string, hashes?: HashThread) {
+    this.hash = hashes ? hashes.digest() : localDigest();
     this.it = readLineSpans(path, {
       onRawChunk: (c) => {
         this.hash.update(c);
@@ -141,6 +231,8 @@ class LineCursor {
   }
   private async refill(): Promise<boolean> {
     for (;;) {
+      const wait = this.hash.backlog();
+      if (wait) await wait;
       const r = await this.it.next();
       if (r.done) {
         this.spans = undefined;
@@ -208,7 +300,15 @@ function rawHasText(b: Buffer, start: number, end: number): boolean {
  * that JSON.parse + checkPaperRecord would accept) and its problem and solution are byte-exact
  * JSON.stringify output. Sets scanQ0/Q1/R0/R1. False means: decide by the full path.
  */
+let wordsOf: ArrayBufferLike | undefined;
+let W: Int32Array<ArrayBufferLike> = new Int32Array(0);
+
 function scanPaperLine(b: Buffer, from: number, n: number, utf8Known: boolean): boolean {
+  if (b.buffer !== wordsOf) {
+    wordsOf = b.buffer;
+    W = new Int32Array(b.buffer, 0, b.buffer.byteLength >> 2);
+  }
+  const base = b.byteOffset;
   let i = from;
   let c = 0;
   let hi = 0; // OR of all string bytes: bit 7 set when UTF-8 must be checked
@@ -243,6 +343,15 @@ function scanPaperLine(b: Buffer, from: number, n: number, utf8Known: boolean): 
     // String value: the escapes JSON.stringify writes, no raw control characters.
     const v0 = i++;
     for (;;) {
+      // Four bytes at a time (aligned words) while none is a quote, a backslash or a control byte.
+      while (((base + i) & 3) === 0 && i + 4 <= n) {
+        const w = W[(base + i) >> 2]!;
+        const xq = w ^ 0x22222222;
+        const xb = w ^ 0x5c5c5c5c;
+        if (((((xq - 0x01010101) | 0) & ~xq) | (((xb - 0x01010101) | 0) & ~xb) | (((w - 0x20202020) | 0) & ~w)) & 0x80808080) break;
+        hi |= w;
+        i += 4;
+      }
       if (i >= n) return false;
       c = b[i]!;
       if (c === 34) break;
@@ -275,7 +384,7 @@ function scanPaperLine(b: Buffer, from: number, n: number, utf8Known: boolean): 
   while (i < n && ((c = b[i]!) === 32 || c === 9 || c === 13 || c === 10)) i++;
   if (i < n || q0 < 0 || r0 < 0) return false;
   if (!rawHasText(b, q0 + 1, q1 - 1) || !rawHasText(b, r0 + 1, r1 - 1)) return false;
-  if (hi & 0x80 && !utf8Known && !isUtf8(b.subarray(from, n))) return false;
+  if (hi & 0x80808080 && !utf8Known && !isUtf8(b.subarray(from, n))) return false;
   scanQ0 = q0;
   scanQ1 = q1;
   scanR0 = r0;
@@ -322,7 +431,6 @@ class ByteExport {
   len = 0;
   lines = 0;
   private bytes = 0;
-  private readonly hash = createHash("sha256");
   private closed = false;
   private constructor(
     private readonly dir: string,
@@ -330,16 +438,17 @@ class ByteExport {
     private readonly fileName: string,
     private readonly tmp: string,
     private readonly fh: FileHandle,
+    private readonly hash: Digest,
   ) {}
 
-  static async create(dir: string, opts: ExportOptions): Promise<ByteExport> {
+  static async create(dir: string, opts: ExportOptions, hash: Digest = localDigest()): Promise<ByteExport> {
     if (!EXPORT_FORMATS.includes(opts.format)) throw new Error(`format: expected one of ${EXPORT_FORMATS.join(", ")}, got ${JSON.stringify(opts.format)}`);
     if (!EXPORT_NAME_RE.test(opts.name)) throw new Error(`name: ${JSON.stringify(opts.name)} is not a usable file name (letters, digits, . _ -)`);
     resolveTemplate(opts.template);
     await mkdir(dir, { recursive: true });
     const fileName = `${opts.name}.jsonl`;
     const tmp = join(dir, `.${basename(fileName)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
-    return new ByteExport(dir, opts, fileName, tmp, await open(tmp, "w"));
+    return new ByteExport(dir, opts, fileName, tmp, await open(tmp, "w"), hash);
   }
 
   /** Makes room for n more bytes; a promise when it had to write (await it). */
@@ -388,7 +497,7 @@ class ByteExport {
     this.closed = true;
     await this.fh.close();
     await rename(this.tmp, join(this.dir, this.fileName));
-    const files: OutputFile[] = [{ path: this.fileName, sha256: this.hash.digest("hex"), lines: this.lines, bytes: this.bytes }];
+    const files: OutputFile[] = [{ path: this.fileName, sha256: await this.hash.hex(), lines: this.lines, bytes: this.bytes }];
     const entry = datasetInfoEntry(this.opts.format, this.fileName, this.opts.system);
     if (entry) {
       const infoPath = join(this.dir, "dataset_info.json");
@@ -426,6 +535,11 @@ export interface StreamMixOptions extends MixOptions {
   validate?: "all" | "used";
   /** Token statistics from every `tokenSampleEvery`-th example (default: about 2,000 samples). */
   tokenSampleEvery?: number;
+  /**
+   * 2 (default): files of 64 MB or more are hashed (sha256, for the manifest) on a second thread;
+   * 1: everything on the calling thread.
+   */
+  threads?: number;
 }
 
 /** Joins one line of each file into a record (files in the order given; the first names the question). */
@@ -491,8 +605,9 @@ export async function mixFilesPerQuestion(
   const drawer = new QuestionDrawer(o.weights, n, makeRng(o.seed, "per-question", "all"), o.draw, o.missing);
   const k = o.sources.length;
   const every = options.tokenSampleEvery ?? Math.max(1, Math.ceil(n / 2_000));
-  const cursors = files.map((f) => new LineCursor(f));
-  const writer = await ByteExport.create(out.dir, out);
+  const hashes = sizes.reduce((x, y) => x + y, 0) >= HASH_THREAD_MIN_BYTES && (options.threads ?? 2) > 1 ? new HashThread() : undefined;
+  const cursors = files.map((f) => new LineCursor(f, hashes));
+  const writer = await ByteExport.create(out.dir, out, hashes?.digest());
   const template = resolveTemplate(out.template);
   const layout = fastLayout(out.format, template, out.system);
   // Only counts and a token sample are kept per example, so memory does not grow with the input.
@@ -663,15 +778,21 @@ export async function mixFilesPerQuestion(
     if (q > 0 && absent >= 0) throw new MixOptionError("sources", `no question has a "${o.sources[absent]}" response`);
   } catch (e) {
     await writer.abort();
+    await hashes?.close();
     throw e;
   }
-  const outputs = await writer.close();
-  const plan: Plan = { q: Int32Array.from(sampleQ), s: Int32Array.from(sampleS), counts, dropped: drawer.dropped, noResponse, fallbacksFrom: drawer.fallbacksFrom, missing };
+  let outputs: OutputFile[];
   const info: Record<string, SourceFileInfo> = {};
-  files.forEach((f, i) => {
-    const sha256 = cursors[i]!.hash.digest("hex");
-    for (const name of byFile.get(f)!) info[name] = { name, path: f, sha256, bytes: cursors[i]!.bytes };
-  });
+  try {
+    outputs = await writer.close();
+    for (let i = 0; i < nf; i++) {
+      const sha256 = await cursors[i]!.hash.hex();
+      for (const name of byFile.get(files[i]!)!) info[name] = { name, path: files[i]!, sha256, bytes: cursors[i]!.bytes };
+    }
+  } finally {
+    await hashes?.close();
+  }
+  const plan: Plan = { q: Int32Array.from(sampleQ), s: Int32Array.from(sampleS), counts, dropped: drawer.dropped, noResponse, fallbacksFrom: drawer.fallbacksFrom, missing };
   // Token statistics from a deterministic sample: the examples numbered 0, every, 2*every, ...
   const manifest = buildManifest(o, plan, q, tok, (i) => sampled[i]!, info);
   if (every > 1) manifest.tokens = { ...manifest.tokens, sampleEvery: every, total: Math.round(manifest.tokens.total * every) };
