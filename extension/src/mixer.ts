@@ -145,8 +145,10 @@ export class MixerRenderer extends Widget implements IRenderMime.IRenderer {
       state: (state, settled) => {
         if (channel !== this.channel) return;
         if (this.mode !== "live") this.setMode("live", "live");
+        // The state sent on attach usually equals the saved one: do not mark the notebook modified.
+        const changed = JSON.stringify(state) !== JSON.stringify(this.bundle?.state);
         this.showState(state, settled);
-        this.persist(state);
+        if (changed) this.persist(state);
       },
       error: (message) => {
         if (channel === this.channel) this.showError(message);
