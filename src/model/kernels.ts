@@ -307,8 +307,14 @@ export function mergeQKVGrads(dQ: tf.Tensor3D, dK: tf.Tensor3D, dV: tf.Tensor3D,
   });
 }
 
-/** Above this many parameters the tensor-op AdamW is faster on wasm. */
-export const ADAMW_JS_MAX_PARAMS = 1_500_000;
+/**
+ * Sizes up to which the JavaScript versions run on wasm (above them wasm's SIMD element-wise ops
+ * win). Measured on this machine; benchmarks may change them.
+ * - adamwJsMaxParams: AdamW 0.6 vs 23 ms for 34K parameters, 9 vs 14 ms for 0.43M, 55 vs 44 ms for 3.2M.
+ * - layerNormJsMaxElements: LayerNorm forward + backward 0.7 vs 1.2 ms at 1024 x 32, a tie at
+ *   2048 x 128, slower at 2048 x 256.
+ */
+export const kernelSettings = { adamwJsMaxParams: 1_500_000, layerNormJsMaxElements: 1 << 18 };
 
 export interface AdamWStep {
   lr: number;
@@ -325,9 +331,8 @@ export interface AdamWStep {
 /**
  * AdamW with global-norm clipping as one JavaScript pass per parameter over the wasm heap (a dozen
  * tensor ops per parameter otherwise: for small students the optimiser's op overhead rivals the
- * model's). Measured: 0.6 vs 23 ms for 34K parameters, 9 vs 14 ms for 0.43M, but 55 vs 44 ms for
- * 3.2M, where wasm's SIMD element-wise ops win. Returns null off wasm or above
- * ADAMW_JS_MAX_PARAMS; the caller then uses tensor ops.
+ * model's). Returns null off wasm or above kernelSettings.adamwJsMaxParams; the caller then uses
+ * tensor ops.
  */
 export function adamwFast(
   params: tf.Tensor[],
@@ -338,7 +343,7 @@ export function adamwFast(
   s: AdamWStep,
 ): { params: tf.Tensor[]; m: tf.Tensor[]; v: tf.Tensor[]; gradNorm: number } | null {
   const be = wasmBackend();
-  if (!be || params.reduce((a, p) => a + p.size, 0) > ADAMW_JS_MAX_PARAMS) return null;
+  if (!be || params.reduce((a, p) => a + p.size, 0) > kernelSettings.adamwJsMaxParams) return null;
   let sq = 0;
   for (const g of grads) {
     const a = heapF32(be, g, g.size);
@@ -373,18 +378,14 @@ export function adamwFast(
   return { params: outP, m: outM, v: outV, gradNorm: norm };
 }
 
-/** Up to this many elements LayerNorm runs as JavaScript (0.7 vs 1.2 ms for 1024 x 32, forward and
- * backward); at 2048 x 128 the two tie and above it wasm's SIMD element-wise ops win. */
-export const LAYERNORM_JS_MAX_ELEMENTS = 1 << 18;
-
 /**
  * LayerNorm forward on wasm in one JavaScript pass per row (about a dozen tensor ops otherwise):
  * x (N, D) -> y = xhat * g + b, with xhat (N, D) and rstd (N, 1) for the backward pass.
- * Null off wasm or above LAYERNORM_JS_MAX_ELEMENTS.
+ * Null off wasm or above kernelSettings.layerNormJsMaxElements.
  */
 export function layerNormFast(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): { y: tf.Tensor2D; xhat: tf.Tensor2D; rstd: tf.Tensor2D } | null {
   const be = wasmBackend();
-  if (!be || x.size > LAYERNORM_JS_MAX_ELEMENTS) return null;
+  if (!be || x.size > kernelSettings.layerNormJsMaxElements) return null;
   const [N, D] = x.shape;
   const y = be.makeOutput([N, D], "float32");
   const xh = be.makeOutput([N, D], "float32");
