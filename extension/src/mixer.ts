@@ -37,8 +37,6 @@ export class MixerRenderer extends Widget implements IRenderMime.IRenderer {
   private bundle: MixerBundleData | null = null;
   private channel: MixerChannel | null = null;
   private mode: Mode = "read-only";
-  private statusText = "";
-  private lastError = "";
   private readonly status = el("span", "jp-MixdistillMixer-status");
   private readonly ratio = el("span", "jp-MixdistillMixer-ratio");
   private readonly sliders = el("div", "jp-MixdistillMixer-sliders");
@@ -278,7 +276,6 @@ export class MixerRenderer extends Widget implements IRenderMime.IRenderer {
 
   private setMode(mode: Mode, text: string): void {
     this.mode = mode;
-    this.statusText = text;
     this.node.dataset.mode = mode;
     this.status.textContent = text;
     const disabled = mode !== "live";
@@ -288,13 +285,7 @@ export class MixerRenderer extends Widget implements IRenderMime.IRenderer {
   }
 
   private showError(message: string): void {
-    this.lastError = message;
     this.errorLine.textContent = message;
-  }
-
-  /** For debugging in the browser console: what the widget believes. */
-  describe(): { mode: Mode; status: string; error: string } {
-    return { mode: this.mode, status: this.statusText, error: this.lastError };
   }
 }
 
