@@ -20,6 +20,7 @@ const LIVE = notebook([
   `JSON.stringify({ value: m.value, long: m.composition.sources[0].questions, strategy: m.strategy, seed: m.seed, calls: seen.length, ms: m.lastComputeMs })`,
   `m.value = [0.5, 0.5];`,
   `const report = longCotGap(paperResults());\ndisplay(gapPlot(report));\nreport.entries.find((e) => e.student === "Qwen2.5-0.5B-Instruct" && e.benchmark === "Average")!.value`,
+  `const fragile = mixer(corpus, { sources: ["long", "short"], weight: 0.2, onChange: () => { throw new Error("callback exploded"); } });\ndisplay(fragile);`,
 ]);
 
 let lab: LabServer;
@@ -214,6 +215,20 @@ describe.skipIf(missing !== null)(`JupyterLab front end${missing ? ` (skipped: $
     await mixerWidget().screenshot({ path: screenshotPath("04-mixer-dark") });
   });
 
+  it("shows the kernel's error reply when a callback fails, and both sides keep working", async () => {
+    requireEarlierSteps();
+    await runCell(5);
+    const fragile = page.locator(".jp-NotebookPanel:visible .jp-MixdistillMixer").nth(1);
+    await expect.poll(() => fragile.getAttribute("data-mode"), { timeout: 30_000 }).toBe("live");
+    await fragile.locator('input[type=range][data-source="long"]').focus();
+    await page.keyboard.press("ArrowRight");
+    await expect.poll(async () => (await fragile.locator(".jp-MixdistillMixer-error").textContent()) ?? "", { timeout: 20_000 }).toMatch(/callback exploded/);
+    expect(await fragile.getAttribute("data-mode")).toBe("live");
+    expect(JSON.parse((await fragile.getAttribute("data-weights")) ?? "[]")).toEqual([0.21, 0.79]);
+    expect((await kernelView()).value).toEqual([0.5, 0.5]);
+    await fragile.screenshot({ path: screenshotPath("05-mixer-error-reply") });
+  });
+
   it("saves the last state into the notebook; reopened with a new kernel the mixer is read-only", async () => {
     requireEarlierSteps();
     await cells().first().locator(".jp-InputArea-prompt").click();
@@ -235,7 +250,7 @@ describe.skipIf(missing !== null)(`JupyterLab front end${missing ? ` (skipped: $
     expect(await shownWeights()).toEqual([0.5, 0.5]);
     expect(await slider("long").isDisabled()).toBe(true);
     expect(num(await questions("long").textContent())).toBe(saved!.composition.sources[0]!.questions);
-    await mixerWidget().screenshot({ path: screenshotPath("05-mixer-read-only") });
+    await mixerWidget().screenshot({ path: screenshotPath("06-mixer-read-only") });
   });
 
   it("logs no console errors beyond the known start-up noise", () => {
