@@ -2,8 +2,10 @@
  * `npm run bench -- mix [--size-gb 1]`: a per-question mix (Mix-Long 1:4, LLaMA-Factory export) built
  * by streaming two aligned paper-form files of about SIZE GB in total, against a plain readline +
  * JSON.parse pass over the same files in the same run. Peak RSS is measured in a child process per
- * phase (0.1 GB and SIZE GB); plain and mix alternate `--reps` times (default 3); the ratio is the median of per-repetition ratios. Also the mixComposition latency the mixer widget sees for 7,500
- * questions. The last line printed is one JSON object.
+ * phase (0.1 GB and SIZE GB); plain and mix alternate `--reps` times (default 3); the ratio is the median of per-repetition ratios.
+ * The mix uses two threads (inputs and output are hashed on the second); the plain pass one; the mix
+ * is also run with `threads: 1` and its ratio reported. Also the mixComposition latency the mixer
+ * widget sees for 7,500 questions. The last line printed is one JSON object.
  */
 import { spawnSync } from "node:child_process";
 import { createReadStream, existsSync, mkdirSync, rmSync, statSync } from "node:fs";
@@ -52,6 +54,8 @@ async function ensureCorpus(gb: number): Promise<{ dir: string; files: string[];
 
 interface ChildResult {
   seconds: number;
+  /** User + system CPU seconds of the whole process (all its threads). */
+  cpuSeconds: number;
   records: number;
   maxRssMB: number;
 }
@@ -69,10 +73,10 @@ async function plainPass(files: string[]): Promise<number> {
   return n;
 }
 
-async function mixPass(files: string[], outDir: string, validate: "all" | "used"): Promise<number> {
+async function mixPass(files: string[], outDir: string, validate: "all" | "used", threads: number): Promise<number> {
   const { manifest } = await mixFilesPerQuestion(
     [{ name: "long", path: files[0]! }, { name: "short", path: files[1]! }],
-    { sources: [], strategy: "per-question", ratio: { long: 1, short: 4 }, seed: 0, validate },
+    { sources: [], strategy: "per-question", ratio: { long: 1, short: 4 }, seed: 0, validate, threads },
     { dir: outDir, format: "llamafactory", name: "Mix-Long_long_0.2_short_0.8" },
   );
   return manifest.counts.questions;
@@ -81,9 +85,11 @@ async function mixPass(files: string[], outDir: string, validate: "all" | "used"
 async function child(mode: string, dir: string): Promise<void> {
   const files = [join(dir, "long.jsonl"), join(dir, "short.jsonl")];
   const t0 = process.hrtime.bigint();
-  const records = mode === "plain" ? await plainPass(files) : await mixPass(files, join(dir, "out"), mode === "mix-used" ? "used" : "all");
+  const c0 = process.cpuUsage();
+  const records = mode === "plain" ? await plainPass(files) : await mixPass(files, join(dir, "out"), mode === "mix-used" ? "used" : "all", mode === "mix-1t" ? 1 : 2);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const res: ChildResult = { seconds, records, maxRssMB: process.resourceUsage().maxRSS / 1024 };
+  const cpu = process.cpuUsage(c0);
+  const res: ChildResult = { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, records, maxRssMB: process.resourceUsage().maxRSS / 1024 };
   process.stdout.write(JSON.stringify(res) + "\n");
 }
 
@@ -130,23 +136,31 @@ async function main(): Promise<void> {
   let plain: ChildResult | undefined;
   let mixBig: ChildResult | undefined;
   let mixUsed: ChildResult | undefined;
+  let mixOne: ChildResult | undefined;
   const ratios: number[] = [];
   const ratiosUsed: number[] = [];
+  const ratiosOne: number[] = [];
+  const cpuRatios: number[] = [];
   const reps = Number(arg("reps") ?? "3");
   for (let i = 0; i < reps; i++) {
     const p = runChild("plain", c2.dir);
     console.log(`plain readline + JSON.parse ${sizeGb} GB: ${r(p.seconds)} s (${r(c2.bytes / 1e6 / p.seconds, 1)} MB/s), peak RSS ${r(p.maxRssMB, 1)} MB`);
     const m = runChild("mix", c2.dir);
-    console.log(`mix ${sizeGb} GB: ${r(m.seconds)} s (${r(c2.bytes / 1e6 / m.seconds, 1)} MB/s), ${m.records} questions, peak RSS ${r(m.maxRssMB, 1)} MB`);
+    console.log(`mix ${sizeGb} GB: ${r(m.seconds)} s (${r(c2.bytes / 1e6 / m.seconds, 1)} MB/s, CPU ${r(m.cpuSeconds)} s; plain CPU ${r(p.cpuSeconds)} s), ${m.records} questions, peak RSS ${r(m.maxRssMB, 1)} MB`);
+    const one = runChild("mix-1t", c2.dir);
+    console.log(`mix ${sizeGb} GB, one thread: ${r(one.seconds)} s (${r(c2.bytes / 1e6 / one.seconds, 1)} MB/s), peak RSS ${r(one.maxRssMB, 1)} MB`);
     const u = runChild("mix-used", c2.dir);
     console.log(`mix ${sizeGb} GB, validating only used lines: ${r(u.seconds)} s (${r(c2.bytes / 1e6 / u.seconds, 1)} MB/s), peak RSS ${r(u.maxRssMB, 1)} MB`);
     ratios.push(p.seconds / m.seconds);
     ratiosUsed.push(p.seconds / u.seconds);
+    ratiosOne.push(p.seconds / one.seconds);
+    cpuRatios.push(p.cpuSeconds / m.cpuSeconds);
+    mixOne = best(mixOne, one);
     plain = best(plain, p);
     mixBig = best(mixBig, m);
     mixUsed = best(mixUsed, u);
   }
-  if (!plain || !mixBig || !mixUsed) throw new Error("--reps: expected at least 1");
+  if (!plain || !mixBig || !mixUsed || !mixOne) throw new Error("--reps: expected at least 1");
   const comp = compositionLatency();
   console.log(`mixComposition, ${comp.questions} questions: first call ${r(comp.coldMs, 1)} ms (token counts cached), then median ${r(comp.warmMedianMs, 2)} ms, p90 ${r(comp.warmP90Ms, 2)} ms`);
   rmSync(join(c1.dir, "out"), { recursive: true, force: true });
@@ -162,10 +176,18 @@ async function main(): Promise<void> {
     plainMBps: r(c2.bytes / 1e6 / plain.seconds, 1),
     ratioToPlain: r(median(ratios)),
     ratioToPlainValidateUsed: r(median(ratiosUsed)),
+    ratioToPlainOneThread: r(median(ratiosOne)),
+    ratioCpuToPlain: r(median(cpuRatios)),
     ratiosPerRep: ratios.map((x) => r(x)),
     ratiosPerRepValidateUsed: ratiosUsed.map((x) => r(x)),
+    ratiosPerRepOneThread: ratiosOne.map((x) => r(x)),
     ratioTarget: 0.8,
-    peakRssMB: { [`${small}GB`]: r(mixSmall.maxRssMB, 1), [`${sizeGb}GB`]: r(Math.max(mixBig.maxRssMB, mixUsed.maxRssMB), 1) },
+    threads: 2,
+    threadsNote: "mix: main thread reads, splits, validates, assembles and writes; a second thread computes the sha256 of inputs and output. plain pass: one thread. ratioToPlainOneThread: the mix with threads: 1. ratioCpuToPlain: plain CPU seconds / mix CPU seconds (all threads)",
+    mixOneThreadSeconds: r(mixOne.seconds),
+    mixOneThreadMBps: r(c2.bytes / 1e6 / mixOne.seconds, 1),
+    mixValidateUsedSeconds: r(mixUsed.seconds),
+    peakRssMB: { [`${small}GB`]: r(mixSmall.maxRssMB, 1), [`${sizeGb}GB`]: r(Math.max(mixBig.maxRssMB, mixUsed.maxRssMB, mixOne.maxRssMB), 1) },
     peakRssPlainMB: r(plain.maxRssMB, 1),
     rssTargetMB: 300,
     compositionMs: { questions: comp.questions, cold: r(comp.coldMs, 1), warmMedian: r(comp.warmMedianMs, 2), warmP90: r(comp.warmP90Ms, 2) },

@@ -109,8 +109,11 @@ function localDigest(): Digest {
 
 /** Inputs at least this large are hashed on a second thread (starting one costs ~30 ms). */
 const HASH_THREAD_MIN_BYTES = 64 << 20;
-/** Bytes posted to the hashing thread and not yet hashed before reading pauses. */
-const HASH_BACKLOG_BYTES = 32 << 20;
+/** The hashing thread gets the bytes in a fixed pool of buffers (12 x 1 MB) that go back and forth. */
+const HASH_SLOT = 1 << 20;
+const HASH_SLOTS = 12;
+/** Reading (or writing) waits until this many buffers are free, so at most the pool is in flight. */
+const HASH_FREE_MIN = 4;
 
 const HASH_WORKER = `
 const { parentPort } = require("node:worker_threads");
@@ -120,8 +123,8 @@ parentPort.on("message", (m) => {
   let h = hashes.get(m.id);
   if (!h) hashes.set(m.id, (h = createHash("sha256")));
   if (m.data) {
-    h.update(m.data);
-    parentPort.postMessage({ id: m.id, hashed: m.data.length });
+    h.update(new Uint8Array(m.data, 0, m.len));
+    parentPort.postMessage({ back: m.data }, [m.data]);
   } else {
     hashes.delete(m.id);
     parentPort.postMessage({ id: m.id, hex: h.digest("hex") });
@@ -130,41 +133,57 @@ parentPort.on("message", (m) => {
 `;
 
 /**
- * sha256 of the input files on a worker thread, from copies of the chunks the main thread already
- * read (no second read). The main thread only copies; reading pauses while 32 MB wait.
+ * sha256 of the input files (and the output) on a worker thread, from copies of the chunks the main
+ * thread already read (no second read). The copies go in a fixed pool of buffers moved (not copied)
+ * to the worker and back, so memory stays bounded; reading waits while the pool is in use.
  */
 class HashThread {
   private readonly worker = new Worker(HASH_WORKER, { eval: true });
   private next = 0;
-  private pending = 0;
+  private readonly free: ArrayBuffer[] = [];
+  private made = 0;
   private waiting: Array<() => void> = [];
   private readonly results = new Map<number, (hex: string) => void>();
   private failed: Error | undefined;
   constructor() {
     this.worker.unref();
-    this.worker.on("message", (m: { id: number; hashed?: number; hex?: string }) => {
-      if (m.hashed !== undefined) {
-        this.pending -= m.hashed;
-        if (this.pending <= HASH_BACKLOG_BYTES / 2) for (const w of this.waiting.splice(0)) w();
-      } else this.results.get(m.id)?.(m.hex!);
+    this.worker.on("message", (m: { id?: number; back?: ArrayBuffer; hex?: string }) => {
+      if (m.back) {
+        if (m.back.byteLength === HASH_SLOT) this.free.push(m.back);
+        if (this.available() >= HASH_FREE_MIN) for (const w of this.waiting.splice(0)) w();
+      } else this.results.get(m.id!)?.(m.hex!);
     });
     this.worker.on("error", (e) => {
       this.failed = e;
       for (const w of this.waiting.splice(0)) w();
     });
   }
+  private available(): number {
+    return this.free.length + HASH_SLOTS - this.made;
+  }
+  private take(n: number): ArrayBuffer {
+    const b = this.free.pop();
+    if (b) return b;
+    if (this.made < HASH_SLOTS) {
+      this.made++;
+      return new ArrayBuffer(HASH_SLOT);
+    }
+    return new ArrayBuffer(n); // the pool is in use (only if a caller did not wait): a one-off buffer
+  }
   digest(): Digest {
     const id = this.next++;
     return {
       update: (c) => {
-        this.pending += c.length;
-        // A copy of the bytes (the chunk stays with the reader), moved, not copied again.
-        const copy = new Uint8Array(c);
-        this.worker.postMessage({ id, data: copy }, [copy.buffer]);
+        for (let off = 0; off < c.length; off += HASH_SLOT) {
+          const piece = c.subarray(off, Math.min(c.length, off + HASH_SLOT));
+          const b = this.take(piece.length);
+          new Uint8Array(b, 0, piece.length).set(piece);
+          this.worker.postMessage({ id, data: b, len: piece.length }, [b]);
+        }
       },
       backlog: () => {
         if (this.failed) throw this.failed;
-        if (this.pending <= HASH_BACKLOG_BYTES) return undefined;
+        if (this.available() >= HASH_FREE_MIN) return undefined;
         return new Promise<void>((resolve) => this.waiting.push(resolve));
       },
       hex: () => {
@@ -300,6 +319,13 @@ function rawHasText(b: Buffer, start: number, end: number): boolean {
  * that JSON.parse + checkPaperRecord would accept) and its problem and solution are byte-exact
  * JSON.stringify output. Sets scanQ0/Q1/R0/R1. False means: decide by the full path.
  */
+/** Copies src[a, z) to dst at `at`; returns the new end. Short runs by hand (Buffer.copy has a fixed cost). */
+function copyBytes(dst: Buffer, at: number, src: Buffer, a: number, z: number): number {
+  if (z - a > 96) return at + src.copy(dst, at, a, z);
+  for (let i = a; i < z; i++) dst[at++] = src[i]!;
+  return at;
+}
+
 let wordsOf: ArrayBufferLike | undefined;
 let W: Int32Array<ArrayBufferLike> = new Int32Array(0);
 
@@ -460,6 +486,8 @@ class ByteExport {
   private async flush(need = 0): Promise<void> {
     if (this.len > 0) {
       const view = this.buf.subarray(0, this.len);
+      const wait = this.hash.backlog();
+      if (wait) await wait;
       this.hash.update(view);
       let off = 0;
       while (off < view.length) off += (await this.fh.write(view, off, view.length - off)).bytesWritten;
@@ -702,10 +730,12 @@ export async function mixFilesPerQuestion(
           const buf = writer.buf;
           let at = writer.len;
           for (let i = 0; i < slots.length; i++) {
-            at += pieces[i]!.copy(buf, at);
-            at += slots[i] === 0 ? qb.copy(buf, at, qa, qz) : rb.copy(buf, at, ra, rz);
+            const p = pieces[i]!;
+            at = copyBytes(buf, at, p, 0, p.length);
+            at = slots[i] === 0 ? copyBytes(buf, at, qb, qa, qz) : copyBytes(buf, at, rb, ra, rz);
           }
-          at += pieces[slots.length]!.copy(buf, at);
+          const p = pieces[slots.length]!;
+          at = copyBytes(buf, at, p, 0, p.length);
           writer.len = at;
           writer.lines++;
           if (written % every === 0) {
