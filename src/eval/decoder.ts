@@ -328,6 +328,7 @@ export async function generate(decoder: Decoder, prompts: readonly number[][], o
     const gens: Generation[] = chunk.map(() => ({ tokens: [], stopped: false }));
     let next = lastRow.map((r) => pick(pre, r * V, V, temperature, rng));
     let active = chunk.map((_, i) => i);
+    let steps = 0;
     for (;;) {
       const still: number[] = [];
       const nextTokens: number[] = [];
@@ -345,6 +346,11 @@ export async function generate(decoder: Decoder, prompts: readonly number[][], o
       });
       active = still;
       if (active.length === 0) break;
+      // Yield now and then so an abort (the kernel's interrupt) can arrive mid-chunk.
+      if (++steps % 16 === 0) {
+        await new Promise<void>((r) => setImmediate(r));
+        if (opts.signal?.aborted) throw opts.signal.reason ?? new Error("aborted");
+      }
       const logits = decoder.forward(active.map((i, a) => ({ cache: caches[i]!, token: nextTokens[a]! })));
       next = active.map((_, a) => pick(logits, a * V, V, temperature, rng));
     }

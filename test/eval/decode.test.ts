@@ -77,6 +77,20 @@ describe("decoding with a KV cache", () => {
     dec.dispose();
   });
 
+  it("keeps the end of an over-long prompt, and stops mid-chunk on abort", async () => {
+    const dec = new Decoder(model);
+    const long = [tok.bosId, ...tok.encode("1+2+3+4+5+6+7+8+9+1+2+3+4+5+6+7+8+9+1+2+3+4+5+6+7+8+9"), tok.respId];
+    expect(long.length).toBeGreaterThan(48);
+    const [g] = await generate(dec, [long], { maxNewTokens: 5, eosId: -1 });
+    // the last 47 prompt tokens are kept; one generated token fills position 48, one more comes from it
+    expect(g!.tokens.length).toBe(2);
+    const ac = new AbortController();
+    const p = generate(dec, [tok.encodePrompt("1")], { maxNewTokens: 40, eosId: -1, signal: ac.signal });
+    setImmediate(() => ac.abort(new Error("interrupted")));
+    await expect(p).rejects.toThrow(/interrupted/);
+    dec.dispose();
+  });
+
   it("samples with temperature, reproducibly by seed", async () => {
     const dec = new Decoder(model);
     const p = [tok.encodePrompt("1+2"), tok.encodePrompt("7+7")];
