@@ -26,15 +26,15 @@ interface WasmData {
 interface WasmBackend {
   wasm: {
     HEAPU8: Uint8Array;
-    cwrap: (name: string, ret: null, args: string[]) => (...a: unknown[]) => void;
-    tfjs: { disposeData: (id: number) => void };
+    _malloc: (bytes: number) => number;
+    _free: (ptr: number) => void;
+    _BatchMatMul: (aId: number, aShape: number, aRank: number, bId: number, bShape: number, bRank: number, transposeA: number, transposeB: number, outId: number) => void;
+    tfjs: { disposeData: (id: number) => void; registerTensor: (id: number, size: number, offset: number) => void };
   };
+  dataIdNextNumber: number;
   dataIdMap: { get(d: object): WasmData; delete(d: object): void };
   makeOutput(shape: number[], dtype: "float32", memoryOffset?: number): tf.TensorInfo;
 }
-
-let matMulFn: ((...a: unknown[]) => void) | null = null;
-let matMulOwner: unknown = null;
 
 function wasmBackend(): WasmBackend | null {
   if (mode === "generic" || tf.getBackend() !== "wasm") return null;
@@ -135,35 +135,31 @@ export function blockMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   const [n, M, K] = a.shape;
   const [nb, K2, N] = b.shape;
   if (n !== nb || K !== K2) throw new Error(`blockMatMul: shapes ${a.shape} and ${b.shape} do not match`);
-  if (matMulOwner !== be) {
-    matMulFn = be.wasm.cwrap("BatchMatMul", null, ["number", "array", "number", "number", "array", "number", "number", "number", "number"]);
-    matMulOwner = be;
-  }
+  const w = be.wasm;
   const out = be.makeOutput([n, M, N], "float32");
   const ao = be.dataIdMap.get(a.dataId).memoryOffset;
   const bo = be.dataIdMap.get(b.dataId).memoryOffset;
   const oo = be.dataIdMap.get(out.dataId).memoryOffset;
-  const aShape = new Uint8Array(new Int32Array([1, M, K]).buffer);
-  const bShape = new Uint8Array(new Int32Array([1, K, N]).buffer);
-  // Views are registered with the wasm side under fresh ids and forgotten (never freed) after the
-  // call: the memory belongs to a, b and out. A fresh id per view also keeps XNNPACK's operator
-  // cache (keyed by the weights' id) from reusing packed weights of another block.
-  const view = (offset: number, shape: number[]) => {
-    const info = be.makeOutput(shape, "float32", offset);
-    return { info, id: be.dataIdMap.get(info.dataId).id };
-  };
-  const drop = (v: { info: tf.TensorInfo; id: number }) => {
-    be.wasm.tfjs.disposeData(v.id);
-    be.dataIdMap.delete(v.info.dataId);
-  };
-  for (let i = 0; i < n; i++) {
-    const va = view(ao + 4 * i * M * K, [1, M, K]);
-    const vb = view(bo + 4 * i * K * N, [1, K, N]);
-    const vo = view(oo + 4 * i * M * N, [1, M, N]);
-    matMulFn!(va.id, aShape, 3, vb.id, bShape, 3, 0, 0, vo.id);
-    drop(va);
-    drop(vb);
-    drop(vo);
+  // The backend's own BatchMatMul entry point, called directly on views: each block is registered
+  // with the wasm side under a fresh id (never reused, so XNNPACK's packed-operand cache, keyed by
+  // id, cannot confuse blocks), used, and forgotten without freeing: the memory is a's, b's, out's.
+  const shapes = w._malloc(24);
+  new Int32Array(w.HEAPU8.buffer, shapes, 6).set([1, M, K, 1, K, N]);
+  try {
+    for (let i = 0; i < n; i++) {
+      const ia = be.dataIdNextNumber++;
+      const ib = be.dataIdNextNumber++;
+      const io = be.dataIdNextNumber++;
+      w.tfjs.registerTensor(ia, M * K, ao + 4 * i * M * K);
+      w.tfjs.registerTensor(ib, K * N, bo + 4 * i * K * N);
+      w.tfjs.registerTensor(io, M * N, oo + 4 * i * M * N);
+      w._BatchMatMul(ia, shapes, 3, ib, shapes + 12, 3, 0, 0, io);
+      w.tfjs.disposeData(ia);
+      w.tfjs.disposeData(ib);
+      w.tfjs.disposeData(io);
+    }
+  } finally {
+    w._free(shapes);
   }
   return tf.engine().makeTensorFromTensorInfo(out) as tf.Tensor3D;
 }
