@@ -223,12 +223,18 @@ async function main() {
     console.log(`config ${name} (${r.params} params): ${r.tokensPerSecond.toFixed(0)} tok/s (best step ${r.stepSeconds.toFixed(3)} s; median ${r.medianTokensPerSecond.toFixed(0)} tok/s), ${gf.toFixed(1)} GFLOP/s = ${ratio.toFixed(2)} of peak (median ${medianRatio.toFixed(2)}; target ${name === "A" ? 0.6 : 0.7})`);
     result[name] = { params: r.params, tokensPerSecond: +r.tokensPerSecond.toFixed(1), medianTokensPerSecond: +r.medianTokensPerSecond.toFixed(1), gflops: +gf.toFixed(2), ratioToPeak: +ratio.toFixed(3), medianRatioToPeak: +medianRatio.toFixed(3), target: name === "A" ? 0.6 : 0.7 };
   }
-  const wsteps = quick ? 4 : 12;
-  const [one] = await runWorkers(1, "A", wsteps);
-  const two = await runWorkers(2, "A", wsteps);
-  const scaling = (two[0]! + two[1]!) / one!;
-  console.log(`two worker processes vs one (config A, median step): ${one!.toFixed(0)} -> ${two.map((x) => x.toFixed(0)).join(" + ")} tok/s = ${scaling.toFixed(2)}x (target 1.6)`);
-  result.workers = { one: +one!.toFixed(1), two: two.map((x) => +x.toFixed(1)), scaling: +scaling.toFixed(3), target: 1.6 };
+  // Rounds alternate one and two workers and keep each one's best round (the machine may be shared).
+  const wsteps = quick ? 4 : 8;
+  let one = 0;
+  let two = [0, 0];
+  for (let round = 0; round < (quick ? 1 : 3); round++) {
+    one = Math.max(one, (await runWorkers(1, "A", wsteps))[0]!);
+    const t = await runWorkers(2, "A", wsteps);
+    if (t[0]! + t[1]! > two[0]! + two[1]!) two = t;
+  }
+  const scaling = (two[0]! + two[1]!) / one;
+  console.log(`two worker processes vs one (config A, median step, best of rounds): ${one.toFixed(0)} -> ${two.map((x) => x.toFixed(0)).join(" + ")} tok/s = ${scaling.toFixed(2)}x (target 1.6)`);
+  result.workers = { one: +one.toFixed(1), two: two.map((x) => +x.toFixed(1)), scaling: +scaling.toFixed(3), target: 1.6 };
   const torch = torchSpeed();
   if ("unavailable" in torch) {
     console.log(`pytorch: not available (${torch.unavailable})`);
