@@ -109,11 +109,11 @@ function localDigest(): Digest {
 
 /** Inputs at least this large are hashed on a second thread (starting one costs ~30 ms). */
 const HASH_THREAD_MIN_BYTES = 64 << 20;
-/** The hashing thread gets the bytes in a fixed pool of buffers (12 x 1 MB) that go back and forth. */
+/** The hashing thread gets the bytes in a fixed pool of buffers (32 x 1 MB: ~100 ms of reading at full speed, so a briefly descheduled thread does not stall the reader) that go back and forth. */
 const HASH_SLOT = 1 << 20;
-const HASH_SLOTS = 12;
+const HASH_SLOTS = 32;
 /** Reading (or writing) waits until this many buffers are free, so at most the pool is in flight. */
-const HASH_FREE_MIN = 4;
+const HASH_FREE_MIN = 8;
 
 const HASH_WORKER = `
 const { parentPort } = require("node:worker_threads");
