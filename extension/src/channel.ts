@@ -37,6 +37,8 @@ export class MixerChannel {
   private inFlight: string | null = null;
   private queued: MixerUpdate | null = null;
   private disposed = false;
+  /** The kernel's last error message: the reason shown when it then closes the comm. */
+  private lastError: string | undefined;
 
   constructor(
     private readonly kernel: Kernel.IKernelConnection,
@@ -62,7 +64,8 @@ export class MixerChannel {
       this.comm = null;
       this.inFlight = null;
       this.queued = null;
-      this.events.closed(typeof data?.message === "string" ? data.message : "the kernel closed the mixer's comm");
+      const reason = typeof data?.message === "string" ? data.message : this.lastError ?? "the kernel does not know this mixer (it closed the comm)";
+      this.events.closed(reason);
     };
     this.comm = comm;
     comm.open({ comm_id: this.mixerId });
@@ -108,7 +111,10 @@ export class MixerChannel {
       this.inFlight = null;
       this.flush();
     }
-    if (msg.type === "error") this.events.error(msg.message);
+    if (msg.type === "error") {
+      this.lastError = msg.message;
+      this.events.error(msg.message);
+    }
     else this.events.state(msg.state, !this.busy);
   }
 }
