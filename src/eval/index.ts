@@ -1,3 +1,3 @@
 export * from "./extract.js";
-export { Decoder, KVCache, generate, type DecodeRow, type GenerateOptions, type Generation } from "./decoder.js";
+export { Decoder, KVCache, decoderSettings, generate, type DecodeRow, type GenerateOptions, type Generation } from "./decoder.js";
 export * from "./evaluate.js";
