@@ -229,7 +229,7 @@ describe.skipIf(missing !== null)(`JupyterLab front end${missing ? ` (skipped: $
     await fragile.screenshot({ path: screenshotPath("05-mixer-error-reply") });
   });
 
-  it("saves the last state into the notebook; reopened with a new kernel the mixer is read-only", async () => {
+  it("saves the last state into the notebook", async () => {
     requireEarlierSteps();
     await cells().first().locator(".jp-InputArea-prompt").click();
     await page.keyboard.press("Control+s");
@@ -244,6 +244,27 @@ describe.skipIf(missing !== null)(`JupyterLab front end${missing ? ` (skipped: $
     expect(saved!.strategy).toBe("interleave");
     expect(saved!.seed).toBe(7);
     copyFileSync(join(lab.rootDir, "live.ipynb"), join(lab.rootDir, "reopened.ipynb"));
+  });
+
+  it("re-attaches to the running kernel after a page reload", async () => {
+    requireEarlierSteps();
+    await page.reload();
+    await mixerWidget().waitFor({ timeout: 60_000 });
+    await expect.poll(() => mixerWidget().getAttribute("data-mode"), { timeout: 30_000 }).toBe("live");
+    expect(await shownWeights()).toEqual([0.5, 0.5]);
+    await slider("long").focus();
+    await page.keyboard.press("ArrowLeft");
+    await expect.poll(async () => (await kernelView()).value, { timeout: 20_000 }).toEqual([0.49, 0.51]);
+  });
+
+  it("reopened with a new kernel, the saved mixer is shown read-only", async () => {
+    requireEarlierSteps();
+    const saved = (() => {
+      const nb = readJson(join(lab.rootDir, "reopened.ipynb")) as { cells: Array<{ outputs: Array<{ data?: Record<string, unknown> }> }> };
+      const b = parseMixerBundle(nb.cells[1]!.outputs.find((o) => o.data?.[MIXER_MIME])?.data?.[MIXER_MIME]);
+      if (!b.ok) throw new Error(b.error);
+      return b.value.state;
+    })();
     await page.goto(`${lab.base}/lab/workspaces/r${Date.now()}/tree/reopened.ipynb?token=${lab.token}`);
     await mixerWidget().waitFor({ timeout: 60_000 });
     // The new kernel is asked for the mixer and does not know it (an error reply, or a plain comm_close
@@ -253,7 +274,7 @@ describe.skipIf(missing !== null)(`JupyterLab front end${missing ? ` (skipped: $
     expect(await mixerWidget().getAttribute("data-mode")).toBe("read-only");
     expect(await shownWeights()).toEqual([0.5, 0.5]);
     expect(await slider("long").isDisabled()).toBe(true);
-    expect(num(await questions("long").textContent())).toBe(saved!.composition.sources[0]!.questions);
+    expect(num(await questions("long").textContent())).toBe(saved.composition.sources[0]!.questions);
     await mixerWidget().screenshot({ path: screenshotPath("06-mixer-read-only") });
   });
 
