@@ -106,7 +106,7 @@ describe.skipIf(missing !== null)(`JupyterLab front end${missing ? ` (skipped: $
     expect(num(await questions("long").textContent())).toBe(0.2 * N);
     expect(num(await questions("short").textContent())).toBe(0.8 * N);
     await mixerWidget().screenshot({ path: screenshotPath("01-mixer-live") });
-  });
+  }, 180_000);
 
   it("moves by keyboard: the kernel's value, the callback and the composition follow", async () => {
     requireEarlierSteps();
