@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The extension in a real JupyterLab 4 front end: headless Chromium, Debian's jupyter_server, the
  * mixdistill kernel and the prebuilt labextension installed with `mixdistill install --prefix`.
