@@ -9,7 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
@@ -67,6 +67,40 @@ function step(name, inputs, outputs, build, variant = "") {
   renameSync(tmp, stampFile);
   console.log(`extension build: ${name} built in ${(ms / 1000).toFixed(1)} s`);
 }
+
+// One build at a time (the browser suites build on demand from parallel test workers): a lock
+// directory holding the owner's pid; a lock whose owner is gone is taken over.
+const lockDir = join(stamps, ".lock");
+function acquireLock() {
+  mkdirSync(stamps, { recursive: true });
+  const deadline = Date.now() + 15 * 60_000;
+  for (;;) {
+    try {
+      mkdirSync(lockDir);
+      writeFileSync(join(lockDir, "pid"), String(process.pid));
+      return;
+    } catch (e) {
+      if (e.code !== "EEXIST") throw e;
+    }
+    let owner = NaN;
+    try {
+      owner = Number(readFileSync(join(lockDir, "pid"), "utf8"));
+    } catch {}
+    let alive = false;
+    try {
+      if (owner) alive = (process.kill(owner, 0), true);
+    } catch {}
+    if (owner && !alive) rmSync(lockDir, { recursive: true, force: true });
+    else if (Date.now() > deadline) fail(`waited 15 min for another build (lock ${lockDir})`);
+    else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+  }
+}
+acquireLock();
+process.on("exit", () => {
+  try {
+    if (Number(readFileSync(join(lockDir, "pid"), "utf8")) === process.pid) rmSync(lockDir, { recursive: true, force: true });
+  } catch {}
+});
 
 const lock = join(root, "package-lock.json");
 // MIXDISTILL_DEV_BUILD=1: an unminified labextension, much faster to build (for working on the extension).
