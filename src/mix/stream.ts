@@ -184,17 +184,27 @@ class HashThread {
       backlog: () => {
         if (this.failed) throw this.failed;
         if (this.available() >= HASH_FREE_MIN) return undefined;
-        return new Promise<void>((resolve) => this.waiting.push(resolve));
+        return this.held(new Promise<void>((resolve) => this.waiting.push(resolve)));
       },
       hex: () => {
         if (this.failed) return Promise.reject(this.failed);
-        return new Promise<string>((resolve, reject) => {
-          this.results.set(id, resolve);
-          this.worker.once("error", reject);
-          this.worker.postMessage({ id });
-        });
+        return this.held(
+          new Promise<string>((resolve, reject) => {
+            this.results.set(id, resolve);
+            this.worker.once("error", reject);
+            this.worker.postMessage({ id });
+          }),
+        );
       },
     };
+  }
+  /** The worker is unref'd (a forgotten one cannot keep the process alive) except while awaited. */
+  private refs = 0;
+  private held<T>(p: Promise<T>): Promise<T> {
+    if (this.refs++ === 0) this.worker.ref();
+    return p.finally(() => {
+      if (--this.refs === 0) this.worker.unref();
+    });
   }
   close(): Promise<number> {
     return this.worker.terminate();
@@ -635,7 +645,10 @@ export async function mixFilesPerQuestion(
   const every = options.tokenSampleEvery ?? Math.max(1, Math.ceil(n / 2_000));
   const hashes = sizes.reduce((x, y) => x + y, 0) >= HASH_THREAD_MIN_BYTES && (options.threads ?? 2) > 1 ? new HashThread() : undefined;
   const cursors = files.map((f) => new LineCursor(f, hashes));
-  const writer = await ByteExport.create(out.dir, out, hashes?.digest());
+  const writer = await ByteExport.create(out.dir, out, hashes?.digest()).catch(async (e: unknown) => {
+    await hashes?.close();
+    throw e;
+  });
   const template = resolveTemplate(out.template);
   const layout = fastLayout(out.format, template, out.system);
   // Only counts and a token sample are kept per example, so memory does not grow with the input.
