@@ -1,4 +1,5 @@
 import { createReadStream, openSync, readSync, closeSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { createGunzip } from "node:zlib";
 import { isUtf8 } from "node:buffer";
 import { CorpusError, type SkippedLine } from "./errors.js";
@@ -134,16 +135,42 @@ export interface LineSpans {
 }
 
 /**
+ * The byte chunks of a file. An uncompressed file is read into two 1 MB buffers used in turn (no
+ * allocation per chunk): a chunk is valid until the one after the next is requested.
+ */
+async function* fileChunks(path: string, onRawChunk?: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
+  if (isGzipFile(path)) {
+    yield* openByteStream(path, onRawChunk);
+    return;
+  }
+  const fh = await open(path, "r");
+  try {
+    const bufs = [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)];
+    for (let k = 0; ; k ^= 1) {
+      const b = bufs[k]!;
+      const { bytesRead } = await fh.read(b, 0, b.length, null);
+      if (bytesRead === 0) break;
+      const c = bytesRead === b.length ? b : b.subarray(0, bytesRead);
+      onRawChunk?.(c);
+      yield c;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
  * Streams the lines of a (possibly gzip) file as offsets into the chunks read (~1 MB each), with no
  * object per line; UTF-8 validity is checked once per chunk (lines split at ASCII newlines, so a valid
- * chunk has valid lines). Memory holds one chunk plus one partial line.
+ * chunk has valid lines). Memory holds two chunks plus one partial line. A batch (its buffer and
+ * offsets) is valid until the next batch is requested.
  */
 export async function* readLineSpans(path: string, opts: { onRawChunk?: (chunk: Buffer) => void } = {}): AsyncGenerator<LineSpans> {
   let rest: Buffer | undefined;
   let line = 0;
   let starts = new Int32Array(4096);
   let ends = new Int32Array(4096);
-  for await (const chunk of openByteStream(path, opts.onRawChunk)) {
+  for await (const chunk of fileChunks(path, opts.onRawChunk)) {
     let start = 0;
     let nl = chunk.indexOf(10);
     if (rest) {
