@@ -121,7 +121,13 @@ export class Kernel {
     this.limits = { maxJsonBytes: opts.maxJsonBytes ?? DEFAULT_LIMITS.maxJsonBytes };
     this.kernelId = opts.info.kernel_name ?? "mixdistill";
     this.log = opts.log ?? ((line) => this.realStderrWrite(`[mixdistill] ${line}\n`));
-    this.executor = new Executor({ cwd: opts.cwd, packageRoot: PACKAGE_ROOT });
+    this.executor = new Executor({
+      cwd: opts.cwd,
+      packageRoot: PACKAGE_ROOT,
+      interruptCount: () => Atomics.load(this.control.interrupts, 0),
+      interruptConsumed: (seq) => this.control.consumed(seq),
+      runningCellCode: (on) => this.control.runningCellCode(on),
+    });
     this.comms = new Comms(
       { publish: (type, content, metadata) => this.publish(type, content, this.outputParent, metadata ?? {}) },
       (where, err) => this.reportBackgroundError(`Error in ${where}`, err),
@@ -164,7 +170,7 @@ export class Kernel {
     // The I/O thread starts in parallel; shell does not wait for it (start-up time). What is
     // published before it has bound IOPub is sent once it has.
     this.control = new ControlBridge(this.opts.info, this.session, this.kernelId, this.limits, {
-      onInterrupt: () => this.interrupt(),
+      onInterrupt: (seq) => this.interrupt(seq),
       onRequest: (msg) => this.enqueue(msg, "control"),
       log: this.log,
     });
@@ -441,6 +447,14 @@ export class Kernel {
   }
 
   private async execute(msg: Message): Promise<void> {
+    try {
+      await this.executeRequest(msg);
+    } finally {
+      this.executor.end();
+    }
+  }
+
+  private async executeRequest(msg: Message): Promise<void> {
     const c = msg.content;
     const code = str(c, "code");
     const silent = bool(c, "silent", false);
@@ -450,6 +464,8 @@ export class Kernel {
     const userExpressions = c.user_expressions ?? {};
     if (typeof userExpressions !== "object" || userExpressions === null || Array.isArray(userExpressions)) throw new BadRequest("content.user_expressions must be an object");
 
+    // From here on, an interrupt applies to this request, even before its code starts.
+    this.executor.begin();
     if (storeHistory) this.executionCount++;
     const count = this.executionCount;
     this.outputParent = msg;
@@ -515,8 +531,10 @@ export class Kernel {
     this.queue.splice(0, this.queue.length, ...keep);
   }
 
-  interrupt(): void {
-    this.executor.interrupt();
+  /** `seq`: the number of an interrupt from the I/O thread (which also sent SIGINT); none from shell. */
+  interrupt(seq?: number): void {
+    if (seq === undefined) this.executor.interrupt();
+    else this.executor.interruptNumbered(seq);
     const p = this.pendingInput;
     if (p) {
       this.pendingInput = undefined;

@@ -30,6 +30,12 @@ export interface ExecutorOptions {
   cwd: string;
   /** Root of the mixdistill package (holds dist/src/index.js). */
   packageRoot: string;
+  /** How many interrupts the I/O thread has received (a counter shared between the threads). */
+  interruptCount?: () => number;
+  /** Called when interrupt `seq` has been acted on (the I/O thread stops re-signalling). */
+  interruptConsumed?: (seq: number) => void;
+  /** Called with true just before cell code starts under `breakOnSigint`, false once it returned. */
+  runningCellCode?: (on: boolean) => void;
 }
 
 interface CellRecord {
@@ -97,6 +103,37 @@ export class Executor {
     return true;
   }
 
+  /**
+   * Interrupts from the I/O thread are numbered (a shared counter it increments before it sends
+   * SIGINT). Each is consumed once, by whichever path sees it first: this message, the check just
+   * before a cell's code starts, or the SIGINT stopping synchronous code. So an interrupt that lands
+   * between a request's start and its code still stops it, and a late message never hits the next cell.
+   */
+  interruptNumbered(seq: number): void {
+    if (seq <= this.lastInterrupt) return;
+    this.lastInterrupt = seq;
+    this.interrupt();
+    this.opts.interruptConsumed?.(seq);
+  }
+
+  /** Highest interrupt number consumed. */
+  private lastInterrupt = 0;
+
+  private observeInterrupts(): void {
+    const seq = this.opts.interruptCount?.() ?? 0;
+    if (seq > this.lastInterrupt) this.interruptNumbered(seq);
+  }
+
+  /** Marks the start of a request: interrupts from now on apply to it, even before its code runs. */
+  begin(): void {
+    this.controller ??= new AbortController();
+  }
+
+  /** Marks the end of a request (its executions clear this themselves; this covers early exits). */
+  end(): void {
+    this.controller = undefined;
+  }
+
   /** Resolves a cell's import: `mixdistill`, node builtins, paths, and packages (ESM or CJS). */
   async importModule(spec: string): Promise<Record<string, unknown>> {
     if (spec === "mixdistill" || spec.startsWith("mixdistill/")) {
@@ -137,7 +174,7 @@ export class Executor {
   }
 
   async execute(code: string, filename: string): Promise<ExecOutcome> {
-    const controller = new AbortController();
+    const controller = this.controller ?? new AbortController();
     this.controller = controller;
     try {
       let cell: TransformedCell;
@@ -158,7 +195,8 @@ export class Executor {
       } catch (err) {
         return this.errorOutcome(err);
       }
-      // An interrupt that came while the cell was being transpiled stops it before it starts.
+      // An interrupt that came since the request started stops the cell before its code runs.
+      this.observeInterrupts();
       if (controller.signal.aborted) return this.errorOutcome(new InterruptedError());
       const interrupted = new Promise<never>((_, reject) => {
         controller.signal.addEventListener("abort", () => reject(new InterruptedError()), { once: true });
@@ -166,10 +204,23 @@ export class Executor {
       interrupted.catch(() => undefined);
       let result: unknown;
       try {
-        const pending = script.runInThisContext({ breakOnSigint: true, displayErrors: false }) as Promise<{ value: unknown } | undefined>;
+        let pending: Promise<{ value: unknown } | undefined>;
+        this.opts.runningCellCode?.(true);
+        try {
+          // Interrupts that came in the meantime, now that the I/O thread will signal for new ones.
+          this.observeInterrupts();
+          if (controller.signal.aborted) return this.errorOutcome(new InterruptedError());
+          pending = script.runInThisContext({ breakOnSigint: true, displayErrors: false }) as Promise<{ value: unknown } | undefined>;
+        } finally {
+          this.opts.runningCellCode?.(false);
+        }
         result = await Promise.race([pending, interrupted]);
       } catch (err) {
-        return this.errorOutcome(isSigintError(err) ? new InterruptedError() : err);
+        if (isSigintError(err)) {
+          this.observeInterrupts();
+          return this.errorOutcome(new InterruptedError());
+        }
+        return this.errorOutcome(err);
       }
       if (cell.hasResult && result && typeof result === "object" && "value" in result) {
         return { status: "ok", hasValue: true, value: (result as { value: unknown }).value };

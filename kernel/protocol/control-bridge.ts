@@ -9,7 +9,7 @@ export type FromControl =
   | { type: "ready" }
   | { type: "bind-error"; text: string }
   | { type: "log"; text: string }
-  | { type: "interrupt" }
+  | { type: "interrupt"; seq: number }
   | { type: "request"; message: Message }
   | { type: "closed" };
 
@@ -32,7 +32,8 @@ export function unpackFrames(data: Uint8Array, lengths: number[]): Buffer[] {
 }
 
 export interface ControlHandlers {
-  onInterrupt(): void;
+  /** `seq`: the interrupt's number (the shared counter's value after it). */
+  onInterrupt(seq: number): void;
   onRequest(message: Message): void;
   log(text: string): void;
 }
@@ -46,12 +47,32 @@ function revive(m: Message): Message {
 export class ControlBridge {
   /** Resolves once heartbeat, control and IOPub are bound; rejects when they cannot be. */
   readonly ready: Promise<void>;
+  /**
+   * Interrupt bookkeeping shared by the threads: [0] how many the I/O thread has received (it counts
+   * before anything else), [1] the highest one the main thread has acted on, [2] 1 while the main
+   * thread runs cell code under `breakOnSigint`, [3] when that started (ms, mod 2^31). SIGINT is only
+   * sent while [2] is 1 and not in the first milliseconds (a signal that lands while Node starts its
+   * SIGINT watchdog can hang the process), and again now and then until [1] catches up, so a signal
+   * that landed just before the watchdog started is not lost.
+   */
+  readonly interrupts = new Int32Array(new SharedArrayBuffer(16));
+
+  /** The main thread is (not) running cell code under `breakOnSigint`. */
+  runningCellCode(on: boolean): void {
+    if (on) Atomics.store(this.interrupts, 3, Date.now() % 2 ** 31);
+    Atomics.store(this.interrupts, 2, on ? 1 : 0);
+  }
+
+  /** The main thread has acted on interrupt `seq`. */
+  consumed(seq: number): void {
+    if (seq > Atomics.load(this.interrupts, 1)) Atomics.store(this.interrupts, 1, seq);
+  }
   private readonly worker: Worker;
   private closedPromise: Promise<void> | undefined;
 
   /** Starts the thread. Frames handed over before it is bound are sent once it is. */
   constructor(info: ConnectionInfo, session: string, kernelId: string, limits: DecodeLimits, handlers: ControlHandlers) {
-    const worker = new Worker(new URL("./control-worker.js", import.meta.url), { workerData: { info, session, kernelId, limits } });
+    const worker = new Worker(new URL("./control-worker.js", import.meta.url), { workerData: { info, session, kernelId, limits, interrupts: this.interrupts } });
     this.worker = worker;
     this.ready = new Promise((resolve, reject) => {
       worker.on("message", (m: FromControl) => {
@@ -66,7 +87,7 @@ export class ControlBridge {
             handlers.log(m.text);
             break;
           case "interrupt":
-            handlers.onInterrupt();
+            handlers.onInterrupt(m.seq);
             break;
           case "request":
             handlers.onRequest(revive(m.message));

@@ -13,12 +13,13 @@ interface ControlWorkerData {
   info: ConnectionInfo;
   session: string;
   kernelId: string;
+  interrupts: Int32Array;
   limits: DecodeLimits;
 }
 
 const port = parentPort;
 if (!port) throw new Error("control-worker must run as a worker thread");
-const { info, session, kernelId, limits } = workerData as ControlWorkerData;
+const { info, session, kernelId, limits, interrupts } = workerData as ControlWorkerData;
 const signer = new Signer(info.key, info.signature_scheme);
 const post = (m: FromControl): void => port.postMessage(m);
 
@@ -54,6 +55,26 @@ function toWire(m: Message): FromControl {
   return { type: "request", message: m };
 }
 
+/** Cell code must have run this long before a SIGINT is sent (Node's watchdog is up by then). */
+const SETTLE_MS = 20;
+
+/** SIGINT to this process, when the main thread runs cell code with `breakOnSigint` (which it stops). */
+function sigint(): void {
+  if (Atomics.load(interrupts, 2) !== 1) return;
+  const running = (Date.now() % 2 ** 31) - Atomics.load(interrupts, 3);
+  if (running >= 0 && running < SETTLE_MS) setTimeout(sigint, SETTLE_MS - running);
+  else process.kill(process.pid, "SIGINT");
+}
+
+/** SIGINT again every 150 ms (up to 3 s) while the main thread has not acted on interrupt `seq`. */
+function resignalUntilConsumed(seq: number, tries = 20): void {
+  setTimeout(() => {
+    if (Atomics.load(interrupts, 1) >= seq || tries <= 0) return;
+    sigint();
+    resignalUntilConsumed(seq, tries - 1);
+  }, 150);
+}
+
 async function controlLoop(): Promise<void> {
   try {
     for await (const frames of control) {
@@ -64,9 +85,11 @@ async function controlLoop(): Promise<void> {
       }
       const msg = d.message;
       if (msg.header.msg_type === "interrupt_request") {
-        // Tell the main thread first: the message is queued before the signal lands.
-        post({ type: "interrupt" });
-        process.kill(process.pid, "SIGINT");
+        // Count it, tell the main thread, then signal: whichever the main thread sees first stops the cell.
+        const seq = Atomics.add(interrupts, 0, 1) + 1;
+        post({ type: "interrupt", seq });
+        sigint();
+        resignalUntilConsumed(seq);
         sendControl(
           encode(signer, msg.identities, newHeader("interrupt_reply", session), msg.header, {}, { status: "ok" }),
         );

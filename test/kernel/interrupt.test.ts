@@ -46,6 +46,29 @@ describe("interrupt", () => {
     expect(resultOf((await k.execute("sawAbort")).iopub)).toEqual({ "text/plain": "true" });
   });
 
+  it("interrupting a synchronous cell does not touch the cell queued behind it", async () => {
+    const a = await k.send("shell", "execute_request", { code: "while (true) {}", stop_on_error: false });
+    const b = await k.send("shell", "execute_request", { code: "await new Promise((r) => setTimeout(r, 300)); 'b finished'", stop_on_error: false });
+    await k.waitIopub((m) => m.parent_header.msg_id === a && m.header.msg_type === "execute_input");
+    await k.request("control", "interrupt_request", {});
+    expect((await k.reply(a)).content.ename).toBe("Interrupted");
+    expect((await k.reply(b)).content.status).toBe("ok");
+    const result = await k.waitIopub((m) => m.parent_header.msg_id === b && m.header.msg_type === "execute_result");
+    expect(result.content.data["text/plain"]).toBe("'b finished'");
+  });
+
+  it("interrupts at any moment of a cell's start stop it and nothing else (15 rounds)", async () => {
+    for (let i = 0; i < 15; i++) {
+      const a = await k.send("shell", "execute_request", { code: "while (true) {}", stop_on_error: false });
+      const b = await k.send("shell", "execute_request", { code: `${i} * 2`, stop_on_error: false });
+      await k.waitIopub((m) => m.parent_header.msg_id === a && m.header.msg_type === "execute_input");
+      await new Promise((r) => setTimeout(r, (i % 5) * 7));
+      expect((await k.request("control", "interrupt_request", {}, 5000)).content.status).toBe("ok");
+      expect((await k.reply(a, 5000)).content.ename).toBe("Interrupted");
+      expect((await k.reply(b, 5000)).content.status).toBe("ok");
+    }
+  });
+
   it("an interrupt while idle is harmless", async () => {
     expect((await k.request("control", "interrupt_request", {})).content.status).toBe("ok");
     expect(resultOf((await k.execute("1 + 2")).iopub)).toEqual({ "text/plain": "3" });
