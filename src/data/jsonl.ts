@@ -136,7 +136,7 @@ export interface LineSpans {
 
 /**
  * The byte chunks of a file. An uncompressed file is read into two 1 MB buffers used in turn (no
- * allocation per chunk): a chunk is valid until the one after the next is requested.
+ * allocation per chunk), one read ahead: a chunk is valid until the next one is requested.
  */
 async function* fileChunks(path: string, onRawChunk?: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
   if (isGzipFile(path)) {
@@ -144,17 +144,21 @@ async function* fileChunks(path: string, onRawChunk?: (chunk: Buffer) => void): 
     return;
   }
   const fh = await open(path, "r");
+  const bufs = [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)];
+  // One read ahead: the next chunk is read into the other buffer while this one is used.
+  let pending = fh.read(bufs[0]!, 0, 1 << 20, null);
   try {
-    const bufs = [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)];
     for (let k = 0; ; k ^= 1) {
-      const b = bufs[k]!;
-      const { bytesRead } = await fh.read(b, 0, b.length, null);
+      const { bytesRead } = await pending;
       if (bytesRead === 0) break;
+      const b = bufs[k]!;
+      pending = fh.read(bufs[k ^ 1]!, 0, 1 << 20, null);
       const c = bytesRead === b.length ? b : b.subarray(0, bytesRead);
       onRawChunk?.(c);
       yield c;
     }
   } finally {
+    await pending.catch(() => undefined);
     await fh.close();
   }
 }
