@@ -23,6 +23,16 @@ const { info, session, kernelId, limits, interrupts } = workerData as ControlWor
 const signer = new Signer(info.key, info.signature_scheme);
 const post = (m: FromControl): void => port.postMessage(m);
 
+// Like ipykernel's parent poller: when the process that launched the kernel dies (a killed server or
+// test runner), the kernel is re-parented and ends itself instead of running on as an orphan. The check
+// lives on this thread so it also fires while the main thread is stuck in a cell.
+const launcher = process.ppid;
+if (launcher > 1 && process.env.MIXDISTILL_ORPHAN_EXIT !== "0") {
+  setInterval(() => {
+    if (process.ppid !== launcher) process.kill(process.pid, "SIGKILL");
+  }, 500).unref();
+}
+
 const hb = new zmq.Reply({ linger: 0 });
 const control = new zmq.Router({ linger: 0, maxMessageSize: 64 * 1024 * 1024 });
 const iopub = new zmq.Publisher({ linger: 1000, sendHighWaterMark: 100_000 });
