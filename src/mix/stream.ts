@@ -574,8 +574,10 @@ export interface StreamMixOptions extends MixOptions {
   /** Token statistics from every `tokenSampleEvery`-th example (default: about 2,000 samples). */
   tokenSampleEvery?: number;
   /**
-   * 2 (default): files of 64 MB or more are hashed (sha256, for the manifest) on a second thread;
-   * 1: everything on the calling thread.
+   * 1 (default): everything on the calling thread. 2: inputs of 64 MB or more, and the output, are
+   * hashed (sha256, for the manifest) on a worker thread, from copies of the chunks. On the shared
+   * 2-core machine of the benchmark that was slower than one thread (the copies cost about what the
+   * hashing saves, and the worker competes for the same cores); it may help where a core is idle.
    */
   threads?: number;
 }
@@ -643,7 +645,7 @@ export async function mixFilesPerQuestion(
   const drawer = new QuestionDrawer(o.weights, n, makeRng(o.seed, "per-question", "all"), o.draw, o.missing);
   const k = o.sources.length;
   const every = options.tokenSampleEvery ?? Math.max(1, Math.ceil(n / 2_000));
-  const hashes = sizes.reduce((x, y) => x + y, 0) >= HASH_THREAD_MIN_BYTES && (options.threads ?? 2) > 1 ? new HashThread() : undefined;
+  const hashes = sizes.reduce((x, y) => x + y, 0) >= HASH_THREAD_MIN_BYTES && (options.threads ?? 1) > 1 ? new HashThread() : undefined;
   const cursors = files.map((f) => new LineCursor(f, hashes));
   const writer = await ByteExport.create(out.dir, out, hashes?.digest()).catch(async (e: unknown) => {
     await hashes?.close();
