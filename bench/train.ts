@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- train [--quick] [--memory-seconds S]`, or `-- --memory-only [--memory-seconds 1800]`
+ * `npm run bench -- train [--quick] [--memory-seconds S]`, or `-- --memory-only [--memory-seconds 1800]`,
+ * or `-- --only A` (the matMul peak and one config's training speed, nothing else)
  *
  * In one run: the wasm backend's 2-D matMul peak, training tokens/s of reference configs
  * A (D=128, 2 layers, T=128, batch 16) and B (D=256, 4 layers, T=256, batch 8), 4 heads, AdamW,
@@ -215,13 +216,18 @@ async function main() {
   const peak = matMulPeak();
   console.log(`wasm 2-D matMul peak: ${peak.gflops.toFixed(1)} GFLOP/s  ${JSON.stringify(Object.fromEntries(Object.entries(peak.shapes).map(([k, v]) => [k, +v.toFixed(1)])))}`);
   const result: Record<string, unknown> = { backend: info.name, cores: cpus().length, loadAverageAtStart: +load.toFixed(2), matmulPeakGflops: +peak.gflops.toFixed(2) };
-  for (const name of ["A", "B"] as ConfigName[]) {
+  const only = args.includes("--only") ? (args[args.indexOf("--only") + 1] as ConfigName) : null;
+  for (const name of (only ? [only] : ["A", "B"]) as ConfigName[]) {
     const r = trainSpeed(name, quick ? 3 : name === "A" ? 15 : 5);
     const gf = (r.tokensPerSecond * r.flopsPerToken) / 1e9;
     const ratio = gf / peak.gflops;
     const medianRatio = (r.medianTokensPerSecond * r.flopsPerToken) / 1e9 / peak.gflops;
     console.log(`config ${name} (${r.params} params): ${r.tokensPerSecond.toFixed(0)} tok/s (best step ${r.stepSeconds.toFixed(3)} s; median ${r.medianTokensPerSecond.toFixed(0)} tok/s), ${gf.toFixed(1)} GFLOP/s = ${ratio.toFixed(2)} of peak (median ${medianRatio.toFixed(2)}; target ${name === "A" ? 0.6 : 0.7})`);
     result[name] = { params: r.params, tokensPerSecond: +r.tokensPerSecond.toFixed(1), medianTokensPerSecond: +r.medianTokensPerSecond.toFixed(1), gflops: +gf.toFixed(2), ratioToPeak: +ratio.toFixed(3), medianRatioToPeak: +medianRatio.toFixed(3), target: name === "A" ? 0.6 : 0.7 };
+  }
+  if (only) {
+    console.log(JSON.stringify(result));
+    return;
   }
   // Rounds alternate one and two workers and keep each one's best round (the machine may be shared).
   const wsteps = quick ? 4 : 8;

@@ -47,50 +47,51 @@ interface Layer {
 
 /**
  * One row's attention over its cache, all heads: q at qkv[qo..qo+D), keys K (n, D), values
- * transposed VT (D, cap). Written for V8: plain loops, 4 accumulators, contiguous reads.
+ * transposed VT (D, cap); `scores` is scratch of at least n. Written for V8: chunks of 16 query
+ * dimensions (scaled) or 8 probabilities are held in locals while the loop runs over positions (or value
+ * dimensions), so a product costs ~1.25 loads instead of 2.
  */
-function attendRow(qkv: Float32Array, qo: number, K: Float32Array, VT: Float32Array, cap: number, n: number, D: number, H: number, out: Float32Array, ao: number, scores: Float32Array, scale: number): void {
+function attendRow(qkv: Float32Array, qo: number, K: Float32Array, VT: Float32Array, cap: number, n: number, D: number, H: number, out: Float32Array, ao: number, scores: Float64Array, scale: number): void {
   const hs = D / H;
-  const hs4 = hs - (hs % 4);
   for (let h = 0; h < H; h++) {
     const qh = qo + h * hs;
-    let max = -Infinity;
-    for (let t = 0; t < n; t++) {
-      const ko = t * D + h * hs;
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      let e = 0;
-      for (; e < hs4; e += 4) {
-        s0 += qkv[qh + e]! * K[ko + e]!;
-        s1 += qkv[qh + e + 1]! * K[ko + e + 1]!;
-        s2 += qkv[qh + e + 2]! * K[ko + e + 2]!;
-        s3 += qkv[qh + e + 3]! * K[ko + e + 3]!;
+    scores.fill(0, 0, n);
+    let e = 0;
+    for (; e + 15 < hs; e += 16) {
+      const q = qh + e;
+      const q0 = qkv[q]! * scale, q1 = qkv[q + 1]! * scale, q2 = qkv[q + 2]! * scale, q3 = qkv[q + 3]! * scale;
+      const q4 = qkv[q + 4]! * scale, q5 = qkv[q + 5]! * scale, q6 = qkv[q + 6]! * scale, q7 = qkv[q + 7]! * scale;
+      const q8 = qkv[q + 8]! * scale, q9 = qkv[q + 9]! * scale, q10 = qkv[q + 10]! * scale, q11 = qkv[q + 11]! * scale;
+      const q12 = qkv[q + 12]! * scale, q13 = qkv[q + 13]! * scale, q14 = qkv[q + 14]! * scale, q15 = qkv[q + 15]! * scale;
+      for (let t = 0, ko = h * hs + e; t < n; t++, ko += D) {
+        scores[t] += q0 * K[ko]! + q1 * K[ko + 1]! + q2 * K[ko + 2]! + q3 * K[ko + 3]! + (q4 * K[ko + 4]! + q5 * K[ko + 5]! + q6 * K[ko + 6]! + q7 * K[ko + 7]!)
+          + (q8 * K[ko + 8]! + q9 * K[ko + 9]! + q10 * K[ko + 10]! + q11 * K[ko + 11]! + (q12 * K[ko + 12]! + q13 * K[ko + 13]! + q14 * K[ko + 14]! + q15 * K[ko + 15]!));
       }
-      for (; e < hs; e++) s0 += qkv[qh + e]! * K[ko + e]!;
-      const s = (s0 + s1 + s2 + s3) * scale;
-      scores[t] = s;
-      if (s > max) max = s;
     }
+    for (; e < hs; e++) {
+      const q0 = qkv[qh + e]! * scale;
+      for (let t = 0, ko = h * hs + e; t < n; t++, ko += D) scores[t] += q0 * K[ko]!;
+    }
+    let max = -Infinity;
+    for (let t = 0; t < n; t++) if (scores[t]! > max) max = scores[t]!;
     let sum = 0;
-    for (let t = 0; t < n; t++) {
-      const v = Math.exp(scores[t]! - max);
-      scores[t] = v;
-      sum += v;
-    }
+    for (let t = 0; t < n; t++) { const v = Math.exp(scores[t]! - max); scores[t] = v; sum += v; }
     const inv = 1 / sum;
     const oh = ao + h * hs;
-    for (let e = 0; e < hs; e++) {
-      const vo = (h * hs + e) * cap;
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-      let t = 0;
-      for (; t + 3 < n; t += 4) {
-        a0 += scores[t]! * VT[vo + t]!;
-        a1 += scores[t + 1]! * VT[vo + t + 1]!;
-        a2 += scores[t + 2]! * VT[vo + t + 2]!;
-        a3 += scores[t + 3]! * VT[vo + t + 3]!;
+    for (let i = 0; i < hs; i++) out[oh + i] = 0;
+    let t = 0;
+    for (; t + 7 < n; t += 8) {
+      const p0 = scores[t]!, p1 = scores[t + 1]!, p2 = scores[t + 2]!, p3 = scores[t + 3]!;
+      const p4 = scores[t + 4]!, p5 = scores[t + 5]!, p6 = scores[t + 6]!, p7 = scores[t + 7]!;
+      for (let i = 0, vo = h * hs * cap + t; i < hs; i++, vo += cap) {
+        out[oh + i] += p0 * VT[vo]! + p1 * VT[vo + 1]! + p2 * VT[vo + 2]! + p3 * VT[vo + 3]! + (p4 * VT[vo + 4]! + p5 * VT[vo + 5]! + p6 * VT[vo + 6]! + p7 * VT[vo + 7]!);
       }
-      for (; t < n; t++) a0 += scores[t]! * VT[vo + t]!;
-      out[oh + e] = (a0 + a1 + a2 + a3) * inv;
     }
+    for (; t < n; t++) {
+      const p0 = scores[t]!;
+      for (let i = 0, vo = h * hs * cap + t; i < hs; i++, vo += cap) out[oh + i] += p0 * VT[vo]!;
+    }
+    for (let i = 0; i < hs; i++) out[oh + i] *= inv;
   }
 }
 
@@ -120,6 +121,8 @@ export class Decoder {
   private readonly lnf: Norm;
   private readonly head: Dense;
   private readonly kept: tf.Tensor[] = [];
+  /** Attention scratch (one row, one head). */
+  private readonly scores: Float64Array;
 
   constructor(model: StudentModel) {
     const c = model.config;
@@ -127,6 +130,7 @@ export class Decoder {
     this.H = c.nHeads;
     this.V = c.vocabSize;
     this.maxLen = c.maxLen;
+    this.scores = new Float64Array(c.maxLen);
     const byName = new Map(model.specs.map((s, i) => [s.name, model.params[i]!]));
     const arr = (n: string) => new Float32Array(byName.get(n)!.dataSync());
     const dense = (n: string): Dense => {
@@ -235,7 +239,7 @@ export class Decoder {
       for (let e = 0; e < D; e++) x[i * D + e] = this.wte[r.token * D + e]! + this.wpe[pos[i]! * D + e]!;
     });
     const scale = 1 / Math.sqrt(hs);
-    const scores = new Float32Array(this.maxLen);
+    const scores = this.scores;
     this.layers.forEach((L, l) => {
       const qkv = this.dense(this.layerNorm(x, R, L.ln1), R, L.qkv); // (R, 3D)
       rows.forEach((r, i) => {

