@@ -165,6 +165,43 @@ function parseSources(p: ParsedArgs): { sources: SourceArg[]; corpus?: string } 
   return { sources, ...(corpus ? { corpus } : {}) };
 }
 
+/**
+ * The validated records of a file in either form (paper `{problem, solution}` or corpus records),
+ * line by line; malformed lines fail or are skipped into `report` by `policy`, naming file, line and field.
+ */
+async function* readEitherForm(
+  file: string,
+  policy: ErrorPolicy,
+  report: ReadReport,
+): AsyncGenerator<{ kind: "paper"; value: PaperRecord } | { kind: "corpus"; value: CorpusRecord }> {
+  for await (const item of readLines(file)) {
+    report.lines++;
+    const fail = (field: string, reason: string): void => {
+      if (policy === "fail") throw new CorpusError({ file, line: item.line, field }, reason);
+      report.addSkipped({ file, line: item.line, field, reason });
+    };
+    if (item.error !== undefined) {
+      fail("", item.error);
+      continue;
+    }
+    if (item.text.trim() === "") continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(item.text);
+    } catch (e) {
+      fail("", `invalid JSON (${(e as Error).message})`);
+      continue;
+    }
+    const r = recordKind(v) === "paper" ? checkPaperRecord(v) : checkCorpusRecord(v);
+    if (!r.ok) {
+      fail(r.field, r.reason);
+      continue;
+    }
+    report.records++;
+    yield recordKind(v) === "paper" ? { kind: "paper", value: r.value as PaperRecord } : { kind: "corpus", value: r.value as CorpusRecord };
+  }
+}
+
 /** Loads sources (files of either form) into one joined corpus. */
 async function loadSources(sources: SourceArg[], corpusPath: string | undefined, policy: ErrorPolicy, report: ReadReport, by: "question" | "id", io: CliIO): Promise<CorpusRecord[]> {
   const perFile = new Map<string, string[]>();
@@ -175,48 +212,19 @@ async function loadSources(sources: SourceArg[], corpusPath: string | undefined,
   const named: NamedSource[] = [];
   const recs = new Map<string, PaperRecord[]>(sources.map((s) => [s.name, []]));
   for (const [file, names] of perFile) {
-    for await (const item of readLines(file)) {
-      report.lines++;
-      const fail = (field: string, reason: string): void => {
-        if (policy === "fail") throw new CorpusError({ file, line: item.line, field }, reason);
-        report.addSkipped({ file, line: item.line, field, reason });
-      };
-      if (item.error !== undefined) {
-        fail("", item.error);
+    for await (const rec of readEitherForm(file, policy, report)) {
+      if (rec.kind === "paper") {
+        recs.get(names[0]!)!.push(rec.value);
         continue;
       }
-      if (item.text.trim() === "") continue;
-      let v: unknown;
-      try {
-        v = JSON.parse(item.text);
-      } catch (e) {
-        fail("", `invalid JSON (${(e as Error).message})`);
-        continue;
-      }
-      if (recordKind(v) === "paper") {
-        const r = checkPaperRecord(v);
-        if (!r.ok) {
-          fail(r.field, r.reason);
-          continue;
-        }
-        report.records++;
-        recs.get(names[0]!)!.push(r.value);
-      } else {
-        const r = checkCorpusRecord(v);
-        if (!r.ok) {
-          fail(r.field, r.reason);
-          continue;
-        }
-        report.records++;
-        const c = r.value;
-        for (const name of names) {
-          const t = c.responses[name];
-          if (t === undefined) continue;
-          const pr: PaperRecord = { problem: c.question, solution: t, id: c.id, answer: c.answer };
-          if (c.level !== undefined) pr.level = c.level;
-          if (c.subject !== undefined) pr.subject = c.subject;
-          recs.get(name)!.push(pr);
-        }
+      const c = rec.value;
+      for (const name of names) {
+        const t = c.responses[name];
+        if (t === undefined) continue;
+        const pr: PaperRecord = { problem: c.question, solution: t, id: c.id, answer: c.answer };
+        if (c.level !== undefined) pr.level = c.level;
+        if (c.subject !== undefined) pr.subject = c.subject;
+        recs.get(name)!.push(pr);
       }
     }
   }
@@ -339,42 +347,12 @@ async function cmdStats(argv: string[], io: CliIO): Promise<number> {
   const acc = new StatsAccumulator(tok.name);
   // No memo here: a streamed file's texts must not be retained.
   const count = (t: string): number => tok.count(t);
-  for await (const item of readLines(file)) {
-    report.lines++;
-    const fail = (field: string, reason: string): void => {
-      if (policy === "fail") throw new CorpusError({ file, line: item.line, field }, reason);
-      report.addSkipped({ file, line: item.line, field, reason });
-    };
-    if (item.error !== undefined) {
-      fail("", item.error);
-      continue;
-    }
-    if (item.text.trim() === "") continue;
-    let v: unknown;
-    try {
-      v = JSON.parse(item.text);
-    } catch (e) {
-      fail("", `invalid JSON (${(e as Error).message})`);
-      continue;
-    }
-    if (recordKind(v) === "paper") {
-      const r = checkPaperRecord(v);
-      if (!r.ok) {
-        fail(r.field, r.reason);
-        continue;
-      }
-      const rec: CorpusRecord = { id: "", question: r.value.problem, answer: "", responses: { [srcName]: r.value.solution } };
-      if (r.value.level !== undefined) rec.level = r.value.level;
-      acc.add(rec, count);
-    } else {
-      const r = checkCorpusRecord(v);
-      if (!r.ok) {
-        fail(r.field, r.reason);
-        continue;
-      }
-      acc.add(r.value, count);
-    }
-    report.records++;
+  for await (const rec of readEitherForm(file, policy, report)) {
+    if (rec.kind === "paper") {
+      const c: CorpusRecord = { id: "", question: rec.value.problem, answer: "", responses: { [srcName]: rec.value.solution } };
+      if (rec.value.level !== undefined) c.level = rec.value.level;
+      acc.add(c, count);
+    } else acc.add(rec.value, count);
   }
   const stats = acc.result();
   reportSkipped(io, report);
