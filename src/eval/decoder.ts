@@ -160,10 +160,26 @@ export class Decoder {
     return new KVCache(this.layers.length, this.D, Math.min(capacity, this.maxLen));
   }
 
+  private useTensors(R: number): boolean {
+    return R >= (decoderSettings.tensorRows ?? (tf.getBackend() === "wasm" ? 1 : 8));
+  }
+
+  /** The MLP, fc2(gelu(fc1(x))): x (R, D) -> (R, D); on the backend, one upload and one read. */
+  private mlp(x: Float32Array, R: number, L: Layer): Float32Array {
+    if (!this.useTensors(R)) return this.dense(this.dense(x, R, L.fc1, true), R, L.fc2);
+    let out: Float32Array | null = null;
+    tf.tidy(() => {
+      const h = tf.fused.matMul({ a: tf.tensor2d(x, [R, L.fc1.K]), b: L.fc1.wt, bias: L.fc1.bt });
+      const g = tf.mul(h, tf.sigmoid(tf.mul(h, 1.702))) as tf.Tensor2D;
+      out = tf.fused.matMul({ a: g, b: L.fc2.wt, bias: L.fc2.bt }).dataSync() as Float32Array;
+    });
+    return out!;
+  }
+
   /** x (R, K) W + b -> (R, N), followed by GELU when `gelu`. */
   private dense(x: Float32Array, R: number, d: Dense, gelu = false): Float32Array {
     const { K, N } = d;
-    if (R >= (decoderSettings.tensorRows ?? (tf.getBackend() === "wasm" ? 1 : 8))) {
+    if (this.useTensors(R)) {
       // (not returned from tidy: tidy would walk every element of a typed array looking for tensors)
       let out: Float32Array | null = null;
       tf.tidy(() => {
@@ -253,8 +269,7 @@ export class Decoder {
       for (let i = 0; i < R; i++) attendRow(qkv, i * 3 * D, rows[i]!.cache.k[l]!, rows[i]!.cache.vT[l]!, rows[i]!.cache.capacity, pos[i]! + 1, D, H, att, i * D, scores, scale);
       const proj = this.dense(att, R, L.proj);
       for (let i = 0; i < x.length; i++) x[i] += proj[i]!;
-      const f = this.dense(this.layerNorm(x, R, L.ln2), R, L.fc1, true); // (R, dFF)
-      const m = this.dense(f, R, L.fc2);
+      const m = this.mlp(this.layerNorm(x, R, L.ln2), R, L); // (R, D)
       for (let i = 0; i < x.length; i++) x[i] += m[i]!;
     });
     x = this.layerNorm(x, R, this.lnf);

@@ -284,6 +284,29 @@ export function attentionBackwardLayouts(qkv: tf.Tensor2D, dy: tf.Tensor2D, B: n
   };
 }
 
+/** Row-wise dot products: a, b (n, T, C) -> (n, T, 1). */
+export function rowDots(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  const [n, T, C] = a.shape;
+  const be = wasmBackend();
+  if (!be) return tf.sum(tf.mul(a, b), 2, true) as tf.Tensor3D;
+  return withOutput<tf.Tensor3D>(be, [n, T, 1], [a, b], (o, [x, y]) => {
+    const C4 = C - (C % 4);
+    for (let r = 0; r < n * T; r++) {
+      const off = r * C;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      let e = 0;
+      for (; e < C4; e += 4) {
+        s0 += x![off + e]! * y![off + e]!;
+        s1 += x![off + e + 1]! * y![off + e + 1]!;
+        s2 += x![off + e + 2]! * y![off + e + 2]!;
+        s3 += x![off + e + 3]! * y![off + e + 3]!;
+      }
+      for (; e < C; e++) s0 += x![off + e]! * y![off + e]!;
+      o[r] = s0 + s1 + s2 + s3;
+    }
+  });
+}
+
 /** Gradients dQ (of q times qScale), dK, dV, all (B*H, T, hs) -> the gradient of qkv (B*T, 3D). */
 export function mergeQKVGrads(dQ: tf.Tensor3D, dK: tf.Tensor3D, dV: tf.Tensor3D, B: number, T: number, H: number, qScale: number): tf.Tensor2D {
   const hs = dQ.shape[2];

@@ -5,7 +5,7 @@
  * Shapes: N = B*T rows (one per token), D model width, V vocabulary, H heads, hs = D/H.
  */
 import * as tf from "@tensorflow/tfjs";
-import { attentionBackwardLayouts, blockMatMul, blockTranspose, fromHeads, layerNormFast, layerNormGradFast, mergeQKVGrads, splitQKV, transpose2d } from "./kernels.js";
+import { attentionBackwardLayouts, blockMatMul, rowDots, blockTranspose, fromHeads, layerNormFast, layerNormGradFast, mergeQKVGrads, splitQKV, transpose2d } from "./kernels.js";
 
 type Save = (t: tf.Tensor[]) => void;
 type GradFn = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
@@ -100,10 +100,10 @@ export function attention(qkv: tf.Tensor2D, B: number, T: number, H: number): tf
     const s = blockMatMul(q, kT); // (BH, T, T)
     const p = tf.softmax(tf.add(s, causalMask(T))) as tf.Tensor3D; // (BH, T, T)
     const o = blockMatMul(p, v); // (BH, T, hs)
-    save([x, q, p]);
+    save([x, q, p, o]);
     return {
       value: fromHeads(o, B, T, H), // (B*T, D)
-      gradFunc: (dy, [xs, qs, ps]) => {
+      gradFunc: (dy, [xs, qs, ps, os]) => {
         const P = ps as tf.Tensor3D;
         // k (BH, T, hs), vT (BH, hs, T), dO (BH, T, hs). The (T, T) matrices are transposed
         // explicitly: as the right operand of a matMul, XNNPACK would repack them, which costs
@@ -111,9 +111,9 @@ export function attention(qkv: tf.Tensor2D, B: number, T: number, H: number): tf
         const { k, vT, dO } = attentionBackwardLayouts(xs as tf.Tensor2D, dy as tf.Tensor2D, B, T, H);
         const dP = blockMatMul(dO, vT); // (BH, T, T)
         const dV = blockMatMul(blockTranspose(P), dO); // (BH, T, hs)
-        // softmax backward: dS = P * (dP - rowsum(dP * P))
-        const rows = tf.matMul(tf.mul(dP, P).reshape([-1, T]) as tf.Tensor2D, fill([T, 1], 1) as tf.Tensor2D); // (BH*T, 1)
-        const dS = tf.mul(P, tf.sub(dP, rows.reshape([B * H, T, 1]))) as tf.Tensor3D; // (BH, T, T)
+        // softmax backward: dS = P * (dP - rowsum(dP * P)), where rowsum(dP * P) = rowsum(dO * O)
+        // (dP = dO V^T and O = P V): a sum over hs instead of over T
+        const dS = tf.mul(P, tf.sub(dP, rowDots(dO, os as tf.Tensor3D))) as tf.Tensor3D; // (BH, T, T)
         const dQ = blockMatMul(dS, k); // (BH, T, hs), gradient of the scaled q
         const dK = blockMatMul(blockTranspose(dS), qs as tf.Tensor3D); // (BH, T, hs)
         return mergeQKVGrads(dQ, dK, dV, B, T, H, scale); // (B*T, 3D)
