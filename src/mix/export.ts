@@ -108,6 +108,36 @@ export function datasetInfoEntry(format: ExportFormat, fileName: string, system?
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
+/** Checks format, dataset name and template before anything is written; returns the data file's name. */
+export function checkExportOptions(opts: ExportOptions): string {
+  if (!EXPORT_FORMATS.includes(opts.format)) throw new Error(`format: expected one of ${EXPORT_FORMATS.join(", ")}, got ${JSON.stringify(opts.format)}`);
+  if (!NAME_RE.test(opts.name)) throw new Error(`name: ${JSON.stringify(opts.name)} is not a usable file name (letters, digits, . _ -)`);
+  resolveTemplate(opts.template);
+  return `${opts.name}.jsonl`;
+}
+
+/**
+ * For LLaMA-Factory formats, merges this dataset's entry into the folder's dataset_info.json (atomic;
+ * other datasets' entries are kept) and returns the file's record; undefined for other formats.
+ */
+export async function mergeDatasetInfo(dir: string, opts: ExportOptions, fileName: string): Promise<OutputFile | undefined> {
+  const entry = datasetInfoEntry(opts.format, fileName, opts.system);
+  if (!entry) return undefined;
+  const infoPath = join(dir, "dataset_info.json");
+  let info: Record<string, unknown> = {};
+  if (existsSync(infoPath)) {
+    try {
+      info = JSON.parse(await readFile(infoPath, "utf8")) as Record<string, unknown>;
+    } catch (e) {
+      throw new Error(`${infoPath}: existing dataset_info.json is not valid JSON (${(e as Error).message})`);
+    }
+  }
+  info[opts.name] = entry;
+  const text = JSON.stringify(info, null, 2) + "\n";
+  await writeFileAtomic(infoPath, text);
+  return { path: "dataset_info.json", sha256: createHash("sha256").update(text).digest("hex"), lines: text.split("\n").length - 1, bytes: Buffer.byteLength(text) };
+}
+
 /** Streams examples into a dataset folder; nothing is visible until `close()`. */
 export class ExportWriter {
   private lines = 0;
@@ -122,10 +152,7 @@ export class ExportWriter {
   }
 
   static async create(dir: string, opts: ExportOptions): Promise<ExportWriter> {
-    if (!EXPORT_FORMATS.includes(opts.format)) throw new Error(`format: expected one of ${EXPORT_FORMATS.join(", ")}, got ${JSON.stringify(opts.format)}`);
-    if (!NAME_RE.test(opts.name)) throw new Error(`name: ${JSON.stringify(opts.name)} is not a usable file name (letters, digits, . _ -)`);
-    resolveTemplate(opts.template);
-    const fileName = `${opts.name}.jsonl`;
+    const fileName = checkExportOptions(opts);
     return new ExportWriter(dir, opts, await AtomicWriter.create(join(dir, fileName)), fileName);
   }
 
@@ -145,22 +172,8 @@ export class ExportWriter {
     await this.writer.commit();
     // Paths relative to the dataset folder, so a manifest does not depend on where the folder is.
     const files: OutputFile[] = [{ path: this.fileName, sha256: this.writer.sha256(), lines: this.lines, bytes: this.writer.bytesWritten }];
-    const entry = datasetInfoEntry(this.opts.format, this.fileName, this.opts.system);
-    if (entry) {
-      const infoPath = join(this.dir, "dataset_info.json");
-      let info: Record<string, unknown> = {};
-      if (existsSync(infoPath)) {
-        try {
-          info = JSON.parse(await readFile(infoPath, "utf8")) as Record<string, unknown>;
-        } catch (e) {
-          throw new Error(`${infoPath}: existing dataset_info.json is not valid JSON (${(e as Error).message})`);
-        }
-      }
-      info[this.opts.name] = entry;
-      const text = JSON.stringify(info, null, 2) + "\n";
-      await writeFileAtomic(infoPath, text);
-      files.push({ path: "dataset_info.json", sha256: createHash("sha256").update(text).digest("hex"), lines: text.split("\n").length - 1, bytes: Buffer.byteLength(text) });
-    }
+    const info = await mergeDatasetInfo(this.dir, this.opts, this.fileName);
+    if (info) files.push(info);
     return files;
   }
 }

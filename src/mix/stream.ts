@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, open, readFile, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { mkdir, open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { basename, join } from "node:path";
 import { isUtf8 } from "node:buffer";
@@ -21,8 +21,7 @@ import { defaultTokenizer, type Tokenizer } from "../tokenize/tokenizer.js";
 import { resolveMixOptions, MixOptionError, type MixOptions } from "./options.js";
 import { QuestionDrawer, type Plan } from "./plan.js";
 import { buildManifest, toExample, type MixManifest, type SourceFileInfo } from "./mix.js";
-import { datasetInfoEntry, EXPORT_FORMATS, formatExample, resolveTemplate, type ExportFormat, type ExportOptions, type OutputFile } from "./export.js";
-import { writeFileAtomic } from "../data/atomic.js";
+import { checkExportOptions, formatExample, mergeDatasetInfo, resolveTemplate, type ExportFormat, type ExportOptions, type OutputFile } from "./export.js";
 
 export interface SourceFile {
   name: string;
@@ -456,7 +455,6 @@ export function fastLayout(format: ExportFormat, template: string, system?: stri
 }
 
 const BYTE_EXPORT_BUFFER = 4 << 20;
-const EXPORT_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /**
  * The export data file written as bytes: one large buffer, flushed to a temp file (hashed as it
@@ -478,11 +476,8 @@ class ByteExport {
   ) {}
 
   static async create(dir: string, opts: ExportOptions, hash: Digest = localDigest()): Promise<ByteExport> {
-    if (!EXPORT_FORMATS.includes(opts.format)) throw new Error(`format: expected one of ${EXPORT_FORMATS.join(", ")}, got ${JSON.stringify(opts.format)}`);
-    if (!EXPORT_NAME_RE.test(opts.name)) throw new Error(`name: ${JSON.stringify(opts.name)} is not a usable file name (letters, digits, . _ -)`);
-    resolveTemplate(opts.template);
+    const fileName = checkExportOptions(opts);
     await mkdir(dir, { recursive: true });
-    const fileName = `${opts.name}.jsonl`;
     const tmp = join(dir, `.${basename(fileName)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
     return new ByteExport(dir, opts, fileName, tmp, await open(tmp, "w"), hash);
   }
@@ -536,28 +531,8 @@ class ByteExport {
     await this.fh.close();
     await rename(this.tmp, join(this.dir, this.fileName));
     const files: OutputFile[] = [{ path: this.fileName, sha256: await this.hash.hex(), lines: this.lines, bytes: this.bytes }];
-    const entry = datasetInfoEntry(this.opts.format, this.fileName, this.opts.system);
-    if (entry) {
-      const infoPath = join(this.dir, "dataset_info.json");
-      let info: Record<string, unknown> = {};
-      let old: string | undefined;
-      try {
-        old = await readFile(infoPath, "utf8");
-      } catch {
-        old = undefined;
-      }
-      if (old !== undefined) {
-        try {
-          info = JSON.parse(old) as Record<string, unknown>;
-        } catch (e) {
-          throw new Error(`${infoPath}: existing dataset_info.json is not valid JSON (${(e as Error).message})`);
-        }
-      }
-      info[this.opts.name] = entry;
-      const text = JSON.stringify(info, null, 2) + "\n";
-      await writeFileAtomic(infoPath, text);
-      files.push({ path: "dataset_info.json", sha256: createHash("sha256").update(text).digest("hex"), lines: text.split("\n").length - 1, bytes: Buffer.byteLength(text) });
-    }
+    const info = await mergeDatasetInfo(this.dir, this.opts, this.fileName);
+    if (info) files.push(info);
     return files;
   }
 }
