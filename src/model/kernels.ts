@@ -469,40 +469,56 @@ export function layerNormGradFast(dy: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.T
   const [DY, XH, RS, G, DX, DG, DB] = [heapF32(be, dy, N * D), heapF32(be, xhat, N * D), heapF32(be, rstd, N), heapF32(be, g, D), heapF32(be, dx, N * D), heapF32(be, dgT, D), heapF32(be, dbT, D)] as Float32Array[];
   const dgAcc = new Float64Array(D);
   const dbAcc = new Float64Array(D);
-  const D2 = D - (D % 2);
-  for (let r = 0; r < N; r++) {
+  // two rows at a time: the per-column accumulators are read and written once per pair
+  let r = 0;
+  for (; r + 1 < N; r += 2) {
     const o = r * D;
+    const o2 = o + D;
     let m1a = 0, m1b = 0, m2a = 0, m2b = 0;
-    let i = 0;
-    for (; i < D2; i += 2) {
+    for (let i = 0; i < D; i++) {
       const d0 = DY![o + i]!;
-      const d1 = DY![o + i + 1]!;
+      const d1 = DY![o2 + i]!;
       const h0 = XH![o + i]!;
-      const h1 = XH![o + i + 1]!;
-      const dh0 = d0 * G![i]!;
-      const dh1 = d1 * G![i + 1]!;
+      const h1 = XH![o2 + i]!;
+      const g = G![i]!;
+      const dh0 = d0 * g;
+      const dh1 = d1 * g;
       m1a += dh0;
       m1b += dh1;
       m2a += dh0 * h0;
       m2b += dh1 * h1;
-      dgAcc[i] += d0 * h0;
-      dgAcc[i + 1] += d1 * h1;
-      dbAcc[i] += d0;
-      dbAcc[i + 1] += d1;
+      dgAcc[i] += d0 * h0 + d1 * h1;
+      dbAcc[i] += d0 + d1;
     }
-    for (; i < D; i++) {
+    const rs0 = RS![r]!;
+    const rs1 = RS![r + 1]!;
+    m1a /= D;
+    m1b /= D;
+    m2a /= D;
+    m2b /= D;
+    for (let i = 0; i < D; i++) {
+      const g = G![i]!;
+      DX![o + i] = rs0 * (DY![o + i]! * g - m1a - XH![o + i]! * m2a);
+      DX![o2 + i] = rs1 * (DY![o2 + i]! * g - m1b - XH![o2 + i]! * m2b);
+    }
+  }
+  for (; r < N; r++) {
+    const o = r * D;
+    let m1 = 0;
+    let m2 = 0;
+    for (let i = 0; i < D; i++) {
       const d = DY![o + i]!;
       const h = XH![o + i]!;
       const dh = d * G![i]!;
-      m1a += dh;
-      m2a += dh * h;
+      m1 += dh;
+      m2 += dh * h;
       dgAcc[i] += d * h;
       dbAcc[i] += d;
     }
-    const m1 = (m1a + m1b) / D;
-    const m2 = (m2a + m2b) / D;
+    m1 /= D;
+    m2 /= D;
     const rstd = RS![r]!;
-    for (i = 0; i < D; i++) DX![o + i] = rstd * (DY![o + i]! * G![i]! - m1 - XH![o + i]! * m2);
+    for (let i = 0; i < D; i++) DX![o + i] = rstd * (DY![o + i]! * G![i]! - m1 - XH![o + i]! * m2);
   }
   DG!.set(dgAcc);
   DB!.set(dbAcc);
