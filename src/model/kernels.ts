@@ -284,6 +284,34 @@ export function attentionBackwardLayouts(qkv: tf.Tensor2D, dy: tf.Tensor2D, B: n
   };
 }
 
+/**
+ * Embedding gradients on wasm in one JavaScript pass over dy (B*T, D): the token rows summed by id
+ * into dte (V, D), the positions summed over the batch into dpe (maxLen, D; zero past T). Replaces
+ * two matMuls whose right operand (dy) XNNPACK would pack twice. Null off wasm.
+ */
+export function embedGradFast(dy: tf.Tensor2D, ids: ArrayLike<number>, V: number, T: number, maxLen: number): { dte: tf.Tensor2D; dpe: tf.Tensor2D } | null {
+  const be = wasmBackend();
+  if (!be) return null;
+  const [N, D] = dy.shape;
+  const te = be.makeOutput([V, D], "float32");
+  const pe = be.makeOutput([maxLen, D], "float32");
+  const [G, DTE, DPE] = [heapF32(be, dy, N * D), heapF32(be, te, V * D), heapF32(be, pe, maxLen * D)] as [Float32Array, Float32Array, Float32Array];
+  DTE.fill(0);
+  DPE.fill(0);
+  for (let i = 0; i < N; i++) {
+    const src = i * D;
+    const to = ids[i]! * D;
+    const po = (i % T) * D;
+    for (let e = 0; e < D; e++) {
+      const g = G[src + e]!;
+      DTE[to + e] += g;
+      DPE[po + e] += g;
+    }
+  }
+  const eng = tf.engine();
+  return { dte: eng.makeTensorFromTensorInfo(te) as tf.Tensor2D, dpe: eng.makeTensorFromTensorInfo(pe) as tf.Tensor2D };
+}
+
 /** Row-wise dot products: a, b (n, T, C) -> (n, T, 1). */
 export function rowDots(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   const [n, T, C] = a.shape;

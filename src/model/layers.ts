@@ -5,7 +5,7 @@
  * Shapes: N = B*T rows (one per token), D model width, V vocabulary, H heads, hs = D/H.
  */
 import * as tf from "@tensorflow/tfjs";
-import { attentionBackwardLayouts, blockMatMul, rowDots, blockTranspose, fromHeads, layerNormFast, layerNormGradFast, mergeQKVGrads, splitQKV, transpose2d } from "./kernels.js";
+import { attentionBackwardLayouts, blockMatMul, embedGradFast, rowDots, blockTranspose, fromHeads, layerNormFast, layerNormGradFast, mergeQKVGrads, splitQKV, transpose2d } from "./kernels.js";
 
 type Save = (t: tf.Tensor[]) => void;
 type GradFn = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
@@ -150,6 +150,8 @@ export function embed(wte: tf.Tensor2D, wpe: tf.Tensor2D, ids: ArrayLike<number>
       value: tf.add(tok.reshape([B, T, D]), pos).reshape([B * T, D]),
       gradFunc: (dy) => {
         const d = dy as tf.Tensor2D;
+        const fast = embedGradFast(d, ids, V, T, maxLen); // wasm: one JavaScript pass over d
+        if (fast) return [fast.dte, fast.dpe];
         const dte = tf.matMul(oneHot(ids, V, true), d); // (V, D)
         // The wasm backend caches packed matMul weights by tensor id whatever the shape, so d must
         // not be a right operand again under another shape: the sum over the batch uses a copy.
