@@ -9,17 +9,16 @@ import type { StudentModel } from "../model/transformer.js";
 import { Rng } from "../model/rng.js";
 
 /**
- * Keys and values of one sequence, every layer, positions [0, len). Keys are (capacity, D) rows;
- * values are stored transposed, (D, capacity), so the weighted sum over positions reads
- * contiguously.
+ * Keys and values of one sequence, every layer, positions [0, len): (capacity, D) rows each, so a
+ * new position is one contiguous write.
  */
 export class KVCache {
   readonly k: Float32Array[];
-  readonly vT: Float32Array[];
+  readonly v: Float32Array[];
   len = 0;
   constructor(layers: number, D: number, readonly capacity: number) {
     this.k = Array.from({ length: layers }, () => new Float32Array(capacity * D));
-    this.vT = Array.from({ length: layers }, () => new Float32Array(capacity * D));
+    this.v = Array.from({ length: layers }, () => new Float32Array(capacity * D));
   }
 }
 
@@ -46,12 +45,12 @@ interface Layer {
 }
 
 /**
- * One row's attention over its cache, all heads: q at qkv[qo..qo+D), keys K (n, D), values
- * transposed VT (D, cap); `scores` is scratch of at least n. Written for V8: chunks of 16 query
- * dimensions (scaled) or 8 probabilities are held in locals while the loop runs over positions (or value
- * dimensions), so a product costs ~1.25 loads instead of 2.
+ * One row's attention over its cache, all heads: q at qkv[qo..qo+D), keys K and values V (n, D)
+ * rows; `scores` is scratch of at least n. Written for V8: chunks of 16 query dimensions (scaled)
+ * or 8 probabilities are held in locals while the loop runs over positions (or value dimensions),
+ * so a product costs ~1.25 loads instead of 2.
  */
-function attendRow(qkv: Float32Array, qo: number, K: Float32Array, VT: Float32Array, cap: number, n: number, D: number, H: number, out: Float32Array, ao: number, scores: Float64Array, scale: number): void {
+function attendRow(qkv: Float32Array, qo: number, K: Float32Array, V: Float32Array, n: number, D: number, H: number, out: Float32Array, ao: number, scores: Float64Array, scale: number): void {
   const hs = D / H;
   for (let h = 0; h < H; h++) {
     const qh = qo + h * hs;
@@ -79,17 +78,20 @@ function attendRow(qkv: Float32Array, qo: number, K: Float32Array, VT: Float32Ar
     const inv = 1 / sum;
     const oh = ao + h * hs;
     for (let i = 0; i < hs; i++) out[oh + i] = 0;
+    const hh = h * hs;
     let t = 0;
     for (; t + 7 < n; t += 8) {
       const p0 = scores[t]!, p1 = scores[t + 1]!, p2 = scores[t + 2]!, p3 = scores[t + 3]!;
       const p4 = scores[t + 4]!, p5 = scores[t + 5]!, p6 = scores[t + 6]!, p7 = scores[t + 7]!;
-      for (let i = 0, vo = h * hs * cap + t; i < hs; i++, vo += cap) {
-        out[oh + i] += p0 * VT[vo]! + p1 * VT[vo + 1]! + p2 * VT[vo + 2]! + p3 * VT[vo + 3]! + (p4 * VT[vo + 4]! + p5 * VT[vo + 5]! + p6 * VT[vo + 6]! + p7 * VT[vo + 7]!);
+      const v0 = t * D + hh, v1 = v0 + D, v2 = v1 + D, v3 = v2 + D, v4 = v3 + D, v5 = v4 + D, v6 = v5 + D, v7 = v6 + D;
+      for (let i = 0; i < hs; i++) {
+        out[oh + i] += p0 * V[v0 + i]! + p1 * V[v1 + i]! + p2 * V[v2 + i]! + p3 * V[v3 + i]! + (p4 * V[v4 + i]! + p5 * V[v5 + i]! + p6 * V[v6 + i]! + p7 * V[v7 + i]!);
       }
     }
     for (; t < n; t++) {
       const p0 = scores[t]!;
-      for (let i = 0, vo = h * hs * cap + t; i < hs; i++, vo += cap) out[oh + i] += p0 * VT[vo]!;
+      const v0 = t * D + hh;
+      for (let i = 0; i < hs; i++) out[oh + i] += p0 * V[v0 + i]!;
     }
     for (let i = 0; i < hs; i++) out[oh + i] *= inv;
   }
@@ -258,15 +260,17 @@ export class Decoder {
     const scores = this.scores;
     this.layers.forEach((L, l) => {
       const qkv = this.dense(this.layerNorm(x, R, L.ln1), R, L.qkv); // (R, 3D)
-      rows.forEach((r, i) => {
-        const p = pos[i]! * D;
-        r.cache.k[l]!.set(qkv.subarray(i * 3 * D + D, i * 3 * D + 2 * D), p);
-        const vT = r.cache.vT[l]!;
-        const cap = r.cache.capacity;
-        for (let e = 0, src = i * 3 * D + 2 * D; e < D; e++) vT[e * cap + pos[i]!] = qkv[src + e]!;
-      });
       const att = new Float32Array(R * D); // (R, D)
-      for (let i = 0; i < R; i++) attendRow(qkv, i * 3 * D, rows[i]!.cache.k[l]!, rows[i]!.cache.vT[l]!, rows[i]!.cache.capacity, pos[i]! + 1, D, H, att, i * D, scores, scale);
+      for (let i = 0; i < R; i++) {
+        const c = rows[i]!.cache;
+        const K = c.k[l]!;
+        const V = c.v[l]!;
+        for (let e = 0, dst = pos[i]! * D, src = i * 3 * D + D; e < D; e++) {
+          K[dst + e] = qkv[src + e]!;
+          V[dst + e] = qkv[src + D + e]!;
+        }
+        attendRow(qkv, i * 3 * D, K, V, pos[i]! + 1, D, H, att, i * D, scores, scale);
+      }
       const proj = this.dense(att, R, L.proj);
       for (let i = 0; i < x.length; i++) x[i] += proj[i]!;
       const m = this.mlp(this.layerNorm(x, R, L.ln2), R, L); // (R, D)
