@@ -75,6 +75,15 @@ function heapF32(be: WasmBackend, t: tf.TensorInfo, size: number): Float32Array 
   return new Float32Array(be.wasm.HEAPU8.buffer, be.dataIdMap.get(t.dataId).memoryOffset, size);
 }
 
+/**
+ * The whole wasm heap as floats (take it after allocating: allocation may grow the heap). Head
+ * layouts move hs-float runs with copyWithin on it (a memmove; 2x a JavaScript loop at hs = 32).
+ */
+function heapAll(be: WasmBackend): Float32Array {
+  const buf = be.wasm.HEAPU8.buffer;
+  return new Float32Array(buf, 0, buf.byteLength >> 2);
+}
+
 /** Allocates an output, then returns views of it and of the inputs (allocation may grow the heap). */
 function withOutput<T extends tf.Tensor>(
   be: WasmBackend,
@@ -209,16 +218,16 @@ export function splitQKV(qkv: tf.Tensor2D, B: number, T: number, H: number, qSca
 function fromRowsToHeads(be: WasmBackend, x: tf.Tensor2D, B: number, T: number, H: number, off: number, D: number): tf.Tensor3D {
   const stride = x.shape[1];
   const hs = D / H;
-  return withOutput<tf.Tensor3D>(be, [B * H, T, hs], [x], (o, [a]) => {
-    for (let b = 0; b < B; b++)
-      for (let t = 0; t < T; t++) {
-        const src = (b * T + t) * stride + off;
-        for (let h = 0; h < H; h++) {
-          const dst = ((b * H + h) * T + t) * hs;
-          for (let e = 0; e < hs; e++) o[dst + e] = a![src + h * hs + e]!;
-        }
-      }
-  });
+  const out = be.makeOutput([B * H, T, hs], "float32");
+  const heap = heapAll(be);
+  const ao = be.dataIdMap.get(x.dataId).memoryOffset >> 2;
+  const oo = be.dataIdMap.get(out.dataId).memoryOffset >> 2;
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++) {
+      const src = ao + (b * T + t) * stride + off;
+      for (let h = 0; h < H; h++) heap.copyWithin(oo + ((b * H + h) * T + t) * hs, src + h * hs, src + h * hs + hs);
+    }
+  return tf.engine().makeTensorFromTensorInfo(out) as tf.Tensor3D;
 }
 
 /** Heads (B*H, T, hs) -> rows (B*T, D). */
@@ -227,15 +236,17 @@ export function fromHeads(x: tf.Tensor3D, B: number, T: number, H: number): tf.T
   const D = H * hs;
   const be = wasmBackend();
   if (!be) return tf.tidy(() => x.reshape([B, H, T, hs]).transpose([0, 2, 1, 3]).reshape([B * T, D]) as tf.Tensor2D);
-  return withOutput<tf.Tensor2D>(be, [B * T, D], [x], (o, [a]) => {
-    for (let b = 0; b < B; b++)
-      for (let h = 0; h < H; h++)
-        for (let t = 0; t < T; t++) {
-          const src = ((b * H + h) * T + t) * hs;
-          const dst = (b * T + t) * D + h * hs;
-          for (let e = 0; e < hs; e++) o[dst + e] = a![src + e]!;
-        }
-  });
+  const out = be.makeOutput([B * T, D], "float32");
+  const heap = heapAll(be);
+  const ao = be.dataIdMap.get(x.dataId).memoryOffset >> 2;
+  const oo = be.dataIdMap.get(out.dataId).memoryOffset >> 2;
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++)
+      for (let t = 0; t < T; t++) {
+        const src = ao + ((b * H + h) * T + t) * hs;
+        heap.copyWithin(oo + (b * T + t) * D + h * hs, src, src + hs);
+      }
+  return tf.engine().makeTensorFromTensorInfo(out) as tf.Tensor2D;
 }
 
 /** Columns [off, off+D) of rows x (B*T, stride), times `scale` -> transposed heads (B*H, D/H, T). */
@@ -346,19 +357,20 @@ export function mergeQKVGrads(dQ: tf.Tensor3D, dK: tf.Tensor3D, dV: tf.Tensor3D,
       return tf.concat([rows(dQ).mul(qScale), rows(dK), rows(dV)], 1) as tf.Tensor2D;
     });
   }
-  return withOutput<tf.Tensor2D>(be, [B * T, 3 * D], [dQ, dK, dV], (o, [q, k, v]) => {
-    for (let b = 0; b < B; b++)
-      for (let h = 0; h < H; h++)
-        for (let t = 0; t < T; t++) {
-          const src = ((b * H + h) * T + t) * hs;
-          const dst = (b * T + t) * 3 * D + h * hs;
-          for (let e = 0; e < hs; e++) {
-            o[dst + e] = q![src + e]! * qScale;
-            o[dst + D + e] = k![src + e]!;
-            o[dst + 2 * D + e] = v![src + e]!;
-          }
-        }
-  });
+  const out = be.makeOutput([B * T, 3 * D], "float32");
+  const heap = heapAll(be);
+  const [qo, ko, vo] = [dQ, dK, dV].map((t) => be.dataIdMap.get(t.dataId).memoryOffset >> 2) as [number, number, number];
+  const oo = be.dataIdMap.get(out.dataId).memoryOffset >> 2;
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++)
+      for (let t = 0; t < T; t++) {
+        const src = ((b * H + h) * T + t) * hs;
+        const dst = oo + (b * T + t) * 3 * D + h * hs;
+        for (let e = 0; e < hs; e++) heap[dst + e] = heap[qo + src + e]! * qScale;
+        heap.copyWithin(dst + D, ko + src, ko + src + hs);
+        heap.copyWithin(dst + 2 * D, vo + src, vo + src + hs);
+      }
+  return tf.engine().makeTensorFromTensorInfo(out) as tf.Tensor2D;
 }
 
 /**
