@@ -118,3 +118,25 @@ describe("evaluation", () => {
     expect(lengthStats([{ generatedTokens: 4, stopped: true }, { generatedTokens: 10, stopped: false }])).toEqual({ mean: 7, median: 10, p90: 10, max: 10, stoppedFraction: 0.5 });
   });
 });
+
+// Cache attention reads query dimensions in chunks of 16 when the head size allows; the model above
+// (head size 8) only takes the remainder loop. These check both paths together at head sizes 16 and 24.
+describe.each([
+  { dModel: 64, nHeads: 4 },
+  { dModel: 48, nHeads: 2 },
+])("cache attention at head size $dModel / $nHeads", ({ dModel, nHeads }) => {
+  it("gives the same logits as the full forward pass, token by token", () => {
+    const m = StudentModel.init(resolveStudentConfig({ dModel, nLayers: 2, nHeads, maxLen: 48 }, tok.vocabSize), 5);
+    m.setParams(m.params.map((p, i) => (m.specs[i]!.init.kind === "normal" ? tf.mul(p, 8) : tf.clone(p))));
+    const ids = tok.encodePrompt("98+76=174 and 5+5");
+    const full = tf.tidy(() => m.forward(m.params, ids, 1, ids.length).dataSync());
+    const dec = new Decoder(m);
+    const cache = dec.newCache();
+    for (let t = 0; t < ids.length; t++) {
+      const l = dec.forward([{ cache, token: ids[t]! }]);
+      for (let j = 0; j < tok.vocabSize; j++) expect(l[j]).toBeCloseTo(full[t * tok.vocabSize + j]!, 3);
+    }
+    dec.dispose();
+    m.dispose();
+  });
+});
