@@ -61,26 +61,16 @@ async function tryTensorflow(): Promise<{ ok: true; gpu: boolean } | { ok: false
   }
 }
 
-async function tryWasm(): Promise<{ ok: true } | { ok: false; why: string }> {
+/** Sets a bundled backend (after `load` registers it) and checks that it computes. */
+async function tryBundled(name: "wasm" | "cpu", load?: () => Promise<unknown>): Promise<{ ok: true } | { ok: false; why: string }> {
   try {
-    await import("@tensorflow/tfjs-backend-wasm");
-    if (!(await tf.setBackend("wasm"))) return { ok: false, why: "wasm backend did not initialise" };
+    await load?.();
+    if (!(await tf.setBackend(name))) return { ok: false, why: `${name} backend did not initialise` };
     await tf.ready();
     smokeTest();
     return { ok: true };
   } catch (e) {
-    return { ok: false, why: `wasm backend failed (${message(e)})` };
-  }
-}
-
-async function tryCpu(): Promise<{ ok: true } | { ok: false; why: string }> {
-  try {
-    if (!(await tf.setBackend("cpu"))) return { ok: false, why: "cpu backend did not initialise" };
-    await tf.ready();
-    smokeTest();
-    return { ok: true };
-  } catch (e) {
-    return { ok: false, why: `cpu backend failed (${message(e)})` };
+    return { ok: false, why: `${name} backend failed (${message(e)})` };
   }
 }
 
@@ -95,11 +85,11 @@ async function choose(preferred: BackendName | undefined): Promise<BackendInfo> 
       if (r.ok) return { name, gpu: r.gpu, reason: [...notes, r.gpu ? "tfjs-node-gpu with a GPU" : "tfjs-node-gpu (no GPU device visible: TensorFlow runs on the CPU)"].join("; ") };
       notes.push(r.why);
     } else if (name === "wasm") {
-      const r = await tryWasm();
+      const r = await tryBundled("wasm", () => import("@tensorflow/tfjs-backend-wasm"));
       if (r.ok) return { name, gpu: false, reason: [...notes, "wasm (XNNPACK, single-threaded in Node)"].join("; ") };
       notes.push(r.why);
     } else {
-      const r = await tryCpu();
+      const r = await tryBundled("cpu");
       if (r.ok) return { name, gpu: false, reason: [...notes, "plain JavaScript cpu backend"].join("; ") };
       notes.push(r.why);
     }

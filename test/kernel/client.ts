@@ -9,6 +9,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as zmq from "zeromq";
+import type { ConnectionInfo } from "../../kernel/protocol/wire.js";
 
 export interface Msg {
   header: { msg_id: string; msg_type: string; session: string; username: string; date: string; version: string };
@@ -32,17 +33,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export interface Connection {
-  transport: "tcp";
-  ip: string;
-  shell_port: number;
-  iopub_port: number;
-  stdin_port: number;
-  control_port: number;
-  hb_port: number;
-  key: string;
-  signature_scheme: "hmac-sha256";
-}
+/** What the tests write into a connection file: TCP on loopback, HMAC-SHA256. */
+export type Connection = ConnectionInfo & { transport: "tcp"; signature_scheme: "hmac-sha256" };
 
 export async function newConnection(): Promise<Connection> {
   const ports = new Set<number>();
