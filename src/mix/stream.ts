@@ -341,7 +341,7 @@ let W: Int32Array<ArrayBufferLike> = new Int32Array(0);
 function scanPaperLine(b: Buffer, from: number, n: number, utf8Known: boolean): boolean {
   if (b.buffer !== wordsOf) {
     wordsOf = b.buffer;
-    W = new Int32Array(b.buffer, 0, b.buffer.byteLength >> 2);
+    W = new Int32Array(b.buffer, 0, b.buffer.byteLength >>> 2);
   }
   const base = b.byteOffset;
   let i = from;
@@ -380,7 +380,7 @@ function scanPaperLine(b: Buffer, from: number, n: number, utf8Known: boolean): 
     for (;;) {
       // Four bytes at a time (aligned words) while none is a quote, a backslash or a control byte.
       while (((base + i) & 3) === 0 && i + 4 <= n) {
-        const w = W[(base + i) >> 2]!;
+        const w = W[(base + i) >>> 2]!;
         const xq = w ^ 0x22222222;
         const xb = w ^ 0x5c5c5c5c;
         if (((((xq - 0x01010101) | 0) & ~xq) | (((xb - 0x01010101) | 0) & ~xb) | (((w - 0x20202020) | 0) & ~w)) & 0x80808080) break;

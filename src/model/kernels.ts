@@ -81,7 +81,7 @@ function heapF32(be: WasmBackend, t: tf.TensorInfo, size: number): Float32Array 
  */
 function heapAll(be: WasmBackend): Float32Array {
   const buf = be.wasm.HEAPU8.buffer;
-  return new Float32Array(buf, 0, buf.byteLength >> 2);
+  return new Float32Array(buf, 0, buf.byteLength >>> 2);
 }
 
 /** Allocates an output, then returns views of it and of the inputs (allocation may grow the heap). */
@@ -220,8 +220,8 @@ function fromRowsToHeads(be: WasmBackend, x: tf.Tensor2D, B: number, T: number, 
   const hs = D / H;
   const out = be.makeOutput([B * H, T, hs], "float32");
   const heap = heapAll(be);
-  const ao = be.dataIdMap.get(x.dataId).memoryOffset >> 2;
-  const oo = be.dataIdMap.get(out.dataId).memoryOffset >> 2;
+  const ao = be.dataIdMap.get(x.dataId).memoryOffset >>> 2;
+  const oo = be.dataIdMap.get(out.dataId).memoryOffset >>> 2;
   for (let b = 0; b < B; b++)
     for (let t = 0; t < T; t++) {
       const src = ao + (b * T + t) * stride + off;
@@ -238,8 +238,8 @@ export function fromHeads(x: tf.Tensor3D, B: number, T: number, H: number): tf.T
   if (!be) return tf.tidy(() => x.reshape([B, H, T, hs]).transpose([0, 2, 1, 3]).reshape([B * T, D]) as tf.Tensor2D);
   const out = be.makeOutput([B * T, D], "float32");
   const heap = heapAll(be);
-  const ao = be.dataIdMap.get(x.dataId).memoryOffset >> 2;
-  const oo = be.dataIdMap.get(out.dataId).memoryOffset >> 2;
+  const ao = be.dataIdMap.get(x.dataId).memoryOffset >>> 2;
+  const oo = be.dataIdMap.get(out.dataId).memoryOffset >>> 2;
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++)
       for (let t = 0; t < T; t++) {
@@ -359,8 +359,8 @@ export function mergeQKVGrads(dQ: tf.Tensor3D, dK: tf.Tensor3D, dV: tf.Tensor3D,
   }
   const out = be.makeOutput([B * T, 3 * D], "float32");
   const heap = heapAll(be);
-  const [qo, ko, vo] = [dQ, dK, dV].map((t) => be.dataIdMap.get(t.dataId).memoryOffset >> 2) as [number, number, number];
-  const oo = be.dataIdMap.get(out.dataId).memoryOffset >> 2;
+  const [qo, ko, vo] = [dQ, dK, dV].map((t) => be.dataIdMap.get(t.dataId).memoryOffset >>> 2) as [number, number, number];
+  const oo = be.dataIdMap.get(out.dataId).memoryOffset >>> 2;
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++)
       for (let t = 0; t < T; t++) {
