@@ -4,8 +4,8 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { CorpusError, formatSkipped } from "../data/errors.js";
-import { ReadReport, readLines, writeCorpus, type ErrorPolicy } from "../data/jsonl.js";
-import { checkCorpusRecord, checkPaperRecord, recordKind, type PaperRecord } from "../data/validate.js";
+import { ReadReport, readSourceRecords, sourceAsCorpus, writeCorpus, type ErrorPolicy } from "../data/jsonl.js";
+import type { PaperRecord } from "../data/validate.js";
 import { joinSources, type NamedSource } from "../data/corpus.js";
 import { synth, SYNTH_TASKS, STYLES } from "../data/synth/index.js";
 import type { CorpusRecord } from "../data/record.js";
@@ -14,7 +14,8 @@ import { StatsAccumulator, formatStats } from "../tokenize/stats.js";
 import { MixOptionError, type MixOptions } from "../mix/options.js";
 import { mix, type SourceFileInfo } from "../mix/mix.js";
 import { EXPORT_FORMATS, exportMix, resolveTemplate, type ExportFormat } from "../mix/export.js";
-import { fileDigest, mixFilesPerQuestion, NotAlignedError } from "../mix/stream.js";
+import { mixFilesPerQuestion, NotAlignedError } from "../mix/stream.js";
+import { fileDigest } from "../mix/digest.js";
 import { writeManifest } from "../mix/manifest.js";
 import { choiceFlag, intFlag, numberFlag, one, pairsFlag, parseArgs, required, UsageError, type ParsedArgs } from "./args.js";
 
@@ -165,43 +166,6 @@ function parseSources(p: ParsedArgs): { sources: SourceArg[]; corpus?: string } 
   return { sources, ...(corpus ? { corpus } : {}) };
 }
 
-/**
- * The validated records of a file in either form (paper `{problem, solution}` or corpus records),
- * line by line; malformed lines fail or are skipped into `report` by `policy`, naming file, line and field.
- */
-async function* readEitherForm(
-  file: string,
-  policy: ErrorPolicy,
-  report: ReadReport,
-): AsyncGenerator<{ kind: "paper"; value: PaperRecord } | { kind: "corpus"; value: CorpusRecord }> {
-  for await (const item of readLines(file)) {
-    report.lines++;
-    const fail = (field: string, reason: string): void => {
-      if (policy === "fail") throw new CorpusError({ file, line: item.line, field }, reason);
-      report.addSkipped({ file, line: item.line, field, reason });
-    };
-    if (item.error !== undefined) {
-      fail("", item.error);
-      continue;
-    }
-    if (item.text.trim() === "") continue;
-    let v: unknown;
-    try {
-      v = JSON.parse(item.text);
-    } catch (e) {
-      fail("", `invalid JSON (${(e as Error).message})`);
-      continue;
-    }
-    const r = recordKind(v) === "paper" ? checkPaperRecord(v) : checkCorpusRecord(v);
-    if (!r.ok) {
-      fail(r.field, r.reason);
-      continue;
-    }
-    report.records++;
-    yield recordKind(v) === "paper" ? { kind: "paper", value: r.value as PaperRecord } : { kind: "corpus", value: r.value as CorpusRecord };
-  }
-}
-
 /** Loads sources (files of either form) into one joined corpus. */
 async function loadSources(sources: SourceArg[], corpusPath: string | undefined, policy: ErrorPolicy, report: ReadReport, by: "question" | "id", io: CliIO): Promise<CorpusRecord[]> {
   const perFile = new Map<string, string[]>();
@@ -212,7 +176,7 @@ async function loadSources(sources: SourceArg[], corpusPath: string | undefined,
   const named: NamedSource[] = [];
   const recs = new Map<string, PaperRecord[]>(sources.map((s) => [s.name, []]));
   for (const [file, names] of perFile) {
-    for await (const rec of readEitherForm(file, policy, report)) {
+    for await (const rec of readSourceRecords(file, { onError: policy, report })) {
       if (rec.kind === "paper") {
         recs.get(names[0]!)!.push(rec.value);
         continue;
@@ -347,13 +311,7 @@ async function cmdStats(argv: string[], io: CliIO): Promise<number> {
   const acc = new StatsAccumulator(tok.name);
   // No memo here: a streamed file's texts must not be retained.
   const count = (t: string): number => tok.count(t);
-  for await (const rec of readEitherForm(file, policy, report)) {
-    if (rec.kind === "paper") {
-      const c: CorpusRecord = { id: "", question: rec.value.problem, answer: "", responses: { [srcName]: rec.value.solution } };
-      if (rec.value.level !== undefined) c.level = rec.value.level;
-      acc.add(c, count);
-    } else acc.add(rec.value, count);
-  }
+  for await (const rec of readSourceRecords(file, { onError: policy, report })) acc.add(sourceAsCorpus(rec, srcName), count);
   const stats = acc.result();
   reportSkipped(io, report);
   io.out(p.booleans.has("json") ? JSON.stringify({ file, records: report.records, skipped: report.skippedCount, ...stats }, null, 2) + "\n" : formatStats(stats) + "\n");

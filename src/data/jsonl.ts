@@ -4,7 +4,7 @@ import { createGunzip } from "node:zlib";
 import { isUtf8 } from "node:buffer";
 import { CorpusError, type SkippedLine } from "./errors.js";
 import { AtomicWriter } from "./atomic.js";
-import { checkCorpusRecord, checkPaperRecord, type Checked, type PaperRecord } from "./validate.js";
+import { checkCorpusRecord, checkPaperRecord, recordKind, type Checked, type PaperRecord } from "./validate.js";
 import type { CorpusRecord } from "./record.js";
 
 /** One line of a text file: its text, or why it could not be decoded. */
@@ -251,6 +251,48 @@ export interface ReadOptions {
   report?: ReadReport;
 }
 
+/** One line parsed and checked: its value, or what is wrong (`field` is "" for the line as a whole). */
+export type ParsedLine<T> = { line: number; ok: true; value: T } | { line: number; ok: false; field: string; reason: string };
+
+/**
+ * Parses one decoded line as JSON and checks it: the one place where a line's UTF-8, JSON and field
+ * errors get their wording. The caller skips blank lines (they are not records).
+ */
+export function parseJsonLine<T>(item: LineItem, check: (x: unknown) => Checked<T>): ParsedLine<T> {
+  if (item.error !== undefined) return { line: item.line, ok: false, field: "", reason: item.error };
+  let v: unknown;
+  try {
+    v = JSON.parse(item.text);
+  } catch (e) {
+    return { line: item.line, ok: false, field: "", reason: `invalid JSON (${(e as Error).message})` };
+  }
+  const r = check(v);
+  return r.ok ? { line: item.line, ok: true, value: r.value } : { line: item.line, ok: false, field: r.field, reason: r.reason };
+}
+
+/** A line of a source file: paper form (`{problem, solution}`) or a corpus record. */
+export type SourceRecord = { kind: "paper"; value: PaperRecord } | { kind: "corpus"; value: CorpusRecord };
+
+/** Checks a parsed line of a source file in either form (paper form when it has `problem`). */
+export function checkSourceRecord(x: unknown): Checked<SourceRecord> {
+  if (recordKind(x) === "paper") {
+    const p = checkPaperRecord(x);
+    return p.ok ? { ok: true, value: { kind: "paper", value: p.value } } : p;
+  }
+  const c = checkCorpusRecord(x);
+  return c.ok ? { ok: true, value: { kind: "corpus", value: c.value } } : c;
+}
+
+/** A source line as a corpus record: a paper-form line's solution becomes the response of `paperName`. */
+export function sourceAsCorpus(r: SourceRecord, paperName: string): CorpusRecord {
+  if (r.kind === "corpus") return r.value;
+  const p = r.value;
+  const rec: CorpusRecord = { id: p.id ?? "", question: p.problem, answer: p.answer ?? "", responses: { [paperName]: p.solution } };
+  if (p.level !== undefined) rec.level = p.level;
+  if (p.subject !== undefined) rec.subject = p.subject;
+  return rec;
+}
+
 /** Streams validated values from a JSONL file using `check` on each parsed line. */
 export async function* readJsonlChecked<T>(
   path: string,
@@ -259,32 +301,23 @@ export async function* readJsonlChecked<T>(
 ): AsyncGenerator<T> {
   const policy = opts.onError ?? "fail";
   const report = opts.report ?? new ReadReport();
-  const reject = (line: number, field: string, reason: string): void => {
-    if (policy === "fail") throw new CorpusError({ file: path, line, field }, reason);
-    report.addSkipped({ file: path, line, field, reason });
-  };
   for await (const batch of readLineBatches(path)) for (const item of batch) {
     report.lines++;
-    if (item.error !== undefined) {
-      reject(item.line, "", item.error);
-      continue;
-    }
-    if (item.text.trim().length === 0) continue;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(item.text);
-    } catch (e) {
-      reject(item.line, "", `invalid JSON (${(e as Error).message})`);
-      continue;
-    }
-    const r = check(parsed);
+    if (item.error === undefined && item.text.trim().length === 0) continue;
+    const r = parseJsonLine(item, check);
     if (!r.ok) {
-      reject(item.line, r.field, r.reason);
+      if (policy === "fail") throw new CorpusError({ file: path, line: r.line, field: r.field }, r.reason);
+      report.addSkipped({ file: path, line: r.line, field: r.field, reason: r.reason });
       continue;
     }
     report.records++;
     yield r.value;
   }
+}
+
+/** Streams the records of a source file in either form (see checkSourceRecord). */
+export function readSourceRecords(path: string, opts: ReadOptions = {}): AsyncGenerator<SourceRecord> {
+  return readJsonlChecked(path, checkSourceRecord, opts);
 }
 
 /** Streams the validated CorpusRecords of a JSONL (or JSONL.gz) file. */

@@ -12,11 +12,12 @@
  * - `trl-prompt-completion`: `{"prompt", "completion"}` (TRL's standard prompt-completion format).
  * - `jsonl`: the mixed examples themselves (id, question, answer, level, subject, source, response).
  */
-import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, open, readFile, rename, unlink, type FileHandle } from "node:fs/promises";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { AtomicWriter, writeFileAtomic } from "../data/atomic.js";
+import { basename, join } from "node:path";
+import { writeFileAtomic } from "../data/atomic.js";
+import { localDigest, type Digest } from "./digest.js";
 import type { MixedExample } from "./mix.js";
 
 export const EXPORT_FORMATS = ["llamafactory", "sharegpt", "trl-messages", "trl-prompt-completion", "jsonl"] as const;
@@ -138,40 +139,103 @@ export async function mergeDatasetInfo(dir: string, opts: ExportOptions, fileNam
   return { path: "dataset_info.json", sha256: createHash("sha256").update(text).digest("hex"), lines: text.split("\n").length - 1, bytes: Buffer.byteLength(text) };
 }
 
-/** Streams examples into a dataset folder; nothing is visible until `close()`. */
+const EXPORT_BUFFER = 4 << 20;
+
+/**
+ * Streams examples into a dataset folder; nothing is visible until `close()`. The one exporter of
+ * both the in-memory and the streaming mix: lines are appended to one large buffer (as formatted text,
+ * or as bytes spliced by the streaming fast path), flushed to a temp file, hashed as they go, and
+ * renamed on close, with the dataset_info.json entry for LLaMA-Factory formats.
+ */
 export class ExportWriter {
+  /** The pending bytes are buf[0, len) (the byte path appends here after `reserve`). */
+  buf = Buffer.allocUnsafe(EXPORT_BUFFER);
+  len = 0;
   private lines = 0;
+  private bytes = 0;
+  private closed = false;
   private readonly template: string;
   private constructor(
     private readonly dir: string,
     private readonly opts: ExportOptions,
-    private readonly writer: AtomicWriter,
     private readonly fileName: string,
+    private readonly tmp: string,
+    private readonly fh: FileHandle,
+    private readonly hash: Digest,
   ) {
     this.template = resolveTemplate(opts.template);
   }
 
-  static async create(dir: string, opts: ExportOptions): Promise<ExportWriter> {
+  /** Checks the options, then opens a temp file in `dir`; `hash` computes the manifest's sha256 (default: on this thread). */
+  static async create(dir: string, opts: ExportOptions, hash: Digest = localDigest()): Promise<ExportWriter> {
     const fileName = checkExportOptions(opts);
-    return new ExportWriter(dir, opts, await AtomicWriter.create(join(dir, fileName)), fileName);
+    await mkdir(dir, { recursive: true });
+    const tmp = join(dir, `.${basename(fileName)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+    return new ExportWriter(dir, opts, fileName, tmp, await open(tmp, "w"), hash);
   }
 
-  /** Queues one example; await the result when it is a promise (backpressure). */
+  /** Queues one example; await the result when it is a promise (it had to write). */
   write(e: MixedExample): Promise<void> | undefined {
-    const line = formatExample(e, this.opts.format, this.template, this.opts.system) + "\n";
-    this.lines++;
-    return this.writer.write(line);
+    return this.writeLine(formatExample(e, this.opts.format, this.template, this.opts.system) + "\n");
   }
 
+  /** Queues one line of text (ending in a newline); a promise when it had to write first. */
+  writeLine(line: string): Promise<void> | undefined {
+    const p = this.reserve(line.length * 3);
+    if (p) return p.then(() => this.writeLine(line));
+    this.len += this.buf.write(line, this.len, "utf8");
+    this.lines++;
+    return undefined;
+  }
+
+  /** Makes room for n more bytes at buf[len]; a promise when it had to write (await it). */
+  reserve(n: number): Promise<void> | undefined {
+    if (this.len + n <= this.buf.length) return undefined;
+    return this.flush(n);
+  }
+
+  /** Ends a line appended as bytes after `reserve`: the pending bytes now end at `end`. */
+  commitBytes(end: number): void {
+    this.len = end;
+    this.lines++;
+  }
+
+  private async flush(need = 0): Promise<void> {
+    if (this.len > 0) {
+      const view = this.buf.subarray(0, this.len);
+      const wait = this.hash.backlog();
+      if (wait) await wait;
+      this.hash.update(view);
+      let off = 0;
+      while (off < view.length) off += (await this.fh.write(view, off, view.length - off)).bytesWritten;
+      this.bytes += this.len;
+      this.len = 0;
+    }
+    if (need > this.buf.length) this.buf = Buffer.allocUnsafe(need);
+  }
+
+  /** Drops the temp file; nothing is written to the folder. */
   async abort(): Promise<void> {
-    await this.writer.abort();
+    if (this.closed) return;
+    this.closed = true;
+    await this.fh.close().catch(() => undefined);
+    await unlink(this.tmp).catch(() => undefined);
   }
 
   /** Commits the data file and, for LLaMA-Factory formats, merges the entry into dataset_info.json. */
   async close(): Promise<OutputFile[]> {
-    await this.writer.commit();
+    try {
+      await this.flush();
+      await this.fh.sync();
+    } catch (e) {
+      await this.abort();
+      throw e;
+    }
+    this.closed = true;
+    await this.fh.close();
+    await rename(this.tmp, join(this.dir, this.fileName));
     // Paths relative to the dataset folder, so a manifest does not depend on where the folder is.
-    const files: OutputFile[] = [{ path: this.fileName, sha256: this.writer.sha256(), lines: this.lines, bytes: this.writer.bytesWritten }];
+    const files: OutputFile[] = [{ path: this.fileName, sha256: await this.hash.hex(), lines: this.lines, bytes: this.bytes }];
     const info = await mergeDatasetInfo(this.dir, this.opts, this.fileName);
     if (info) files.push(info);
     return files;

@@ -4,3 +4,4 @@ export * from "./mix.js";
 export * from "./export.js";
 export * from "./stream.js";
 export * from "./manifest.js";
+export { fileDigest } from "./digest.js";

@@ -119,6 +119,57 @@ export class QuestionDrawer {
   }
 }
 
+/**
+ * The per-question plan built one question at a time, for inputs streamed in lockstep (no corpus in
+ * memory): the same drawer as `planMix`, plus the counts a Plan reports. Example weights, no level rule.
+ */
+export class StreamingPlanner {
+  private readonly drawer: QuestionDrawer;
+  readonly counts: number[];
+  readonly missing: number[];
+  noResponse = 0;
+  /** Questions seen. */
+  questions = 0;
+  constructor(o: ResolvedMixOptions, n: number) {
+    if (o.weightBy !== "examples" || o.levelRule) throw new MixOptionError("strategy", "streaming per-question mixing supports example weights without a level rule; load the corpus for the others");
+    this.drawer = new QuestionDrawer(o.weights, n, makeRng(o.seed, "per-question", "all"), o.draw, o.missing);
+    this.counts = o.weights.map(() => 0);
+    this.missing = o.weights.map(() => 0);
+  }
+
+  /**
+   * Draws the source of the next question (-1: dropped). `has(s)`: it has source s's response;
+   * `known(s)`: that is known without more work (an unknown source counts as present, not missing).
+   * The question counts once `take` is called (a line found malformed after the draw is not taken).
+   */
+  draw(has: (s: number) => boolean, known?: (s: number) => boolean): number {
+    let any = false;
+    for (let s = 0; s < this.counts.length; s++) {
+      if ((known && !known(s)) || has(s)) any = true;
+      else this.missing[s]!++;
+    }
+    if (!any) this.noResponse++;
+    return this.drawer.pick(has);
+  }
+
+  /** Counts the question just drawn, with its source (or -1). */
+  take(s: number): void {
+    this.questions++;
+    if (s >= 0) this.counts[s]!++;
+  }
+
+  /** Sources with no response at all (their names are for the caller's error). */
+  absent(): number {
+    return this.questions > 0 ? this.missing.findIndex((m) => m === this.questions) : -1;
+  }
+
+  /** The plan, with the examples given as (question, source) samples. */
+  plan(q: number[], s: number[]): Plan {
+    const d = this.drawer;
+    return { q: Int32Array.from(q), s: Int32Array.from(s), counts: this.counts, dropped: d.dropped, noResponse: this.noResponse, fallbacksFrom: d.fallbacksFrom, missing: this.missing };
+  }
+}
+
 /** Per-question weights for a level, and whether a source may be used at that level. */
 function levelPolicy(o: ResolvedMixOptions) {
   const rule = o.levelRule;
