@@ -101,8 +101,13 @@ export class Comms implements CommManager {
     return out;
   }
 
-  /** comm_open from the front end. Returns false when the target is unknown (the caller closes it). */
+  /**
+   * comm_open from the front end. Returns false when the target is unknown (the caller closes it);
+   * throws when a comm with that id is open (the live comm is kept, not silently replaced).
+   */
   handleOpen(commId: string, target: string, data: unknown): boolean {
+    const live = this.comms.get(commId);
+    if (live) throw new Error(`comm_open: comm ${commId} is already open (target ${JSON.stringify(live.target)}); the open is refused`);
     const handler = this.targets.get(target);
     if (!handler) return false;
     const comm = new KernelComm(commId, target, this);

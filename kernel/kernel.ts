@@ -19,7 +19,7 @@ import { History, type HistoryQuery } from "./history.js";
 import { IntelClient } from "./intel/client.js";
 import { ControlBridge } from "./protocol/control-bridge.js";
 import { type MainSockets, SerialSender, bindMainSockets, closeMainSockets } from "./protocol/sockets.js";
-import { type ConnectionInfo, DEFAULT_LIMITS, type DecodeLimits, type Header, type JsonObject, type Message, PROTOCOL_VERSION, Signer, decode, encode, newHeader } from "./protocol/wire.js";
+import { type ConnectionInfo, DEFAULT_LIMITS, type DecodeLimits, type Header, type JsonObject, type Message, PROTOCOL_VERSION, DigestHistory, Signer, decode, encode, newHeader } from "./protocol/wire.js";
 import type { InstallWidgets, WidgetHost } from "./widgets/host.js";
 
 export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -52,7 +52,7 @@ type Handler = (msg: Message, channel: Channel) => Promise<void> | void;
 class BadRequest extends Error {}
 
 /** What the control channel serves; everything else belongs on shell. */
-const CONTROL_TYPES = new Set(["kernel_info_request", "shutdown_request", "interrupt_request", "connect_request", "comm_info_request"]);
+const CONTROL_TYPES = new Set(["kernel_info_request", "shutdown_request", "connect_request", "comm_info_request"]);
 
 const bool = (c: JsonObject, k: string, d: boolean): boolean => {
   const v = c[k];
@@ -87,6 +87,8 @@ export class Kernel {
   readonly session = randomUUID();
   readonly kernelId: string;
   private readonly signer: Signer;
+  /** Signatures already accepted on shell and stdin: a replayed message is dropped. */
+  private readonly digests = new DigestHistory();
   private readonly limits: DecodeLimits;
   private readonly log: (line: string) => void;
   private sockets!: MainSockets;
@@ -146,10 +148,7 @@ export class Kernel {
       comm_close: (m) => this.commClose(m),
       comm_info_request: (m, ch) => this.commInfo(m, ch),
       shutdown_request: (m, ch) => this.shutdown(m, ch),
-      interrupt_request: (m, ch) => {
-        this.interrupt();
-        this.reply(ch, m, "interrupt_reply", { status: "ok" });
-      },
+      // interrupt_request is answered by the I/O thread alone (kernel/protocol/control-worker.ts).
       connect_request: (m, ch) => {
         const i = this.opts.info;
         this.reply(ch, m, "connect_reply", { status: "ok", shell_port: i.shell_port, iopub_port: i.iopub_port, stdin_port: i.stdin_port, hb_port: i.hb_port, control_port: i.control_port });
@@ -195,7 +194,7 @@ export class Kernel {
   private async receive(socket: zmq.Router, channel: Channel): Promise<void> {
     try {
       for await (const frames of socket) {
-        const d = decode(frames, this.signer, this.limits);
+        const d = decode(frames, this.signer, this.limits, this.digests);
         if (!d.ok) {
           this.log(`${channel}: dropped message: ${d.reason}`);
           continue;
@@ -210,7 +209,7 @@ export class Kernel {
   private async receiveStdin(socket: zmq.Router): Promise<void> {
     try {
       for await (const frames of socket) {
-        const d = decode(frames, this.signer, this.limits);
+        const d = decode(frames, this.signer, this.limits, this.digests);
         if (!d.ok) {
           this.log(`stdin: dropped message: ${d.reason}`);
           continue;
@@ -531,10 +530,9 @@ export class Kernel {
     this.queue.splice(0, this.queue.length, ...keep);
   }
 
-  /** `seq`: the number of an interrupt from the I/O thread (which also sent SIGINT); none from shell. */
-  interrupt(seq?: number): void {
-    if (seq === undefined) this.executor.interrupt();
-    else this.executor.interruptNumbered(seq);
+  /** Interrupt number `seq` from the I/O thread (which answered the request and sent SIGINT). */
+  private interrupt(seq: number): void {
+    this.executor.interruptNumbered(seq);
     const p = this.pendingInput;
     if (p) {
       this.pendingInput = undefined;

@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import * as zmq from "zeromq";
-import { type ConnectionInfo, type DecodeLimits, type Header, type Message, Signer, decode, encode, endpoint, newHeader } from "./wire.js";
+import { type ConnectionInfo, type DecodeLimits, type Header, type Message, DigestHistory, Signer, decode, encode, endpoint, newHeader } from "./wire.js";
 import { type FromControl, type ToControl, unpackFrames } from "./control-bridge.js";
 
 interface ControlWorkerData {
@@ -21,6 +21,8 @@ const port = parentPort;
 if (!port) throw new Error("control-worker must run as a worker thread");
 const { info, session, kernelId, limits, interrupts } = workerData as ControlWorkerData;
 const signer = new Signer(info.key, info.signature_scheme);
+/** Signatures already accepted on control: a replayed request is dropped. */
+const digests = new DigestHistory();
 const post = (m: FromControl): void => port.postMessage(m);
 
 // Like ipykernel's parent poller: when the process that launched the kernel dies (a killed server or
@@ -88,7 +90,7 @@ function resignalUntilConsumed(seq: number, tries = 20): void {
 async function controlLoop(): Promise<void> {
   try {
     for await (const frames of control) {
-      const d = decode(frames, signer, limits);
+      const d = decode(frames, signer, limits, digests);
       if (!d.ok) {
         post({ type: "log", text: `control: dropped message: ${d.reason}` });
         continue;

@@ -163,17 +163,43 @@ function validateHeader(h: JsonObject, name: string): string | undefined {
 }
 
 /**
- * Parses the frames of one incoming message. The signature is checked before any JSON is parsed;
- * a message that fails any check is rejected with a reason and must not be acted upon.
+ * The signatures of messages already accepted, as ipykernel's `digest_history`: a signed message
+ * received a second time (a replay) is rejected. Bounded; the oldest signatures are forgotten first.
  */
-export function decode(frames: readonly Buffer[], signer: Signer, limits: DecodeLimits = DEFAULT_LIMITS): Decoded {
+export class DigestHistory {
+  private readonly seen = new Set<string>();
+  constructor(private readonly max = 1 << 16) {}
+
+  /** Records the signature; false when it was already seen. */
+  add(signature: string): boolean {
+    if (this.seen.has(signature)) return false;
+    this.seen.add(signature);
+    if (this.seen.size > this.max) {
+      const oldest = this.seen.values().next().value;
+      if (oldest !== undefined) this.seen.delete(oldest);
+    }
+    return true;
+  }
+}
+
+/**
+ * Parses the frames of one incoming message. Frame sizes are checked first, then the signature
+ * (and, with `history`, that it was not seen before), and only then is any JSON parsed; a message
+ * that fails any check is rejected with a reason and must not be acted upon.
+ */
+export function decode(frames: readonly Buffer[], signer: Signer, limits: DecodeLimits = DEFAULT_LIMITS, history?: DigestHistory): Decoded {
   const d = frames.findIndex((f) => f.equals(DELIMITER_BUF));
   if (d < 0) return { ok: false, reason: "no <IDS|MSG> delimiter" };
   if (frames.length < d + 6) return { ok: false, reason: `expected at least 5 frames after the delimiter, got ${frames.length - d - 1}` };
   const signature = frames[d + 1]!;
   const parts = frames.slice(d + 2, d + 6);
-  if (!signer.verify(signature, parts)) return { ok: false, reason: "bad or missing signature" };
   const names = ["header", "parent_header", "metadata", "content"] as const;
+  for (let i = 0; i < 4; i++) {
+    // Before the signature: an oversized frame costs no HMAC over its bytes.
+    if (parts[i]!.length > limits.maxJsonBytes) return { ok: false, reason: `${names[i]} frame of ${parts[i]!.length} bytes exceeds ${limits.maxJsonBytes}` };
+  }
+  if (!signer.verify(signature, parts)) return { ok: false, reason: "bad or missing signature" };
+  if (history && signer.enabled && !history.add(signature.toString("latin1"))) return { ok: false, reason: "replayed message (signature seen before)" };
   const parsed: JsonObject[] = [];
   for (let i = 0; i < 4; i++) {
     const r = parseJson(parts[i]!, names[i]!, limits);

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { DELIMITER, Signer, decode, encode, newHeader, parseConnectionInfo, readConnectionFile } from "../../kernel/protocol/wire.js";
+import { DELIMITER, DigestHistory, Signer, decode, encode, newHeader, parseConnectionInfo, readConnectionFile } from "../../kernel/protocol/wire.js";
 import { transformCell } from "../../kernel/execute/transform.js";
 import { isComplete } from "../../kernel/execute/completeness.js";
 import { History, globToRegExp } from "../../kernel/history.js";
@@ -18,6 +18,37 @@ const tmp = () => mkdtempSync(join(tmpdir(), "mdk-unit-"));
 describe("wire", () => {
   const signer = new Signer("secret");
   const frames = () => encode(signer, [Buffer.from("id1")], newHeader("execute_request", "s"), {}, { m: 1 }, { code: "1" });
+
+  it("rejects a replayed message when given a digest history, and accepts it without one", () => {
+    const history = new DigestHistory();
+    const f = frames();
+    expect(decode(f, signer, undefined, history).ok).toBe(true);
+    const again = decode(f, signer, undefined, history);
+    expect(again.ok).toBe(false);
+    if (!again.ok) expect(again.reason).toMatch(/replayed/);
+    expect(decode(f, signer).ok).toBe(true);
+    expect(decode(frames(), signer, undefined, history).ok).toBe(true);
+  });
+
+  it("forgets the oldest signatures beyond its bound", () => {
+    const h = new DigestHistory(2);
+    expect([h.add("a"), h.add("b"), h.add("c"), h.add("a"), h.add("c")]).toEqual([true, true, true, true, false]);
+  });
+
+  it("checks frame sizes before computing the signature", () => {
+    let signed = 0;
+    const counting = new Signer("secret");
+    const sign = counting.sign.bind(counting);
+    counting.sign = (parts) => {
+      signed += parts.reduce((n, p) => n + p.length, 0);
+      return sign(parts);
+    };
+    const big = encode(signer, [], newHeader("execute_request", "s"), {}, {}, { code: "x".repeat(10_000) });
+    const d = decode(big, counting, { maxJsonBytes: 1000 });
+    expect(d.ok).toBe(false);
+    if (!d.ok) expect(d.reason).toMatch(/content frame of \d+ bytes exceeds 1000/);
+    expect(signed).toBe(0);
+  });
 
   it("round-trips a signed message with identities and buffers", () => {
     const f = [...frames(), Buffer.from("buf")];
