@@ -1,2 +1,3 @@
 export * from "./tokenizer.js";
 export * from "./stats.js";
+export * from "./cutoff.js";

@@ -1,10 +1,13 @@
 import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 
 /** Anything that counts tokens. `encode` is there when ids are available. */
 export interface Tokenizer {
   name: string;
+  /** sha256 of the tokenizer.json it was loaded from (absent for the built-in counters). */
+  sha256?: string;
   count(text: string): number;
   encode?(text: string): number[];
 }
@@ -61,8 +64,11 @@ interface HfEncoder {
  */
 export async function loadTokenizer(path: string, opts: { name?: string } = {}): Promise<Tokenizer> {
   let json: unknown;
+  let sha256: string;
   try {
-    json = JSON.parse(await readFile(path, "utf8"));
+    const buf = await readFile(path);
+    sha256 = createHash("sha256").update(buf).digest("hex");
+    json = JSON.parse(buf.toString("utf8"));
   } catch (e) {
     throw new Error(`${path}: cannot read tokenizer (${(e as Error).message})`);
   }
@@ -75,6 +81,7 @@ export async function loadTokenizer(path: string, opts: { name?: string } = {}):
   const name = opts.name ?? `${basename(dirname(path)) || "tokenizer"}/${basename(path)}`;
   return {
     name,
+    sha256,
     count: (text) => tok.encode(text, { add_special_tokens: false }).ids.length,
     encode: (text) => tok.encode(text, { add_special_tokens: false }).ids,
   };
