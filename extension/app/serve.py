@@ -74,6 +74,14 @@ class EventsHandler(JupyterHandler, websocket.WebSocketHandler):
         pass
 
 
+class LspStatusHandler(APIHandler):
+    """Stand-in for jupyter-lsp's /lsp/status: no language servers (the LSP plugins then stay idle)."""
+
+    @web.authenticated
+    def get(self):
+        self.finish(json.dumps({"version": 2, "sessions": {}, "specs": {}}))
+
+
 def _jupyter_server_extension_points():
     return [{"module": __name__, "app": MixdistillLab}]
 
@@ -98,10 +106,14 @@ class MixdistillLab(LabServerApp):
         super().initialize_handlers()
         self.handlers.append(("/api/me", MeHandler))
         self.handlers.append(("/api/events/subscribe", EventsHandler))
+        self.handlers.append(("/lsp/status", LspStatusHandler))
 
     def initialize_settings(self):
         super().initialize_settings()
-        self.serverapp.web_app.settings["terminals_available"] = False
+        # Terminals are served when jupyter_server could start them (python3-terminado installed).
+        # MIXDISTILL_LAB_EXPOSE_APP=1 puts the application object on window.jupyterapp (browser tests).
+        if os.environ.get("MIXDISTILL_LAB_EXPOSE_APP") == "1":
+            self.serverapp.web_app.settings.setdefault("page_config_data", {})["exposeAppInBrowser"] = True
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 /*
  * Builds the JupyterLab 4 front end used by the browser tests and `npm start` when the user has no
  * JupyterLab of their own: JupyterLab's dev_mode build (tag v4.6.3, webpack flavour of v4.5.10)
- * reduced to the plugins in app.json. It is a module-federation host, so prebuilt extensions
+ * with the plugins in app.json (every core plugin of that release and the widget manager). It is a module-federation host, so prebuilt extensions
  * (mixdistill-labextension) load at run time exactly as in a user's JupyterLab.
  * Adapted from jupyterlab/jupyterlab dev_mode/webpack.config.js (BSD-3-Clause).
  */
@@ -35,14 +35,14 @@ fs.removeSync(buildDir);
 fs.ensureDirSync(buildDir);
 
 // Schemas, themes and the CSS import list (style.js) of the plugins, into the build directory.
-const extensionPackages = [...new Set([...app.extensions, ...app.mimeExtensions])];
+// app.json maps each package to the module holding its plugins ('' = the package's main).
+const extensionPackages = [...new Set([...Object.keys(app.extensions), ...Object.keys(app.mimeExtensions)])];
 const assetConfig = Build.ensureAssets({ packageNames: extensionPackages, output: buildDir });
 
-const toMap = list => Object.fromEntries(list.map(name => [name, '']));
 const template = Handlebars.compile(fs.readFileSync(path.join(here, 'index.js')).toString());
 fs.writeFileSync(
   path.join(buildDir, 'index.out.js'),
-  template({ jupyterlab_extensions: toMap(app.extensions), jupyterlab_mime_extensions: toMap(app.mimeExtensions) })
+  template({ jupyterlab_extensions: app.extensions, jupyterlab_mime_extensions: app.mimeExtensions })
 );
 const entryPoint = path.join(buildDir, 'bootstrap.js');
 fs.copySync(path.join(here, 'bootstrap.js'), entryPoint);
@@ -60,7 +60,9 @@ for (const pkg of extensionPackages) {
     if (!shared[dep] && resolvable(dep)) shared[dep] = { requiredVersion };
   }
 }
-for (const pkg of core.jupyterlab.singletonPackages) {
+// The widget base package is one instance per page, as every widget extension (anywidget, ipywidgets'
+// controls) declares it.
+for (const pkg of [...core.jupyterlab.singletonPackages, '@jupyter-widgets/base']) {
   if (shared[pkg]) shared[pkg].singleton = true;
 }
 

@@ -71,7 +71,7 @@ export interface LabServer {
 }
 
 /** Installs mixdistill into a temp prefix and starts the server on `notebooks` (name -> JSON). */
-export async function startLab(notebooks: Record<string, unknown>): Promise<LabServer> {
+export async function startLab(notebooks: Record<string, unknown>, extraEnv: Record<string, string> = {}): Promise<LabServer> {
   const tmp = mkdtempSync(join(tmpdir(), "mixdistill-lab-"));
   const prefix = join(tmp, "prefix");
   const rootDir = join(tmp, "notebooks");
@@ -99,6 +99,7 @@ export async function startLab(notebooks: Record<string, unknown>): Promise<LabS
     JUPYTER_CONFIG_DIR: join(tmp, "config"),
     JUPYTER_RUNTIME_DIR: join(tmp, "runtime"),
     JUPYTER_NO_CONFIG: "1",
+    ...extraEnv,
   };
   let output = "";
   const proc: ChildProcess = spawn(PYTHON, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
@@ -150,6 +151,9 @@ export async function startLab(notebooks: Record<string, unknown>): Promise<LabS
  */
 const KNOWN_NOISE: RegExp[] = [
   /Not same Y\.Doc/,
+  // JupyterLab 4.6.3's debugger asks the kernel for its modules after every execute_reply and throws,
+  // unhandled, when there is no debug session: so with every kernel that has no debugger support.
+  /No active debugger session/,
   /Failed to load resource: the server responded with a status of 404 .*\/(api\/(lsp|nbconvert|kernelspecs\/.*\/logo)|favicon)/,
 ];
 

@@ -1,0 +1,159 @@
+/// <reference lib="dom" />
+/**
+ * The front end `npm start` serves (extension/app): every core plugin of the JupyterLab release it is
+ * built from and the standard widget manager are active, and the features a JupyterLab user reaches
+ * for first work with the mixdistill kernel: Shift+Tab inspection of a function defined in a cell,
+ * an application/json output as a tree, maths in markdown, a console on a notebook's kernel.
+ * Screenshots go to test-results/browser/.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Locator, Page } from "playwright-core";
+import { ARTIFACTS, ROOT, ensureBuilt, missingPrerequisite, openBrowser, screenshotPath, startLab, type BrowserSession, type LabServer } from "./lab.js";
+
+const missing = missingPrerequisite();
+
+const FRONT = {
+  nbformat: 4,
+  nbformat_minor: 5,
+  metadata: {
+    kernelspec: { name: "mixdistill", display_name: "TypeScript (mixdistill)", language: "typescript" },
+    language_info: { name: "typescript" },
+  },
+  cells: [
+    { cell_type: "code", id: "define", metadata: {}, execution_count: null, outputs: [],
+      source: "/** Adds two to a count. */\nfunction addTwo(count: number): number {\n  return count + 2;\n}\nconst shared = 41;" },
+    { cell_type: "code", id: "call", metadata: {}, execution_count: null, outputs: [], source: "addTwo(3)" },
+    { cell_type: "code", id: "json", metadata: {}, execution_count: null, outputs: [],
+      source: 'json({ study: "learnability gap", students: [{ name: "Qwen2.5-0.5B", long: 0.31, short: 0.35 }] })' },
+    { cell_type: "markdown", id: "maths", metadata: {}, source: "The gap is $\\Delta = P_{\\text{long}} - P_{\\text{short}}$." },
+  ],
+};
+
+let lab: LabServer;
+let session: BrowserSession;
+let page: Page;
+
+const cells = (): Locator => page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell");
+
+async function runCell(index: number): Promise<Locator> {
+  const cell = cells().nth(index);
+  await cell.locator(".jp-InputArea-prompt").click();
+  await page.keyboard.press("Shift+Enter");
+  await expect.poll(async () => (await cell.locator(".jp-InputArea-prompt").textContent()) ?? "", { timeout: 120_000 }).toMatch(/\[\d+\]/);
+  return cell;
+}
+
+describe.skipIf(missing !== null)(`the JupyterLab front end${missing ? ` (skipped: ${missing})` : ""}`, () => {
+  beforeAll(async () => {
+    ensureBuilt();
+    lab = await startLab({ "front.ipynb": FRONT }, { MIXDISTILL_LAB_EXPOSE_APP: "1" });
+    session = await openBrowser();
+    page = session.page;
+    await page.goto(`${lab.base}/lab/workspaces/f${Date.now()}/tree/front.ipynb?token=${lab.token}`);
+    await cells().first().waitFor({ timeout: 60_000 });
+  }, 600_000);
+
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state !== "fail" || !page) return;
+    const name = ctx.task.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60);
+    await page.screenshot({ path: screenshotPath(`failed-front-${name}`) }).catch(() => undefined);
+    writeFileSync(join(ARTIFACTS, `failed-front-${name}.server.log`), lab.log().slice(-20_000));
+  });
+
+  afterAll(async () => {
+    await session?.close();
+    await lab?.stop();
+  });
+
+  it("activates every core plugin package of the release and the widget manager", async () => {
+    await expect
+      .poll(async () => (await page.locator("#jp-main-statusbar").textContent()) ?? "", { timeout: 60_000 })
+      .toMatch(/TypeScript \(mixdistill\) \| Idle/);
+    const app = JSON.parse(readFileSync(join(ROOT, "extension", "app", "app.json"), "utf8")) as {
+      extensions: Record<string, string>;
+      mimeExtensions: Record<string, string>;
+    };
+    const core = JSON.parse(readFileSync(join(ROOT, "extension", "core", "package.json"), "utf8")) as {
+      jupyterlab: { extensions: Record<string, string>; mimeExtensions: Record<string, string> };
+    };
+    // The build lists the release's whole set.
+    for (const pkg of [...Object.keys(core.jupyterlab.extensions), ...Object.keys(core.jupyterlab.mimeExtensions)])
+      expect(Object.keys(app.extensions).includes(pkg) || Object.keys(app.mimeExtensions).includes(pkg), pkg).toBe(true);
+    const state = await page.evaluate(() => {
+      const lab = (window as unknown as { jupyterapp: { listPlugins(): string[]; isPluginActivated(id: string): boolean } }).jupyterapp;
+      const ids = lab.listPlugins();
+      return { ids, active: ids.filter((id) => lab.isPluginActivated(id)) };
+    });
+    // Every package contributes plugins to the page (mime extensions as renderer plugins).
+    for (const pkg of [...Object.keys(app.extensions), ...Object.keys(app.mimeExtensions)])
+      expect(state.ids.some((id) => id.startsWith(`${pkg}:`)), `plugins of ${pkg}`).toBe(true);
+    for (const id of [
+      "@jupyter-widgets/jupyterlab-manager:plugin",
+      "@jupyterlab/tooltip-extension:notebooks",
+      "@jupyterlab/inspector-extension:notebooks",
+      "@jupyterlab/mathjax-extension:plugin",
+      "@jupyterlab/console-extension:tracker",
+      "@jupyterlab/toc-extension:registry",
+      "@jupyterlab/running-extension:plugin",
+      "@jupyterlab/help-extension:about",
+      "@jupyterlab/csvviewer-extension:csv",
+      "@jupyterlab/imageviewer-extension:plugin",
+      "mixdistill-labextension:plot",
+      "mixdistill-labextension:mixer",
+    ])
+      expect(state.active, id).toContain(id);
+    expect(session.errors).toEqual([]);
+    await page.screenshot({ path: screenshotPath("front-end") });
+  }, 60_000);
+
+  it("Shift+Tab shows the signature and doc comment of a function defined in an earlier cell", async () => {
+    await runCell(0);
+    const call = cells().nth(1);
+    await call.locator(".cm-content").click();
+    await page.keyboard.press("Control+End");
+    await page.keyboard.press("ArrowLeft");
+    await page.keyboard.press("ArrowLeft");
+    await page.keyboard.press("Shift+Tab");
+    const tip = page.locator(".jp-Tooltip");
+    await tip.waitFor({ timeout: 20_000 });
+    await expect.poll(async () => (await tip.textContent()) ?? "", { timeout: 20_000 }).toMatch(/addTwo\(count: number\): number/);
+    expect(await tip.textContent()).toContain("Adds two to a count.");
+    await page.keyboard.press("Escape");
+  }, 180_000);
+
+  it("renders an application/json output as a collapsible tree", async () => {
+    const cell = await runCell(2);
+    const tree = cell.locator(".jp-RenderedJSON");
+    await tree.waitFor({ timeout: 20_000 });
+    await expect.poll(async () => (await tree.textContent()) ?? "", { timeout: 10_000 }).toContain("students");
+    expect(await tree.textContent()).toContain("learnability gap");
+  }, 180_000);
+
+  it("typesets an equation in a markdown cell", async () => {
+    const md = cells().nth(3);
+    await md.locator(".jp-InputArea-prompt").click();
+    await page.keyboard.press("Shift+Enter");
+    await md.locator(".jp-RenderedMarkdown mjx-container").first().waitFor({ timeout: 30_000 });
+    expect(await md.locator(".jp-RenderedMarkdown").textContent()).not.toContain("$\\Delta");
+  }, 60_000);
+
+  it("opens a console on the notebook's kernel: names defined in the notebook are there", async () => {
+    await page.evaluate(() =>
+      (window as unknown as { jupyterapp: { commands: { execute(id: string, args?: unknown): Promise<unknown> } } }).jupyterapp.commands.execute(
+        "notebook:create-console",
+      ),
+    );
+    const consolePanel = page.locator(".jp-ConsolePanel:visible");
+    await consolePanel.waitFor({ timeout: 30_000 });
+    const prompt = consolePanel.locator(".jp-CodeConsole-promptCell .cm-content");
+    await prompt.click();
+    await page.keyboard.type("addTwo(shared - 1)");
+    await page.keyboard.press("Shift+Enter");
+    await expect
+      .poll(async () => (await consolePanel.locator(".jp-CodeConsole-content .jp-OutputArea-output").last().textContent()) ?? "", { timeout: 60_000 })
+      .toContain("42");
+    expect(session.errors).toEqual([]);
+  }, 120_000);
+});
