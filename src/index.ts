@@ -15,6 +15,3 @@ export * from "./gap/index.js";
 export * from "./experiment/index.js";
 export * from "./viz/index.js";
 
-// Two areas name their length statistics alike: corpus lengths keep the plain name.
-export { lengthStats, type LengthStats } from "./tokenize/index.js";
-export { lengthStats as generationLengthStats, type LengthStats as GenerationLengthStats } from "./eval/index.js";

@@ -3,13 +3,14 @@
  * runDataCli. Exit codes: 0 ok, 2 usage error, 1 data error; messages name file, line and field.
  */
 import { existsSync, statSync } from "node:fs";
+import { MIX_STRATEGIES } from "../contract.js";
 import { CorpusError, formatSkipped } from "../data/errors.js";
 import { ReadReport, readSourceRecords, sourceAsCorpus, writeCorpus, type ErrorPolicy } from "../data/jsonl.js";
 import type { PaperRecord } from "../data/validate.js";
 import { joinSources, type NamedSource } from "../data/corpus.js";
 import { synth, SYNTH_TASKS, STYLES } from "../data/synth/index.js";
 import type { CorpusRecord } from "../data/record.js";
-import { resolveTokenizer, type Tokenizer } from "../tokenize/tokenizer.js";
+import { resolveTokenizer, type Tokenizer } from "../tokenize/token-counter.js";
 import { StatsAccumulator, formatStats } from "../tokenize/stats.js";
 import { MixOptionError, type MixOptions } from "../mix/options.js";
 import { mix, type SourceFileInfo } from "../mix/mix.js";
@@ -64,7 +65,7 @@ weights:
   --ratio NAME=W,...   e.g. long=1,short=4 (Mix-Long, 1:4); normalised
   --weight-by B        examples (default) or tokens
 strategy:
-  --strategy S         per-question | interleave | concat
+  --strategy S         ${MIX_STRATEGIES.join(" | ")}
   --seed S             seed (default 0); same inputs and seed give byte-identical output
   --draw D             per-question: exact (default) or independent
   --missing P          per-question: fallback (default) or drop, for questions lacking the drawn source
@@ -209,8 +210,8 @@ async function cmdMix(argv: string[], io: CliIO): Promise<number> {
   });
   if (p.booleans.has("help")) return showHelp(io, "mix");
   if (p.positional.length) throw new UsageError(`unexpected argument ${JSON.stringify(p.positional[0])}`);
-  const strategy = choiceFlag(p, "strategy", ["per-question", "interleave", "concat"] as const);
-  if (!strategy) throw new UsageError("--strategy is required (per-question, interleave or concat)");
+  const strategy = choiceFlag(p, "strategy", MIX_STRATEGIES);
+  if (!strategy) throw new UsageError(`--strategy is required (${MIX_STRATEGIES.join(", ")})`);
   const format = choiceFlag(p, "format", EXPORT_FORMATS) as ExportFormat | undefined;
   if (!format) throw new UsageError(`--format is required (${EXPORT_FORMATS.join(", ")})`);
   const outDir = required(p, "out");

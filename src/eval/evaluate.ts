@@ -1,6 +1,6 @@
 /** Evaluation of a student: decode every question, extract the last \boxed{}, score, summarise. */
 import type { StudentModel } from "../model/transformer.js";
-import type { StudentTokenizer } from "../model/tokenizer.js";
+import type { StudentTokenizer } from "../model/student-tokenizer.js";
 import type { EvalExample } from "../train/spec.js";
 import { Decoder, generate } from "./decoder.js";
 import { answersMatch, lastBoxed } from "./extract.js";
@@ -19,7 +19,7 @@ export interface EvalRecord {
   level?: number;
 }
 
-export interface LengthStats {
+export interface GenerationLengthStats {
   mean: number;
   median: number;
   p90: number;
@@ -33,7 +33,7 @@ export interface EvalReport {
   accuracy: number;
   perTask: Record<string, { n: number; accuracy: number }>;
   perLevel: Record<string, { n: number; accuracy: number }>;
-  lengths: LengthStats;
+  lengths: GenerationLengthStats;
   /** Fraction of outputs with no complete \boxed{}. */
   noAnswerFraction: number;
   records: EvalRecord[];
@@ -54,7 +54,7 @@ function quantile(sorted: number[], q: number): number {
 }
 
 /** Length statistics of generations. */
-export function lengthStats(records: ReadonlyArray<{ generatedTokens: number; stopped: boolean }>): LengthStats {
+export function generationLengthStats(records: ReadonlyArray<{ generatedTokens: number; stopped: boolean }>): GenerationLengthStats {
   const l = records.map((r) => r.generatedTokens).sort((a, b) => a - b);
   const n = Math.max(1, l.length);
   return {
@@ -86,7 +86,7 @@ export function summarize(records: EvalRecord[]): EvalReport {
     accuracy: n ? records.filter((r) => r.correct).length / n : 0,
     perTask: group((r) => r.task),
     perLevel: group((r) => (r.level === undefined ? undefined : String(r.level))),
-    lengths: lengthStats(records),
+    lengths: generationLengthStats(records),
     noAnswerFraction: n ? records.filter((r) => r.extracted === null).length / n : 0,
     records,
   };

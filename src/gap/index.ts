@@ -2,4 +2,3 @@ export * from "./results.js";
 export * from "./metrics.js";
 export * from "./reference.js";
 export * from "./import.js";
-export { seededRandom } from "./random.js";

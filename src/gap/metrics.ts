@@ -13,7 +13,8 @@
  * a binomial redraw; rows with neither per-example outcomes nor n contribute no example noise.
  */
 import { AVERAGE, ResultSet, type ResultRow } from "./results.js";
-import { binomial, quantile, seededRandom } from "./random.js";
+import { makeRng } from "../data/rng.js";
+import { binomial, quantile } from "./random.js";
 
 export interface IntervalOptions {
   /** Bootstrap replicates; default 2000. 0 disables intervals. */
@@ -220,7 +221,7 @@ function contrastReport(rs: ResultSet, c: Contrast, opts: IntervalOptions): GapR
     const samples = stats.map(() => new Float64Array(o.replicates));
     const doBoot = o.replicates > 0 && sampler.resamplable;
     if (doBoot) {
-      const rand = seededRandom(o.seed);
+      const rand = makeRng(o.seed, "bootstrap").next;
       for (let i = 0; i < o.replicates; i++) {
         sampler.begin(rand);
         const cache = new Map<string, number>();

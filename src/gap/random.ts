@@ -1,26 +1,4 @@
-/** Seeded random numbers for reproducible bootstrap intervals (same seed, same interval). */
-
-/** A uniform [0, 1) generator: sfc32 seeded through splitmix32, so nearby seeds give unrelated streams. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  const split = (): number => {
-    s = (s + 0x9e3779b9) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-    return (z ^ (z >>> 16)) >>> 0;
-  };
-  let a = split(), b = split(), c = split(), d = split();
-  return () => {
-    const t = (((a + b) >>> 0) + d) >>> 0;
-    d = (d + 1) >>> 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) >>> 0;
-    c = ((c << 21) | (c >>> 11)) >>> 0;
-    c = (c + t) >>> 0;
-    return t / 4294967296;
-  };
-}
+/** Draws for reproducible bootstrap intervals (the generator is data/rng.ts's makeRng: same seed, same interval). */
 
 /** A standard normal draw (Box-Muller). */
 export function normal(rand: () => number): number {

@@ -1,7 +1,7 @@
 import type { CorpusRecord } from "../data/record.js";
 import type { MixComposition, SourceComposition } from "../contract.js";
-import { defaultTokenizer, type Tokenizer } from "../tokenize/tokenizer.js";
-import { histogramCounts, histogramEdges, lengthStats, type LengthStats } from "../tokenize/stats.js";
+import { defaultTokenizer, type Tokenizer } from "../tokenize/token-counter.js";
+import { histogramCounts, lengthStats, sharedHistogramEdges, type LengthStats } from "../tokenize/stats.js";
 import { resolveMixOptions, MixOptionError, type MixOptions, type ResolvedMixOptions } from "./options.js";
 import { planMix, type CorpusView, type Plan } from "./plan.js";
 import { toolInfo } from "./version.js";
@@ -178,9 +178,7 @@ function sharedEdges(corpus: readonly CorpusRecord[], sources: string[], tok: To
   const stamp = `${key}\u0000${corpus.length}`;
   let e = m.get(stamp);
   if (!e) {
-    let max = 0;
-    for (const s of sources) for (const t of responseTokens(corpus, s, tok)) if (t > max) max = t;
-    m.set(stamp, (e = histogramEdges(max, bins)));
+    m.set(stamp, (e = sharedHistogramEdges(sources.map((s) => responseTokens(corpus, s, tok)), bins)));
   }
   return e;
 }

@@ -1,5 +1,5 @@
-import type { MixStrategyName } from "../contract.js";
-import type { Tokenizer } from "../tokenize/tokenizer.js";
+import { MIX_STRATEGIES, type MixStrategyName } from "../contract.js";
+import type { Tokenizer } from "../tokenize/token-counter.js";
 
 /**
  * A difficulty-aware rule (none of the peer tools has one):
@@ -70,7 +70,7 @@ function normalise(w: number[], field: string): number[] {
 export function resolveMixOptions(o: MixOptions): ResolvedMixOptions {
   if (!Array.isArray(o.sources) || o.sources.length < 1) throw new MixOptionError("sources", "expected at least one source name");
   if (new Set(o.sources).size !== o.sources.length) throw new MixOptionError("sources", `duplicate names in ${o.sources.join(", ")}`);
-  if (!["per-question", "interleave", "concat"].includes(o.strategy)) throw new MixOptionError("strategy", `expected per-question, interleave or concat, got ${JSON.stringify(o.strategy)}`);
+  if (!MIX_STRATEGIES.includes(o.strategy)) throw new MixOptionError("strategy", `expected ${MIX_STRATEGIES.join(", ")}, got ${JSON.stringify(o.strategy)}`);
   let weights: number[];
   if (o.weights && o.ratio) throw new MixOptionError("weights", "give weights or ratio, not both");
   if (o.weights) {

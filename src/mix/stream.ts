@@ -12,7 +12,7 @@ import { CorpusError } from "../data/errors.js";
 import { checkSourceRecord, decodeRawLine, parseJsonLine, readLineSpans, ReadReport, openByteStream, sourceAsCorpus, type ErrorPolicy, type LineSpans, type RawLine } from "../data/jsonl.js";
 import { extractBoxed, normaliseQuestion, questionId } from "../data/corpus.js";
 import type { CorpusRecord } from "../data/record.js";
-import { defaultTokenizer, type Tokenizer } from "../tokenize/tokenizer.js";
+import { defaultTokenizer, type Tokenizer } from "../tokenize/token-counter.js";
 import { resolveMixOptions, MixOptionError, type MixOptions, type ResolvedMixOptions } from "./options.js";
 import { StreamingPlanner } from "./plan.js";
 import { buildManifest, toExample, type MixManifest, type SourceFileInfo } from "./mix.js";

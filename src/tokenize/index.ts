@@ -1,3 +1,3 @@
-export * from "./tokenizer.js";
+export * from "./token-counter.js";
 export * from "./stats.js";
 export * from "./cutoff.js";

@@ -1,6 +1,5 @@
 import type { CorpusRecord } from "../data/record.js";
-import { PLOT_MIME, PLOTLY_MIME, type PlotFigure } from "../contract.js";
-import { cachedCount, defaultTokenizer, type Tokenizer } from "./tokenizer.js";
+import { cachedCount, defaultTokenizer, type Tokenizer } from "./token-counter.js";
 
 export interface LengthStats {
   count: number;
@@ -100,6 +99,18 @@ export function histogramEdges(maxValue: number, bins = 20): number[] {
   return Array.from({ length: bins + 1 }, (_, i) => i * width);
 }
 
+/**
+ * Edges shared by several sets of lengths (e.g. one per source), so their bars line up: equal-width
+ * bins from 0 to the largest value of any set. With histogramCounts, the one histogram builder (the
+ * mixer's composition and the length plots use it).
+ */
+export function sharedHistogramEdges(sets: Iterable<ArrayLike<number>>, bins = 20): number[] {
+  let max = 0;
+  for (const xs of sets) for (let i = 0; i < xs.length; i++) if (xs[i]! > max) max = xs[i]!;
+  return histogramEdges(max, bins);
+}
+
+/** Counts of `values` in the bins `edges` (equal width; values past the last edge go in the last bin). */
 export function histogramCounts(values: ArrayLike<number>, edges: number[]): number[] {
   const counts = new Array<number>(edges.length - 1).fill(0);
   const width = edges[1]! - edges[0]!;
@@ -108,34 +119,4 @@ export function histogramCounts(values: ArrayLike<number>, edges: number[]): num
     counts[Math.max(0, b)]!++;
   }
   return counts;
-}
-
-/** A displayable length histogram (one trace per source): plot mime bundle plus fallbacks. */
-export function lengthHistogram(corpus: readonly CorpusRecord[], opts: { tokenizer?: Tokenizer; sources?: string[]; bins?: number } = {}) {
-  const tok = opts.tokenizer ?? defaultTokenizer;
-  const sources = opts.sources ?? [...new Set(corpus.flatMap((r) => Object.keys(r.responses)))].sort();
-  const lengths = new Map(sources.map((s) => [s, corpus.flatMap((r) => (r.responses[s] === undefined ? [] : [cachedCount(tok, r.responses[s]!)]))]));
-  let max = 0;
-  for (const l of lengths.values()) for (const v of l) if (v > max) max = v;
-  const edges = histogramEdges(max, opts.bins ?? 30);
-  const figure: PlotFigure = {
-    data: sources.map((s) => ({
-      type: "bar",
-      name: s,
-      x: edges.slice(0, -1).map((e, i) => (e + edges[i + 1]!) / 2),
-      y: histogramCounts(lengths.get(s)!, edges),
-      opacity: 0.6,
-    })),
-    layout: { barmode: "overlay", title: { text: `Response length (${tok.name} tokens)` }, xaxis: { title: { text: "tokens" } }, yaxis: { title: { text: "responses" } } },
-  };
-  const text = sources.map((s) => {
-    const st = lengthStats(lengths.get(s)!);
-    return `${s}: n=${st.count} mean=${f1(st.mean)} median=${f1(st.median)} p90=${st.p90} max=${st.max}`;
-  }).join("\n");
-  return {
-    figure,
-    [Symbol.for("Jupyter.display")]() {
-      return { [PLOT_MIME]: { ...figure, title: `Response length (${tok.name} tokens)` }, [PLOTLY_MIME]: figure, "text/plain": text };
-    },
-  };
 }

@@ -1,7 +1,7 @@
 /** Encoding SFT examples and planning length-bucketed batches, deterministic in the seed. */
 import { createHash } from "node:crypto";
 import { Rng } from "../model/rng.js";
-import type { StudentTokenizer } from "../model/tokenizer.js";
+import type { StudentTokenizer } from "../model/student-tokenizer.js";
 import type { TokenBatch } from "../model/transformer.js";
 import type { TrainExample } from "./spec.js";
 

@@ -6,7 +6,7 @@
  */
 import { openSync, closeSync, fsyncSync, readFileSync, renameSync, writeSync, unlinkSync } from "node:fs";
 import type { ResolvedStudentConfig } from "../model/config.js";
-import type { TokenizerJSON } from "../model/tokenizer.js";
+import type { TokenizerJSON } from "../model/student-tokenizer.js";
 import type { TrainConfig } from "./spec.js";
 
 const MAGIC = "MDSTUDENT1\n";

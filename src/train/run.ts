@@ -4,7 +4,7 @@
  */
 import { initBackend } from "../backend.js";
 import { resolveStudentConfig, STUDENT_SIZES } from "../model/config.js";
-import { StudentTokenizer } from "../model/tokenizer.js";
+import { StudentTokenizer } from "../model/student-tokenizer.js";
 import { StudentModel } from "../model/transformer.js";
 import { evaluateStudent } from "../eval/evaluate.js";
 import { Trainer, validateTrainConfig } from "./trainer.js";

@@ -6,7 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { StudentModel, paramSpecs } from "../model/transformer.js";
-import { StudentTokenizer } from "../model/tokenizer.js";
+import { StudentTokenizer } from "../model/student-tokenizer.js";
 import { resolveStudentConfig } from "../model/config.js";
 import { AdamW, learningRate } from "./optimizer.js";
 import { batchTokens, encodeExamples, makeBatch, planEpoch, type EncodedSet } from "./batches.js";

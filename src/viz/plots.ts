@@ -7,8 +7,8 @@ import type { PlotFigure, SourceComposition } from "../contract.js";
 import { accuracyReport, formatGapReport, formatParams, type GapEntry, type GapReport, type IntervalOptions } from "../gap/metrics.js";
 import { AVERAGE, type ResultSet } from "../gap/results.js";
 import type { CorpusRecord } from "../data/record.js";
-import { histogramCounts, histogramEdges, lengthStats } from "../tokenize/stats.js";
-import { cachedCount, defaultTokenizer, type Tokenizer } from "../tokenize/tokenizer.js";
+import { histogramCounts, lengthStats, sharedHistogramEdges } from "../tokenize/stats.js";
+import { cachedCount, defaultTokenizer, type Tokenizer } from "../tokenize/token-counter.js";
 import { Plot, r4 } from "./bundle.js";
 
 const POSITIVE = "#2ca02c";
@@ -246,9 +246,7 @@ export function lengthHistogramPlot(sources: Record<string, number[]> | SourceCo
       const xs = sources[n];
       if (!Array.isArray(xs) || xs.length === 0 || !xs.every((x) => Number.isFinite(x) && x >= 0)) throw new Error(`lengthHistogramPlot: ${n}: expected a non-empty array of non-negative lengths`);
     }
-    let max = 0;
-    for (const n of names) for (const x of sources[n]) if (x > max) max = x;
-    const edges = histogramEdges(max, opts.bins ?? 30);
+    const edges = sharedHistogramEdges(names.map((n) => sources[n]), opts.bins ?? 30);
     const width = edges[1] - edges[0];
     names.forEach((n, i) => {
       const counts = histogramCounts(sources[n], edges);

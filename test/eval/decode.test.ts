@@ -2,9 +2,9 @@ import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../../src/backend.js";
 import { Decoder, decoderSettings, generate } from "../../src/eval/decoder.js";
-import { evaluateStudent, lengthStats } from "../../src/eval/evaluate.js";
+import { evaluateStudent, generationLengthStats } from "../../src/eval/evaluate.js";
 import { resolveStudentConfig } from "../../src/model/config.js";
-import { StudentTokenizer } from "../../src/model/tokenizer.js";
+import { StudentTokenizer } from "../../src/model/student-tokenizer.js";
 import { StudentModel } from "../../src/model/transformer.js";
 
 let model: StudentModel;
@@ -115,7 +115,7 @@ describe("evaluation", () => {
     expect(r.perTask.add!.n).toBe(2);
     expect(Object.keys(r.perLevel).sort()).toEqual(["1", "2"]);
     for (const rec of r.records) expect(rec.output).toBe(tok.decode(tok.encode(rec.output)));
-    expect(lengthStats([{ generatedTokens: 4, stopped: true }, { generatedTokens: 10, stopped: false }])).toEqual({ mean: 7, median: 10, p90: 10, max: 10, stoppedFraction: 0.5 });
+    expect(generationLengthStats([{ generatedTokens: 4, stopped: true }, { generatedTokens: 10, stopped: false }])).toEqual({ mean: 7, median: 10, p90: 10, max: 10, stoppedFraction: 0.5 });
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { AVERAGE, formatGapReport, gap, longCotGap, mixGains, ResultSet, seededRandom, type ResultRow } from "../../src/gap/index.js";
+import { AVERAGE, formatGapReport, gap, longCotGap, mixGains, ResultSet, type ResultRow } from "../../src/gap/index.js";
+import { makeRng } from "../../src/data/rng.js";
 
 const row = (student: string, variant: string, benchmark: string, accuracy: number, extra: Partial<ResultRow> = {}): ResultRow => ({ student, variant, benchmark, accuracy, ...extra });
 
@@ -120,7 +121,7 @@ describe("gap metrics against hand-computed values", () => {
 
 /** Simulates accuracies of two variants; returns the coverage of the true Average gap. */
 function coverage(opts: { sims: number; level: number; n: number; seeds: number; seedSd: number; seed: number }): number {
-  const rand = seededRandom(opts.seed);
+  const rand = makeRng(opts.seed).next;
   const truth: Record<string, Record<string, number>> = { long: { b1: 0.55, b2: 0.3 }, short: { b1: 0.45, b2: 0.32 } };
   const trueGap = 100 * ((0.55 - 0.45 + (0.3 - 0.32)) / 2);
   let covered = 0;

@@ -5,7 +5,7 @@ import { countParams, resolveStudentConfig, STUDENT_SIZES } from "../../src/mode
 import { setKernelMode, usingFastKernels } from "../../src/model/kernels.js";
 import { attention, layerNorm, linear, gelu, crossEntropy, embed } from "../../src/model/layers.js";
 import { Rng } from "../../src/model/rng.js";
-import { StudentTokenizer } from "../../src/model/tokenizer.js";
+import { StudentTokenizer } from "../../src/model/student-tokenizer.js";
 import { StudentModel, type TokenBatch } from "../../src/model/transformer.js";
 
 beforeAll(async () => {

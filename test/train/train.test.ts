@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../../src/backend.js";
 import { resolveStudentConfig } from "../../src/model/config.js";
 import { Rng } from "../../src/model/rng.js";
-import { StudentTokenizer } from "../../src/model/tokenizer.js";
+import { StudentTokenizer } from "../../src/model/student-tokenizer.js";
 import { StudentModel } from "../../src/model/transformer.js";
 import { encodeExamples, makeBatch, planEpoch } from "../../src/train/batches.js";
 import { readCheckpoint } from "../../src/train/checkpoint.js";

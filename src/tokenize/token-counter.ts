@@ -1,9 +1,14 @@
+/**
+ * Teacher-token counting: how long corpus responses are in a teacher's (or any) tokenizer, for token
+ * weights, statistics and manifests. Not the student's tokenizer (that is model/student-tokenizer.ts,
+ * which maps text to the toy student's ids).
+ */
 import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 
-/** Anything that counts tokens. `encode` is there when ids are available. */
+/** Anything that counts tokens (a teacher-token counter). `encode` is there when ids are available. */
 export interface Tokenizer {
   name: string;
   /** sha256 of the tokenizer.json it was loaded from (absent for the built-in counters). */
