@@ -1,5 +1,5 @@
 import { hasReasoning, splitReasoning } from "../data/reasoning.js";
-import type { Tokenizer } from "./tokenizer.js";
+import type { Tokenizer } from "./token-counter.js";
 
 /**
  * Length checks against the trainer's cutoff. LLaMA-Factory truncates every example to `cutoff_len`

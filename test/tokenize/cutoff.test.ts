@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
-import { loadTokenizer, type Tokenizer } from "../../src/tokenize/tokenizer.js";
+import { loadTokenizer, type Tokenizer } from "../../src/tokenize/token-counter.js";
 import { checkCutoff, CutoffCounter, OverLengthError, overLengthWarning, resolveCutoff, formatCutoff, type LengthExample } from "../../src/tokenize/cutoff.js";
 
 // The dev dependency ships the real Qwen3 tokenizer.json under models/.
