@@ -4,7 +4,7 @@
  * real MixerRegistry and the library's mixComposition over an in-memory comm.
  * Usage: npm run bench -- mixer [--n 7500] [--moves 200]
  */
-import { MIXER_COMM_TARGET } from "../src/contract.js";
+import { MIXER_COMM_TARGET } from "../src/contract/index.js";
 import { synth } from "../src/data/index.js";
 import { MixerRegistry } from "../kernel/widgets/mixer.js";
 import { mixComposition } from "../src/mix/mix.js";

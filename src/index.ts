@@ -2,7 +2,7 @@
  * mixdistill: the distillation library. Knows nothing of Jupyter; the kernel and notebooks use it
  * through this module (`import { ... } from "mixdistill"`).
  */
-export * from "./contract.js";
+export * from "./contract/index.js";
 export type { CorpusRecord } from "./data/record.js";
 export * from "./train/spec.js";
 export * from "./data/index.js";

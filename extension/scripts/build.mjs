@@ -105,7 +105,7 @@ process.on("exit", () => {
 const lock = join(root, "package-lock.json");
 // MIXDISTILL_DEV_BUILD=1: an unminified labextension, much faster to build (for working on the extension).
 const devBuild = process.env.MIXDISTILL_DEV_BUILD === "1";
-const libInputs = [join(ext, "src"), join(ext, "tsconfig.json"), join(root, "src", "contract.ts"), join(root, "kernel", "widgets", "static-view.ts")];
+const libInputs = [join(ext, "src"), join(ext, "tsconfig.json"), join(root, "src", "contract")];
 
 if (wanted.includes("lib"))
   step("lib", libInputs, [join(ext, "lib", "index.js")], () => {

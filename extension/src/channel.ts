@@ -13,7 +13,7 @@ import {
   type MixerClientMessage,
   type MixerState,
   type MixStrategyName,
-} from "../../src/contract";
+} from "../../src/contract/index";
 
 export interface MixerUpdate {
   weights?: number[];

@@ -7,7 +7,7 @@
 import type { JupyterFrontEnd, JupyterFrontEndPlugin } from "@jupyterlab/application";
 import { INotebookTracker, type NotebookPanel } from "@jupyterlab/notebook";
 import { IRenderMimeRegistry } from "@jupyterlab/rendermime";
-import { MIXER_MIME } from "../../src/contract";
+import { MIXER_MIME } from "../../src/contract/index";
 import { mixerRendererFactory } from "./mixer";
 import { plotRendererFactory } from "./plot";
 

@@ -17,8 +17,8 @@ import {
   type MixerBundleData,
   type MixerState,
   type MixStrategyName,
-} from "../../src/contract";
-import { histogramSvg, mixerStaticHtml, mixerText } from "../../kernel/widgets/static-view";
+} from "../../src/contract/index";
+import { histogramSvg, mixerStaticHtml, mixerText } from "../../src/contract/static-view";
 import { MixerChannel } from "./channel";
 import { formatPercent, formatRatio, rebalance, WEIGHT_DECIMALS } from "./weights";
 

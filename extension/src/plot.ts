@@ -5,7 +5,7 @@
  */
 import type { IRenderMime } from "@jupyterlab/rendermime-interfaces";
 import { Widget } from "@lumino/widgets";
-import { PLOT_MIME, parsePlotBundle, type PlotBundleData } from "../../src/contract";
+import { PLOT_MIME, parsePlotBundle, type PlotBundleData } from "../../src/contract/index";
 
 type PlotlyModule = typeof import("plotly.js-dist-min");
 let plotly: Promise<PlotlyModule> | null = null;

@@ -1,10 +1,10 @@
-import type { CorpusRecord } from "../../src/data/record.js";
-import { mixComposition } from "../../src/mix/index.js";
+import type { CorpusRecord } from "../../src/index.js";
+import { mixComposition } from "../../src/mix/index.js"; // the "mixdistill/mix" entry point (the full entry loads the model code)
 import type { InstallWidgets } from "./host.js";
 import { MixerRegistry, type Mixer, type MixerOptions } from "./mixer.js";
 
 export { Mixer, MixerError, MixerRegistry, normaliseWeights, type ComposeFn, type MixerChange, type MixerOptions } from "./mixer.js";
-export { mixerStaticHtml, mixerText, histogramSvg } from "./static-view.js";
+export { mixerStaticHtml, mixerText, histogramSvg } from "../../src/contract/static-view.js";
 
 /** Cell globals provided by kernel-side widgets: `mixer(corpus, {sources, weight | weights, strategy, seed, weightBy, onChange})`. */
 export const installWidgets: InstallWidgets = (host) => {

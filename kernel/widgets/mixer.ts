@@ -19,11 +19,10 @@ import {
   type MixerKernelMessage,
   type MixerState,
   type MixStrategyName,
-} from "../../src/contract.js";
-import type { CorpusRecord } from "../../src/data/record.js";
-import type { MixOptions } from "../../src/mix/options.js";
+} from "../../src/contract/index.js";
+import type { CorpusRecord, MixOptions } from "../../src/index.js";
 import type { Comm, DisplayHandle, MimeBundle, WidgetHost } from "./host.js";
-import { mixerStaticHtml, mixerText } from "./static-view.js";
+import { mixerStaticHtml, mixerText } from "../../src/contract/static-view.js";
 
 /** What a mixer needs to compute a composition: the library's mixComposition (src/mix). */
 export type ComposeFn = (corpus: readonly CorpusRecord[], options: MixOptions & { bins?: number }) => MixComposition;

@@ -3,7 +3,7 @@
  * runDataCli. Exit codes: 0 ok, 2 usage error, 1 data error; messages name file, line and field.
  */
 import { existsSync, statSync } from "node:fs";
-import { MIX_STRATEGIES } from "../contract.js";
+import { MIX_STRATEGIES } from "../contract/index.js";
 import { CorpusError, formatSkipped } from "../data/errors.js";
 import { ReadReport, readSourceRecords, sourceAsCorpus, writeCorpus, type ErrorPolicy } from "../data/jsonl.js";
 import type { PaperRecord } from "../data/validate.js";

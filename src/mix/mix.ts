@@ -1,5 +1,5 @@
 import type { CorpusRecord } from "../data/record.js";
-import type { MixComposition, SourceComposition } from "../contract.js";
+import type { MixComposition, SourceComposition } from "../contract/index.js";
 import { defaultTokenizer, type Tokenizer } from "../tokenize/token-counter.js";
 import { histogramCounts, lengthStats, sharedHistogramEdges, type LengthStats } from "../tokenize/stats.js";
 import { resolveMixOptions, MixOptionError, type MixOptions, type ResolvedMixOptions } from "./options.js";

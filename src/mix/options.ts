@@ -1,4 +1,4 @@
-import { MIX_STRATEGIES, type MixStrategyName } from "../contract.js";
+import { MIX_STRATEGIES, type MixStrategyName } from "../contract/index.js";
 import type { Tokenizer } from "../tokenize/token-counter.js";
 
 /**

@@ -11,7 +11,7 @@
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
-import { PLOT_MIME, PLOTLY_MIME, type PlotFigure } from "../contract.js";
+import { PLOT_MIME, PLOTLY_MIME, type PlotFigure } from "../contract/index.js";
 
 export type MimeBundle = Record<string, unknown>;
 

@@ -3,7 +3,7 @@
  * grouped bars per benchmark (Figures 2-3), accuracy against mix weight (Figure 6), and length
  * distributions per source. Each returns a Plot (see bundle.ts).
  */
-import type { PlotFigure, SourceComposition } from "../contract.js";
+import type { PlotFigure, SourceComposition } from "../contract/index.js";
 import { accuracyReport, formatGapReport, formatParams, type GapEntry, type GapReport, type IntervalOptions } from "../gap/metrics.js";
 import { AVERAGE, type ResultSet } from "../gap/results.js";
 import type { CorpusRecord } from "../data/record.js";

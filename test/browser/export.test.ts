@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MIXER_MIME } from "../../src/contract.js";
+import { MIXER_MIME } from "../../src/contract/index.js";
 import { ensureBuilt, missingPrerequisite, notebook, openBrowser, ROOT, screenshotPath, type BrowserSession } from "./lab.js";
 
 const missing = missingPrerequisite();

@@ -9,7 +9,7 @@ import { copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Locator, Page } from "playwright-core";
-import { MIXER_MIME, parseMixerBundle, type MixerState } from "../../src/contract.js";
+import { MIXER_MIME, parseMixerBundle, type MixerState } from "../../src/contract/index.js";
 import { ARTIFACTS, ensureBuilt, missingPrerequisite, notebook, openBrowser, readJson, screenshotPath, startLab, type BrowserSession, type LabServer } from "./lab.js";
 
 const missing = missingPrerequisite();

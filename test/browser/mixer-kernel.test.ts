@@ -3,7 +3,7 @@
  * errors), value set from code, several views, callbacks, and the mime bundle's fallbacks.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { MIXER_COMM_TARGET, MIXER_MIME, parseMixerBundle, parseMixerKernelMessage, type MixerState } from "../../src/contract.js";
+import { MIXER_COMM_TARGET, MIXER_MIME, parseMixerBundle, parseMixerKernelMessage, type MixerState } from "../../src/contract/index.js";
 import { synth } from "../../src/data/index.js";
 import type { CorpusRecord } from "../../src/data/record.js";
 import { installWidgets, type Mixer, type MixerChange, type MixerOptions } from "../../kernel/widgets/index.js";

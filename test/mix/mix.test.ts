@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { synth, type CorpusRecord } from "../../src/data/index.js";
 import { charTokenizer } from "../../src/tokenize/index.js";
-import { parseMixerState } from "../../src/contract.js";
+import { parseMixerState } from "../../src/contract/index.js";
 import { exactCounts, mix, mixComposition, MixOptionError, type MixOptions } from "../../src/mix/index.js";
 
 const corpus = synth({ task: "mixed", n: 2000, seed: 11 });

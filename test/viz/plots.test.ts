@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { parsePlotBundle, PLOT_MIME, PLOTLY_MIME } from "../../src/contract.js";
+import { parsePlotBundle, PLOT_MIME, PLOTLY_MIME } from "../../src/contract/index.js";
 import { longCotGap, mixGains, paperGaps, paperResults, ResultSet, type ResultRow } from "../../src/gap/index.js";
 import { benchmarkGapPlot, configurePlots, gapPlot, lengthHistogramPlot, mixWeightPlot, mixWeightSeries, plotlyInit, resetPlotlyInclusion, type Plot } from "../../src/viz/index.js";
 

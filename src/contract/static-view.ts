@@ -5,7 +5,7 @@
  * outside the element, so the HTML is safe to embed anywhere. Dependency-free: the JupyterLab
  * extension bundles this file too, to refresh the fallbacks when the slider moves.
  */
-import type { MixerState, SourceComposition } from "../../src/contract.js";
+import type { MixerState, SourceComposition } from "./index.js";
 
 const escapeHtml = (s: string): string =>
   s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
