@@ -6,13 +6,19 @@
  * an application/json output as a tree, maths in markdown, a console on a notebook's kernel.
  * Screenshots go to test-results/browser/.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Locator, Page } from "playwright-core";
 import { ARTIFACTS, ROOT, ensureBuilt, missingPrerequisite, openBrowser, screenshotPath, startLab, type BrowserSession, type LabServer } from "./lab.js";
 
 const missing = missingPrerequisite();
+/** The product's notebooks, served beside the test notebook. */
+const PRODUCT = Object.fromEntries(
+  readdirSync(join(ROOT, "notebooks"))
+    .filter((f) => /^\d\d-.*\.ipynb$/.test(f))
+    .map((f) => [f, JSON.parse(readFileSync(join(ROOT, "notebooks", f), "utf8")) as unknown]),
+);
 
 const FRONT = {
   nbformat: 4,
@@ -48,7 +54,7 @@ async function runCell(index: number): Promise<Locator> {
 describe.skipIf(missing !== null)(`the JupyterLab front end${missing ? ` (skipped: ${missing})` : ""}`, () => {
   beforeAll(async () => {
     ensureBuilt();
-    lab = await startLab({ "front.ipynb": FRONT }, { MIXDISTILL_LAB_EXPOSE_APP: "1" });
+    lab = await startLab({ "front.ipynb": FRONT, ...PRODUCT }, { MIXDISTILL_LAB_EXPOSE_APP: "1" });
     session = await openBrowser();
     page = session.page;
     await page.goto(`${lab.base}/lab/workspaces/f${Date.now()}/tree/front.ipynb?token=${lab.token}`);
@@ -156,4 +162,24 @@ describe.skipIf(missing !== null)(`the JupyterLab front end${missing ? ` (skippe
       .toContain("42");
     expect(session.errors).toEqual([]);
   }, 120_000);
+
+  it("opens each of the product's notebooks without marking it modified", async () => {
+    expect(Object.keys(PRODUCT).length).toBeGreaterThanOrEqual(4);
+    for (const path of Object.keys(PRODUCT)) {
+      const dirty = await page.evaluate(async (p) => {
+        type Model = { dirty: boolean };
+        type Panel = { context: { ready: Promise<void>; model: Model }; sessionContext: { ready: Promise<void> } };
+        const lab = (window as unknown as { jupyterapp: { commands: { execute(id: string, args?: unknown): Promise<unknown> } } }).jupyterapp;
+        const panel = (await lab.commands.execute("docmanager:open", { path: p })) as Panel;
+        await panel.context.ready;
+        await panel.sessionContext.ready;
+        // Kernel info arrives after the session is ready; give the notebook time to apply it.
+        await new Promise((r) => setTimeout(r, 3000));
+        return panel.context.model.dirty;
+      }, path);
+      // (JupyterLab marks a notebook modified when the kernel's language_info differs from the saved one.)
+      expect(dirty, `${path} is marked modified after opening`).toBe(false);
+    }
+  }, 180_000);
 });
+
