@@ -4,3 +4,4 @@ export * from "./pool.js";
 export * from "./sweep.js";
 export * from "./monitor.js";
 export * from "./variants.js";
+export * from "./cluster.js";

@@ -4,7 +4,8 @@
  * the line and the field.
  */
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import { checkRow, ResultSet, type ResultRow } from "./results.js";
+import { checkRow, ResultSet, type ExampleOutcome, type ResultRow } from "./results.js";
+import { findSamplesFile, readLmEvalSamples, splitMetricKey } from "./lmeval-samples.js";
 
 export class ImportError extends Error {
   constructor(
@@ -215,6 +216,12 @@ export interface LmEvalImportOptions {
   /** Only these tasks (names as in the file); default every task that is not a subtask of a group. */
   tasks?: string[];
   file?: string;
+  /**
+   * Per-example outcomes of a task (its `--log_samples` file), keyed by the document ids; rows that
+   * get them carry `examples` and so paired intervals. importLmEval reads the samples files beside
+   * the results file unless `samples` is false.
+   */
+  samplesFor?: (task: string, metricKey: string) => ExampleOutcome[] | undefined;
 }
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
@@ -276,6 +283,16 @@ export function resultsFromLmEval(json: unknown, opts: LmEvalImportOptions): Res
     };
     const n = countOf(task);
     if (n !== undefined) row.n = n;
+    const examples = opts.samplesFor?.(task, metric as string);
+    if (examples) {
+      const k = examples.filter((e) => e.correct).length;
+      const acc = k / examples.length;
+      if (Math.abs(acc - (v as number)) > 1e-6)
+        fail(`results.${task}.${metric}`, `${v} disagrees with its samples file (${k}/${examples.length} = ${acc})`);
+      row.examples = examples;
+      row.n = examples.length;
+      row.accuracy = 100 * acc;
+    }
     if (opts.params !== undefined) row.params = opts.params;
     if (opts.seed !== undefined) row.seed = opts.seed;
     if (opts.budget !== undefined) row.budget = opts.budget;
@@ -285,7 +302,7 @@ export function resultsFromLmEval(json: unknown, opts: LmEvalImportOptions): Res
 }
 
 /** Reads an lm-evaluation-harness results file (see resultsFromLmEval). */
-export function importLmEval(path: string, opts: Omit<LmEvalImportOptions, "file">): ResultSet {
+export function importLmEval(path: string, opts: Omit<LmEvalImportOptions, "file"> & { samples?: boolean }): ResultSet {
   const text = readFileSync(path, "utf8");
   let json: unknown;
   try {
@@ -295,7 +312,15 @@ export function importLmEval(path: string, opts: Omit<LmEvalImportOptions, "file
     const line = m ? text.slice(0, Number(m[1])).split("\n").length : undefined;
     throw new ImportError(path, line, undefined, `invalid JSON: ${(e as Error).message}`);
   }
-  return resultsFromLmEval(json, { ...opts, file: path });
+  const samplesFor =
+    opts.samplesFor ??
+    (opts.samples === false
+      ? undefined
+      : (task: string, key: string) => {
+          const f = findSamplesFile(path, task);
+          return f ? readLmEvalSamples(f, splitMetricKey(key)) : undefined;
+        });
+  return resultsFromLmEval(json, { ...opts, file: path, ...(samplesFor ? { samplesFor } : {}) });
 }
 
 const csvCell = (s: string) => (/[",\r\n]/.test(s) || s !== s.trim() ? `"${s.replace(/"/g, '""')}"` : s);
