@@ -1,6 +1,7 @@
 /**
  * The `mixdistill` command. Subcommands load only what they need, so `kernel` starts fast.
  */
+import process from "node:process";
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";

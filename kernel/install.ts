@@ -2,6 +2,8 @@
  * `mixdistill install`: the kernelspec (absolute node path, message-mode interrupts, logos) and the
  * prebuilt JupyterLab extension, into a Jupyter data directory. Written to temp names and renamed.
  */
+import process from "node:process";
+import { Buffer } from "node:buffer";
 import { cpSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";

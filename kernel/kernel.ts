@@ -3,6 +3,9 @@
  * gets (busy, execute_input, outputs, reply, idle, all with the request as parent), IOPub publishing
  * with coalesced streams, stdin input requests, and the glue to the executor, comms and history.
  */
+import process from "node:process";
+import { setTimeout, setInterval, setImmediate, clearInterval } from "node:timers";
+import { Buffer } from "node:buffer";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -14,7 +17,7 @@ import { isComplete } from "./execute/completeness.js";
 import { toMimeBundle } from "./execute/display.js";
 import { Executor, type ExecOutcome } from "./execute/executor.js";
 import { warmUp as warmUpTransform } from "./execute/transform.js";
-import { type OutputSink, createCellGlobals, installGlobals, isNotAResult } from "./execute/globals.js";
+import { type OutputSink, createCellGlobals, extendKernelNamespace, installGlobals, isNotAResult } from "./execute/globals.js";
 import { History, type HistoryQuery } from "./history.js";
 import { IntelClient } from "./intel/client.js";
 import { ControlBridge } from "./protocol/control-bridge.js";
@@ -347,15 +350,18 @@ export class Kernel {
         this.payload.push({ source: "page", data: bundle, start: 0 });
       },
     };
-    installGlobals(
-      createCellGlobals({
-        sink,
-        comms: this.comms,
-        signal: () => this.executor.signal,
-        typeCheck: { get: () => this.typeCheck, set: (on) => (this.typeCheck = on) },
-      }),
-    );
+    const globals = createCellGlobals({
+      sink,
+      comms: this.comms,
+      signal: () => this.executor.signal,
+      typeCheck: { get: () => this.typeCheck, set: (on) => (this.typeCheck = on) },
+    });
+    this.cellGlobals = globals;
+    installGlobals(globals);
   }
+
+  /** The helpers as created (the kernel's own references: cells may shadow the globals). */
+  private cellGlobals!: ReturnType<typeof createCellGlobals>;
 
   /** Errors outside a cell's own flow (timers, comm handlers, rejections) go to stderr of the last cell. */
   private reportBackgroundError(what: string, err: unknown): void {
@@ -433,10 +439,11 @@ export class Kernel {
         if (typeof mod.installWidgets !== "function") return;
         const host: WidgetHost = {
           comms: this.comms,
-          display: (obj, opts) => (globalThis as unknown as { display: WidgetHost["display"] }).display(obj, opts),
+          display: this.cellGlobals.display as WidgetHost["display"],
         };
         const globals = mod.installWidgets(host);
         installGlobals(globals);
+        extendKernelNamespace(this.cellGlobals.kernel as object, globals);
         this.intel?.declareGlobals(Object.keys(globals));
       } catch (err) {
         this.log(`widgets not loaded: ${(err as Error).stack ?? String(err)}`);

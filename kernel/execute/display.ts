@@ -2,6 +2,7 @@
  * Turning values into mime bundles, and the rich helpers cells use (html, markdown, svg, png, json).
  * Any object with a `[Symbol.for("Jupyter.display")]()` method returning a bundle is rich.
  */
+import { Buffer } from "node:buffer";
 import { inspect } from "node:util";
 
 export type MimeBundle = Record<string, unknown>;

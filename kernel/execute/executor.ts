@@ -54,9 +54,48 @@ export interface Runtime {
   namedExport(mod: Record<string, unknown>, name: string, spec: string): unknown;
   /** What `import.meta` means in a cell: a module in the notebook's directory. */
   importMeta: { url: string; dirname: string; filename: string };
+  /** Makes top-level consts of a cell read-only globals: assigning one is a TypeError, as in a module. */
+  freeze(names: string[]): void;
+  /** Runs `fn` when the running cell has finished (re-publishes its functions' final values). */
+  atEnd(fn: () => void): void;
+}
+
+/** Getters of frozen consts (so a later declaration of the name can make it writable again). */
+const constGetters = new WeakSet<object>();
+
+function freezeGlobal(name: string): void {
+  const g = globalThis as Record<string, unknown>;
+  const d = Object.getOwnPropertyDescriptor(g, name);
+  if (!d || !d.configurable) return;
+  const value = g[name];
+  const get = (): unknown => value;
+  constGetters.add(get);
+  Object.defineProperty(g, name, {
+    get,
+    set: () => {
+      throw new TypeError("Assignment to constant variable.");
+    },
+    enumerable: true,
+    configurable: true,
+  });
+}
+
+/**
+ * Before a cell runs, the names it declares become writable globals (undefined when new, a former
+ * const keeps its value until the cell assigns it), as a module's hoisting does; enums start empty.
+ */
+function declareGlobals(names: readonly string[], enums: readonly string[]): void {
+  const g = globalThis as Record<string, unknown>;
+  for (const name of names) {
+    const d = Object.getOwnPropertyDescriptor(g, name);
+    if (!d) Object.defineProperty(g, name, { value: undefined, writable: true, enumerable: true, configurable: true });
+    else if (d.get && constGetters.has(d.get)) Object.defineProperty(g, name, { value: d.get(), writable: true, enumerable: true, configurable: true });
+  }
+  for (const name of enums) g[name] = undefined;
 }
 
 export class Executor {
+  private endHooks: Array<() => void> = [];
   private readonly cells = new Map<string, CellRecord>();
   private controller: AbortController | undefined;
   private readonly cwdRequire: NodeJS.Require;
@@ -82,6 +121,12 @@ export class Executor {
         return undefined;
       },
       importMeta: { url: pathToFileURL(join(opts.cwd, "notebook.ts")).href, dirname: opts.cwd, filename: join(opts.cwd, "notebook.ts") },
+      freeze: (names) => {
+        for (const n of names) freezeGlobal(n);
+      },
+      atEnd: (fn) => {
+        this.endHooks.push(fn);
+      },
     };
     Object.defineProperty(globalThis, RUNTIME, { value: runtime, enumerable: false, configurable: true, writable: false });
     Object.defineProperty(globalThis, "require", { value: this.cwdRequire, enumerable: false, configurable: true, writable: true });
@@ -210,11 +255,18 @@ export class Executor {
           // Interrupts that came in the meantime, now that the I/O thread will signal for new ones.
           this.observeInterrupts();
           if (controller.signal.aborted) return this.errorOutcome(new InterruptedError());
+          declareGlobals(cell.declared, cell.enums);
           pending = script.runInThisContext({ breakOnSigint: true, displayErrors: false }) as Promise<{ value: unknown } | undefined>;
         } finally {
           this.opts.runningCellCode?.(false);
         }
-        result = await Promise.race([pending, interrupted]);
+        try {
+          result = await Promise.race([pending, interrupted]);
+        } finally {
+          const hooks = this.endHooks;
+          this.endHooks = [];
+          for (const h of hooks) h();
+        }
       } catch (err) {
         if (isSigintError(err)) {
           this.observeInterrupts();

@@ -2,6 +2,7 @@
  * The globals every cell sees: display and its helpers, clearOutput, a progress bar, prompt/input,
  * comms, and the AbortSignal of the running execution. They call an OutputSink the kernel provides.
  */
+import { setTimeout, clearTimeout } from "node:timers";
 import { randomUUID } from "node:crypto";
 import type { CommManager, DisplayHandle } from "../widgets/host.js";
 import { type MimeBundle, type ProgressState, html, json, markdown, png, progressBundle, svg, toMimeBundle } from "./display.js";
@@ -104,36 +105,37 @@ export function createCellGlobals({ sink, comms, signal, typeCheck }: CellGlobal
   const input = (promptText = "", opts: { password?: boolean } = {}): Promise<string> => sink.input(String(promptText), opts.password === true);
   const page = (obj: unknown): void => sink.page(toMimeBundle(obj));
 
-  return {
-    display,
-    updateDisplay,
-    clearOutput,
-    html,
-    markdown,
-    svg,
-    png,
-    json,
-    progress,
-    prompt: input,
-    input,
-    page,
-    comms,
-    interruptSignal: signal,
-    kernel: Object.seal({
-      get signal() {
-        return signal();
-      },
-      /** Type-check each cell and show type errors as warnings (default true; MIXDISTILL_TYPECHECK=0 turns it off). */
-      get typeCheck() {
-        return typeCheck.get();
-      },
-      set typeCheck(on: boolean) {
-        typeCheck.set(on === true);
-      },
-      comms,
-      display,
-    }),
+  const helpers = { display, updateDisplay, clearOutput, html, markdown, svg, png, json, progress, prompt: input, input, page, comms, interruptSignal: signal };
+  // Every helper also lives on `kernel`, which the kernel's own code holds: a cell that declares
+  // `json` or `display` shadows the global, not what `kernel.json` / `kernel.display` are.
+  const kernel = {
+    get signal() {
+      return signal();
+    },
+    /** Type-check each cell and show type errors as warnings (default true; MIXDISTILL_TYPECHECK=0 turns it off). */
+    get typeCheck() {
+      return typeCheck.get();
+    },
+    set typeCheck(on: boolean) {
+      typeCheck.set(on === true);
+    },
   };
+  for (const [name, value] of Object.entries(helpers)) {
+    Object.defineProperty(kernel, name, { value, enumerable: true, writable: false, configurable: false });
+  }
+  return { ...helpers, kernel };
+}
+
+/**
+ * Adds helpers loaded later (widgets) to the `kernel` namespace object, read-only, then seals it
+ * (a typo such as `kernel.typecheck = false` is then an error, not a silent new property).
+ */
+export function extendKernelNamespace(kernel: object, helpers: Record<string, unknown>): void {
+  for (const [name, value] of Object.entries(helpers)) {
+    if (Object.prototype.hasOwnProperty.call(kernel, name)) continue;
+    Object.defineProperty(kernel, name, { value, enumerable: true, writable: false, configurable: false });
+  }
+  Object.seal(kernel);
 }
 
 /** Puts the globals on globalThis (writable, so a cell may shadow one). */

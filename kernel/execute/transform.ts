@@ -46,8 +46,10 @@ export interface TransformedCell {
   script: string;
   /** Maps lines of `script` (after the prefix on line 1) to lines of the cell; absent when they are the same. */
   map: SourceMapPayload | undefined;
-  /** Names the cell declares at top level. */
+  /** Names the cell declares at top level (the executor defines them as globals before the script runs). */
   declared: string[];
+  /** Enums the cell declares: they start empty, so a re-run replaces the enum instead of merging into it. */
+  enums: string[];
   /** Whether the cell ends with an expression whose value is shown. */
   hasResult: boolean;
 }
@@ -191,6 +193,7 @@ function rewrite(js: string, program: AnyNode, map: SourceMapPayload | undefined
   const edits: Edit[] = [];
   const declared: string[] = [];
   const functionNames: string[] = [];
+  const enums: string[] = [];
   const body = program.body as AnyNode[];
   let importIndex = 0;
   const rt = RUNTIME;
@@ -200,10 +203,13 @@ function rewrite(js: string, program: AnyNode, map: SourceMapPayload | undefined
     // Drop the `const` / `let` / `var` keyword (and `export`, when prefixEnd covers it). The `;` keeps
     // a cell without semicolons from running `(a = 1)\n(b = 2)` together as a call.
     edits.push({ start: prefixEnd, end: declarators[0]!.start, text: ";" });
+    const constNames: string[] = [];
     for (const d of declarators) {
       const names: string[] = [];
       boundNames(d.id as AnyNode, names);
       declared.push(...names);
+      if (decl.kind === "const") constNames.push(...names);
+      if (isEnumInit(d)) enums.push(...names);
       if (d.init) {
         edits.push({ start: d.start, end: d.start, text: "(" });
         edits.push({ start: d.end, end: d.end, text: ")" });
@@ -213,6 +219,8 @@ function rewrite(js: string, program: AnyNode, map: SourceMapPayload | undefined
         edits.push({ start: d.end, end: d.end, text: " = undefined" });
       }
     }
+    // A top-level const stays constant for the rest of the session's cells (until redeclared).
+    if (constNames.length) edits.push({ start: decl.end, end: decl.end, text: `;${rt}.freeze(${JSON.stringify(constNames)});` });
   };
 
   const declareNode = (node: AnyNode, start: number): boolean => {
@@ -271,6 +279,10 @@ function rewrite(js: string, program: AnyNode, map: SourceMapPayload | undefined
         const decl = node.declaration as AnyNode;
         if ((decl.type === "FunctionDeclaration" || decl.type === "ClassDeclaration") && decl.id) {
           declareNode(decl, node.start);
+        } else if (decl.type === "FunctionDeclaration" || decl.type === "ClassDeclaration") {
+          // `export default function () {}` / `export default class {}`: an anonymous value, evaluated.
+          edits.push({ start: node.start, end: decl.start, text: ";(" });
+          edits.push({ start: decl.end, end: decl.end, text: ");" });
         } else {
           edits.push({ start: node.start, end: decl.start, text: "" });
         }
@@ -298,9 +310,22 @@ function rewrite(js: string, program: AnyNode, map: SourceMapPayload | undefined
   });
 
   const unique = [...new Set(declared)];
-  const hoist = unique.length ? `var ${unique.join(", ")}; ` : "";
-  // Function declarations are hoisted inside the async arrow; publish them as globals first thing.
+  // Function declarations are hoisted inside the async arrow; publish them as globals first thing,
+  // and again when the cell ends, so `f = other` in the declaring cell is what later cells see.
   const publish = functionNames.map((f) => `${rt}.global.${f} = ${f};`).join(" ");
-  const script = `${hoist}(async () => {${publish} ${applyEdits(js, edits)}\n})()`;
-  return { script, map, declared: unique, hasResult };
+  const code = applyEdits(js, edits);
+  const script = publish ? `(async () => {${publish} ${rt}.atEnd(() => {${publish}}); ${code}\n})()` : `(async () => { ${code}\n})()`;
+  return { script, map, declared: unique, enums: [...new Set(enums)], hasResult };
+}
+
+/** esbuild's enum output: `var E = ((E2) => { ... })(E || {})` (with a pure annotation). */
+function isEnumInit(d: AnyNode): boolean {
+  const id = d.id as AnyNode;
+  const init = d.init as AnyNode | null;
+  if (id.type !== "Identifier" || !init || init.type !== "CallExpression") return false;
+  const arg = (init.arguments as AnyNode[])[0];
+  if (!arg || arg.type !== "LogicalExpression" || arg.operator !== "||") return false;
+  const left = arg.left as AnyNode;
+  const right = arg.right as AnyNode;
+  return left.type === "Identifier" && left.name === id.name && right.type === "ObjectExpression" && (right.properties as unknown[]).length === 0;
 }

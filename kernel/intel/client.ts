@@ -3,6 +3,7 @@
  * stays fast. Diagnostics are only computed once the service is ready, so a cell never waits for
  * TypeScript to load; completion and inspection do wait (bounded).
  */
+import { setTimeout, clearTimeout } from "node:timers";
 import { Worker } from "node:worker_threads";
 import type { CellDiagnostic, CompletionResult, IntelRequest, IntelResponse, IntelWorkerData } from "./protocol.js";
 

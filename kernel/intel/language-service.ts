@@ -42,7 +42,14 @@ declare function page(obj: unknown): void;
 declare const comms: import("@mixdistill/kernel-host").CommManager;
 /** The AbortSignal of the running execution; an interrupt aborts it. */
 declare function interruptSignal(): AbortSignal;
-declare const kernel: { readonly signal: AbortSignal; typeCheck: boolean; readonly comms: import("@mixdistill/kernel-host").CommManager; display: typeof display };
+/** Every helper, also when a cell has shadowed its global name; the running execution's signal; type checking on or off. */
+declare const kernel: {
+  readonly signal: AbortSignal; typeCheck: boolean; readonly comms: import("@mixdistill/kernel-host").CommManager;
+  readonly display: typeof display; readonly updateDisplay: typeof updateDisplay; readonly clearOutput: typeof clearOutput;
+  readonly html: typeof html; readonly markdown: typeof markdown; readonly svg: typeof svg; readonly png: typeof png; readonly json: typeof json;
+  readonly progress: typeof progress; readonly input: typeof input; readonly prompt: typeof prompt; readonly page: typeof page;
+  readonly interruptSignal: typeof interruptSignal; readonly [widget: string]: unknown;
+};
 `;
 
 export class CellLanguageService {

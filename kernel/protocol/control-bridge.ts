@@ -2,6 +2,8 @@
  * The main thread's side of the I/O thread: starts it, forwards control requests to a handler, and
  * hands it frames to send on control and IOPub. Messages between the threads are typed here.
  */
+import { setTimeout, clearTimeout } from "node:timers";
+import { Buffer } from "node:buffer";
 import { Worker } from "node:worker_threads";
 import type { ConnectionInfo, DecodeLimits, Header, Message } from "./wire.js";
 

@@ -2,6 +2,7 @@
  * ZeroMQ sockets of the main thread (shell, stdin). Sends on one socket are serialised:
  * zeromq.js allows one pending send per socket and throws EBUSY when too many pile up.
  */
+import { Buffer } from "node:buffer";
 import * as zmq from "zeromq";
 import { type ConnectionInfo, endpoint } from "./wire.js";
 

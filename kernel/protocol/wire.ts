@@ -2,6 +2,7 @@
  * The Jupyter wire format: connection files, message framing, HMAC signatures.
  * Knows nothing of sockets or of TypeScript; every incoming message is parsed and validated here once.
  */
+import { Buffer } from "node:buffer";
 import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 

@@ -107,7 +107,7 @@ describe("cell rewrite", () => {
     const t = await transformCell("let a = 1\nlet b = 2\nclass C {}\nconst d = [a, b]\nd", "c");
     expect(() => new Function(t.script.replace(/^var [^;]*;/, ""))).not.toThrow();
     const g = globalThis as Record<string, unknown>;
-    g.__mixdistill_rt = { global: globalThis };
+    g.__mixdistill_rt = { global: globalThis, freeze: () => undefined, atEnd: () => undefined };
     const value = await (0, eval)(t.script);
     expect(value).toEqual({ value: [1, 2] });
   });
