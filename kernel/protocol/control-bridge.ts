@@ -2,6 +2,7 @@
  * The main thread's side of the I/O thread: starts it, forwards control requests to a handler, and
  * hands it frames to send on control and IOPub. Messages between the threads are typed here.
  */
+import process from "node:process";
 import { setTimeout, clearTimeout } from "node:timers";
 import { Buffer } from "node:buffer";
 import { Worker } from "node:worker_threads";
@@ -74,7 +75,7 @@ export class ControlBridge {
 
   /** Starts the thread. Frames handed over before it is bound are sent once it is. */
   constructor(info: ConnectionInfo, session: string, kernelId: string, limits: DecodeLimits, handlers: ControlHandlers) {
-    const worker = new Worker(new URL("./control-worker.js", import.meta.url), { workerData: { info, session, kernelId, limits, interrupts: this.interrupts } });
+    const worker = new Worker(new URL("./control-worker.js", import.meta.url), { workerData: { info, session, kernelId, limits, interrupts: this.interrupts, launcher: process.ppid } });
     this.worker = worker;
     this.ready = new Promise((resolve, reject) => {
       worker.on("message", (m: FromControl) => {

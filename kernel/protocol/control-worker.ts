@@ -15,11 +15,13 @@ interface ControlWorkerData {
   kernelId: string;
   interrupts: Int32Array;
   limits: DecodeLimits;
+  /** The launcher's pid, read by the main thread at start-up (the worker may start after it died). */
+  launcher: number;
 }
 
 const port = parentPort;
 if (!port) throw new Error("control-worker must run as a worker thread");
-const { info, session, kernelId, limits, interrupts } = workerData as ControlWorkerData;
+const { info, session, kernelId, limits, interrupts, launcher } = workerData as ControlWorkerData;
 const signer = new Signer(info.key, info.signature_scheme);
 /** Signatures already accepted on control: a replayed request is dropped. */
 const digests = new DigestHistory();
@@ -28,7 +30,6 @@ const post = (m: FromControl): void => port.postMessage(m);
 // Like ipykernel's parent poller: when the process that launched the kernel dies (a killed server or
 // test runner), the kernel is re-parented and ends itself instead of running on as an orphan. The check
 // lives on this thread so it also fires while the main thread is stuck in a cell.
-const launcher = process.ppid;
 if (launcher > 1 && process.env.MIXDISTILL_ORPHAN_EXIT !== "0") {
   setInterval(() => {
     if (process.ppid !== launcher) process.kill(process.pid, "SIGKILL");
