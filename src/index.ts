@@ -1,17 +1,276 @@
 /**
  * mixdistill: the distillation library. Knows nothing of Jupyter; the kernel and notebooks use it
- * through this module (`import { ... } from "mixdistill"`).
+ * through this module (`import { ... } from "mixdistill"`). This is the curated API, listed by name
+ * (each value has its doc comment at its declaration); the rest of what the areas export is in
+ * `mixdistill/advanced`, and the comm contract alone in `mixdistill/contract`.
  */
-export * from "./contract/index.js";
-export type { CorpusRecord } from "./data/record.js";
-export * from "./train/spec.js";
-export * from "./data/index.js";
-export * from "./tokenize/index.js";
-export * from "./mix/index.js";
-export * from "./model/index.js";
-export * from "./train/index.js";
-export * from "./eval/index.js";
-export * from "./gap/index.js";
-export * from "./experiment/index.js";
-export * from "./viz/index.js";
 
+// The compute backend of the student models.
+export { initBackend, backendInfo, type BackendInfo, type BackendName } from "./backend.js";
+
+// The contract with the JupyterLab extension: mime types, comm target, message shapes and validators.
+export {
+  MIXER_MIME,
+  PLOT_MIME,
+  PLOTLY_MIME,
+  MIXER_COMM_TARGET,
+  MIX_STRATEGIES,
+  parseMixerState,
+  parseMixerBundle,
+  parseMixerClientMessage,
+  parseMixerKernelMessage,
+  parsePlotBundle,
+  type MixStrategyName,
+  type MixComposition,
+  type SourceComposition,
+  type MixerState,
+  type MixerBundleData,
+  type MixerClientMessage,
+  type MixerKernelMessage,
+  type PlotFigure,
+  type PlotBundleData,
+  type Parsed,
+} from "./contract/index.js";
+
+// Corpora: records, synthetic corpora, reading, writing, joining, splitting, decontamination, <think> traces.
+export type { CorpusRecord } from "./data/record.js";
+export {
+  synth,
+  SYNTH_TASKS,
+  STYLES,
+  loadCorpus,
+  readCorpus,
+  readPaperRecords,
+  readSourceRecords,
+  writeCorpus,
+  writeJsonl,
+  joinFiles,
+  joinSources,
+  dedupe,
+  splitTrainTest,
+  extractBoxed,
+  questionId,
+  checkCorpusRecord,
+  checkPaperRecord,
+  checkSourceRecord,
+  CorpusError,
+  ReadReport,
+  formatSkipped,
+  decontaminate,
+  loadDecontaminator,
+  loadBenchmarkQuestions,
+  Decontaminator,
+  ContaminationError,
+  splitReasoning,
+  joinReasoning,
+  hasReasoning,
+  type SynthOptions,
+  type SynthTask,
+  type SynthStyle,
+  type SynthKnobs,
+  type PaperRecord,
+  type SourceRecord,
+  type Checked,
+  type ReadOptions,
+  type ErrorPolicy,
+  type DataLocation,
+  type SkippedLine,
+  type JoinOptions,
+  type JoinReport,
+  type NamedSource,
+  type SplitOptions,
+  type BenchmarkFile,
+  type BenchmarkQuestion,
+  type ContaminatedPolicy,
+  type ContaminationHit,
+  type DecontaminationReport,
+  type ReasoningParts,
+} from "./data/index.js";
+
+// Teacher-token counting, corpus length statistics and trainer cutoffs.
+export {
+  loadTokenizer,
+  resolveTokenizer,
+  approxTokenizer,
+  charTokenizer,
+  defaultTokenizer,
+  corpusStats,
+  formatStats,
+  StatsAccumulator,
+  lengthStats,
+  checkCutoff,
+  formatCutoff,
+  resolveCutoff,
+  TRAINER_CUTOFF,
+  CutoffCounter,
+  OverLengthError,
+  type Tokenizer,
+  type CorpusStats,
+  type LengthStats,
+  type CutoffReport,
+  type CutoffGroup,
+  type OverLengthPolicy,
+  type TrainerName,
+} from "./tokenize/index.js";
+
+// Mixing, exporting, manifests; the streaming per-question mix for files too large for memory.
+export {
+  mix,
+  mixComposition,
+  resolveMixOptions,
+  MixOptionError,
+  exportMix,
+  EXPORT_FORMATS,
+  PROMPT_TEMPLATES,
+  resolveTemplate,
+  formatExample,
+  writeManifest,
+  mixFilesPerQuestion,
+  countRecords,
+  fileDigest,
+  NotAlignedError,
+  type MixOptions,
+  type LevelRule,
+  type MixResult,
+  type MixedExample,
+  type MixManifest,
+  type SourceFileInfo,
+  type ExportFormat,
+  type ExportOptions,
+  type OutputFile,
+  type SourceFile,
+  type StreamMixOptions,
+} from "./mix/index.js";
+
+// The toy student models.
+export {
+  StudentModel,
+  StudentTokenizer,
+  STUDENT_SIZES,
+  STUDENT_SIZE_NAMES,
+  resolveStudentConfig,
+  countParams,
+  trainFlopsPerToken,
+  type ResolvedStudentConfig,
+} from "./model/index.js";
+
+// Training and one train-and-evaluate run.
+export {
+  runTrainEval,
+  validateRunSpec,
+  Trainer,
+  validateTrainConfig,
+  loadStudent,
+  saveStudent,
+  type TrainProgress,
+  type TrainRunOptions,
+  type TrainSummary,
+} from "./train/index.js";
+export type { Budget, EvalExample, ExampleResult, RunOptions, RunProgress, RunResult, RunSpec, StudentConfig, TrainConfig, TrainExample } from "./train/spec.js";
+
+// Generation and evaluation of students.
+export {
+  evaluateStudent,
+  generate,
+  Decoder,
+  summarize,
+  generationLengthStats,
+  answersMatch,
+  answerNumber,
+  lastBoxed,
+  normalizeAnswer,
+  type EvalOptions,
+  type EvalRecord,
+  type EvalReport,
+  type GenerationLengthStats,
+  type GenerateOptions,
+  type Generation,
+} from "./eval/index.js";
+
+// Learnability gaps: results, metrics with bootstrap intervals, imports, the paper's reference numbers.
+export {
+  ResultSet,
+  AVERAGE,
+  gap,
+  longCotGap,
+  largeModelCotGap,
+  mixGains,
+  accuracyReport,
+  formatGapReport,
+  gapReportHtml,
+  displayable,
+  importCsv,
+  importLmEval,
+  ImportError,
+  resultsFromCsv,
+  resultsToCsv,
+  writeResultsCsv,
+  LM_EVAL_METRICS,
+  paperResults,
+  paperGaps,
+  paperTables,
+  referenceChecks,
+  formatReferenceChecks,
+  type ResultRow,
+  type ExampleOutcome,
+  type GapEntry,
+  type GapReport,
+  type Interval,
+  type IntervalOptions,
+  type ReportedGap,
+  type AccuracyScale,
+  type CsvImportOptions,
+  type LmEvalImportOptions,
+  type CheckStatus,
+  type PaperResultsOptions,
+  type ReferenceCheck,
+} from "./gap/index.js";
+
+// Sweeps of students x data variants x seeds, resumable; the data variants of the paper.
+export {
+  runSweep,
+  planSweep,
+  SweepMonitor,
+  ResultsStore,
+  storedResults,
+  formatSweepOutcome,
+  cellRows,
+  budgetLabel,
+  AbortError,
+  evalExamples,
+  sourceVariant,
+  sourceExamples,
+  mixLong,
+  mixLarge,
+  mixVariant,
+  ratioGrid,
+  variantWeights,
+  type DataVariant,
+  type SweepConfig,
+  type SweepRunOptions,
+  type SweepOutcome,
+  type SweepEvent,
+  type SweepStatus,
+  type SweepCounts,
+  type SweepCell,
+  type CellOutcome,
+  type CellConfig,
+  type CellMeta,
+} from "./experiment/index.js";
+
+// Plots (plot mime, plotly mime, offline HTML and text).
+export {
+  Plot,
+  configurePlots,
+  plotlyInit,
+  gapPlot,
+  benchmarkGapPlot,
+  corpusLengthPlot,
+  lengthHistogramPlot,
+  mixWeightPlot,
+  mixWeightSeries,
+  type MimeBundle,
+  type PlotlyInclusion,
+  type MixWeightPoint,
+  type MixWeightSeries,
+} from "./viz/index.js";

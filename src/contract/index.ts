@@ -6,10 +6,14 @@
  */
 
 export const MIXER_MIME = "application/vnd.mixdistill.mixer.v1+json";
+/** Mime type of a mixdistill plot (PlotBundleData), drawn by the extension's renderer. */
 export const PLOT_MIME = "application/vnd.mixdistill.plot.v1+json";
+/** Plotly's own mime type (a PlotFigure), for front ends with a plotly renderer. */
 export const PLOTLY_MIME = "application/vnd.plotly.v1+json";
+/** Comm target name of the mixer widget (kernel side registers it, the extension opens it). */
 export const MIXER_COMM_TARGET = "mixdistill.mixer";
 
+/** The mixing strategies, in one list: per-question (each question once), interleave, concat. */
 export const MIX_STRATEGIES = ["per-question", "interleave", "concat"] as const;
 export type MixStrategyName = (typeof MIX_STRATEGIES)[number];
 

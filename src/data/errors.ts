@@ -33,6 +33,7 @@ export interface SkippedLine extends DataLocation {
   reason: string;
 }
 
+/** One skipped line as `file:line: field: reason`, as the CLI prints it. */
 export function formatSkipped(s: SkippedLine): string {
   return `${formatLocation(s)}: ${s.reason}`;
 }

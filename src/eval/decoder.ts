@@ -112,6 +112,7 @@ export interface DecodeRow {
   token: number;
 }
 
+/** Incremental decoding of a student with a KV cache (greedy or sampled). */
 export class Decoder {
   readonly D: number;
   readonly H: number;

@@ -12,6 +12,7 @@ interface RunningCell {
 
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
 
+/** A live view of a sweep: feed it the sweep's events and display it (text and a small HTML table). */
 export class SweepMonitor {
   counts: SweepCounts = { total: 0, done: 0, cached: 0, running: 0, failed: 0 };
   budget = "";

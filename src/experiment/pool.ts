@@ -19,6 +19,7 @@ export interface CellContext {
 }
 export type CellRunner = (spec: RunSpec, ctx: CellContext) => Promise<RunResult>;
 
+/** Raised when a sweep or a cell is interrupted (its AbortSignal fired). */
 export class AbortError extends Error {
   constructor(message = "aborted") {
     super(message);

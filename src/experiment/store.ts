@@ -119,6 +119,7 @@ interface Claim {
   token: string;
 }
 
+/** The results store of a sweep: one file per finished cell, keyed by its full configuration. */
 export class ResultsStore {
   readonly dir: string;
   private readonly cellsDir: string;

@@ -7,6 +7,7 @@ import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { checkRow, ResultSet, type ExampleOutcome, type ResultRow } from "./results.js";
 import { findSamplesFile, readLmEvalSamples, splitMetricKey } from "./lmeval-samples.js";
 
+/** A results file that cannot be imported; the message names the file and the field. */
 export class ImportError extends Error {
   constructor(
     readonly file: string,

@@ -20,6 +20,7 @@ import { writeFileAtomic } from "../data/atomic.js";
 import { localDigest, type Digest } from "./digest.js";
 import type { MixedExample } from "./mix.js";
 
+/** The export formats (see the list at the top of this file). */
 export const EXPORT_FORMATS = ["llamafactory", "sharegpt", "trl-messages", "trl-prompt-completion", "jsonl"] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 

@@ -50,6 +50,7 @@ export interface ResolvedMixOptions {
   shuffle: boolean;
 }
 
+/** A mix option that cannot be used; the message names the option (`mix option "weights": ...`). */
 export class MixOptionError extends Error {
   constructor(field: string, reason: string) {
     super(`mix option "${field}": ${reason}`);

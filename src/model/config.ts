@@ -13,6 +13,7 @@ export const STUDENT_SIZES: Readonly<Record<string, Readonly<StudentConfig>>> = 
   base: { name: "base", dModel: 256, nLayers: 6, nHeads: 4, maxLen: 512 }, // ~4.9M
 };
 
+/** Names of the student sizes (keys of STUDENT_SIZES). */
 export const STUDENT_SIZE_NAMES = Object.keys(STUDENT_SIZES);
 
 /** A config with every field filled in. */

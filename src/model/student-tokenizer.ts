@@ -22,6 +22,7 @@ export interface TokenizerJSON {
   merges?: Array<[string, string]>;
 }
 
+/** The student's tokenizer: text to the toy student's token ids and back (not a teacher-token counter). */
 export class StudentTokenizer {
   readonly kind: "char" | "bpe";
   readonly vocab: readonly string[];

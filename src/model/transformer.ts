@@ -60,6 +60,7 @@ export interface TokenBatch {
   weights: Float32Array;
 }
 
+/** A toy decoder-only transformer student: parameters, forward pass and loss on TensorFlow.js. */
 export class StudentModel {
   readonly config: ResolvedStudentConfig;
   readonly specs: ParamSpec[];

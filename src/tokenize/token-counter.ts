@@ -57,6 +57,7 @@ export const approxTokenizer: Tokenizer = {
   },
 };
 
+/** The teacher-token counter used when none is given: the built-in estimate (approxTokenizer). */
 export const defaultTokenizer: Tokenizer = approxTokenizer;
 
 interface HfEncoder {

@@ -21,6 +21,7 @@ function abortError(signal: AbortSignal): Error {
   return e;
 }
 
+/** Checks a RunSpec before anything runs; throws naming the field. */
 export function validateRunSpec(spec: RunSpec): void {
   if (!spec || typeof spec !== "object") throw new Error("run spec: expected an object");
   if (!Array.isArray(spec.train) || spec.train.length === 0) throw new Error("run spec: train must be a non-empty array of {prompt, response}");
@@ -39,6 +40,7 @@ export function validateRunSpec(spec: RunSpec): void {
   }
 }
 
+/** Trains one student on one data variant and evaluates it: the unit of a sweep (see RunSpec). */
 export async function runTrainEval(spec: RunSpec, opts: RunOptions = {}): Promise<RunResult> {
   validateRunSpec(spec);
   const t0 = performance.now();

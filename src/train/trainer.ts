@@ -68,6 +68,7 @@ export function validateTrainConfig(c: TrainConfig): TrainConfig {
   return c;
 }
 
+/** Supervised fine-tuning of a student (AdamW, warmup + cosine, gradient clipping), resumable from checkpoints. */
 export class Trainer {
   step = 0;
   tokens = 0;

@@ -9,6 +9,7 @@ export { FAMILIES, type FamilyName } from "./families.js";
 
 const MAX_REDRAWS = 30;
 
+/** Task families `synth` can write (`mixed` draws from all). */
 export const SYNTH_TASKS = ["arith", "word", "lineq", "root", "mixed"] as const;
 export type SynthTask = (typeof SYNTH_TASKS)[number];
 

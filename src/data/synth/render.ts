@@ -25,6 +25,7 @@ export interface Worked {
   conclusion: string;
 }
 
+/** Teacher response styles of a synthetic corpus (the response keys of its records). */
 export const STYLES = ["long", "short", "large", "small", "pad", "long_noslip"] as const;
 export type SynthStyle = (typeof STYLES)[number];
 
