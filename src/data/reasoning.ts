@@ -13,9 +13,9 @@ export interface ReasoningParts {
 const OPEN = "<think>";
 const CLOSE = "</think>";
 
-/** True when the response carries a think block (opening tag optional, closing tag required). */
+/** True when the response carries a think tag (a well-formed block, or a malformed one splitReasoning rejects). */
 export function hasReasoning(response: string): boolean {
-  return response.includes(CLOSE);
+  return response.includes(CLOSE) || response.includes(OPEN);
 }
 
 /**

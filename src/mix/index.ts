@@ -5,3 +5,4 @@ export * from "./export.js";
 export * from "./stream.js";
 export * from "./manifest.js";
 export { fileDigest } from "./digest.js";
+export * from "./build.js";

@@ -95,6 +95,14 @@ class Group {
   }
 }
 
+function tryParts(response: string): ReturnType<typeof splitReasoning> | undefined {
+  try {
+    return splitReasoning(response);
+  } catch {
+    return undefined; // a malformed block counts as plain text here; the export's reasoning check names it
+  }
+}
+
 /** Raised under the `fail` policy. */
 export class OverLengthError extends Error {
   constructor(readonly report: CutoffReport) {
@@ -125,8 +133,8 @@ export class CutoffCounter {
     let responseTokens: number;
     let reasoning: number | undefined;
     let answer = 0;
-    if (hasReasoning(ex.response)) {
-      const parts = splitReasoning(ex.response);
+    const parts = hasReasoning(ex.response) ? tryParts(ex.response) : undefined;
+    if (parts) {
       responseTokens = tok.count(ex.response);
       reasoning = tok.count(parts.reasoning ?? "");
       answer = tok.count(parts.answer);
