@@ -260,6 +260,8 @@ export class Kernel {
 
   private async dispatch(msg: Message, channel: Channel): Promise<void> {
     const type = msg.header.msg_type;
+    // The previous cell's late warnings go out before this cell's first message.
+    if (type === "execute_request" && this.lateOutput) await this.lateOutput;
     const handler = Object.prototype.hasOwnProperty.call(this.handlers, type) ? this.handlers[type] : undefined;
     if (channel === "control" && !CONTROL_TYPES.has(type)) {
       this.log(`control: ${JSON.stringify(type).slice(0, 100)} is not a control request; dropped`);
@@ -481,10 +483,11 @@ export class Kernel {
     await this.loadWidgets();
 
     const filename = this.executor.cellName(storeHistory ? count : undefined);
-    const diagnostics = !silent && this.typeCheck && this.intel ? this.intel.checkCell(code, filename) : undefined;
+    // The type check runs (on the language service's thread) while the cell runs; it is not waited for.
+    const check = !silent && this.typeCheck && this.intel ? this.typeCheckCell(code, filename, msg) : undefined;
     let outcome: ExecOutcome = await this.executor.execute(code, filename);
-    const warnings = diagnostics ? await diagnostics : [];
-    if (warnings.length) this.stream("stderr", warnings.map((w) => `${w}\n`).join(""));
+    // Warnings ready while the code ran went out as its stderr; later ones follow the reply.
+    if (check) check.ran = true;
     let output: string | null = null;
     if (outcome.status === "ok" && outcome.hasValue && outcome.value !== undefined && !isNotAResult(outcome.value) && !silent) {
       try {
@@ -511,6 +514,33 @@ export class Kernel {
     }
     this.reply("shell", msg, "execute_reply", { status: "ok", execution_count: count, payload: this.payload, user_expressions: expressions }, { status: "ok" });
   }
+
+  /**
+   * Type-checks a cell off the path to its reply. Warnings that are ready when the cell's code has
+   * run are shown before its result, as stderr of the cell. Later ones are published after the
+   * reply, still with the cell's request as parent header (so they are that cell's output), and
+   * before anything of the next execute_request: it waits for them (`lateOutput`).
+   */
+  private typeCheckCell(code: string, filename: string, msg: Message): { ran: boolean } {
+    const state = { ran: false };
+    const text = (warnings: string[]): string => warnings.map((w) => `${w}\n`).join("");
+    const late = this.intel!.checkCell(code, filename).then(
+      (warnings) => {
+        if (!warnings.length) return;
+        if (!state.ran) this.stream("stderr", text(warnings));
+        else this.control.stream("stderr", text(warnings), msg.header);
+      },
+      (err: unknown) => this.log(`type check of ${filename} failed: ${String(err)}`),
+    );
+    this.lateOutput = late;
+    void late.then(() => {
+      if (this.lateOutput === late) this.lateOutput = undefined;
+    });
+    return state;
+  }
+
+  /** Output of the previous cell still to come (its type check's warnings). */
+  private lateOutput: Promise<void> | undefined;
 
   private async evaluateExpression(expr: string): Promise<JsonObject> {
     const o = await this.executor.execute(expr, this.executor.cellName(undefined));

@@ -154,19 +154,36 @@ describe("execution", () => {
     expect(resultOf((await ok("typeof (globalThis as any).shouldNotRun")).iopub)).toEqual({ "text/plain": "'undefined'" });
   });
 
+  /** The cell's stderr warning: with the cell's request as parent, during the cell or after its reply. */
+  const warningOf = (msgId: string) => k.waitIopub((m) => m.parent_header.msg_id === msgId && m.header.msg_type === "stream" && m.content.name === "stderr" && /warning TS/.test(m.content.text), 20_000);
+
   it("reports type errors as warnings without blocking execution", async () => {
     await k.request("shell", "complete_request", { code: "Mat", cursor_pos: 3 }); // waits for the language service
     const r = await ok("const typed: number = 'not a number' as any as string; 'ran'");
     expect(resultOf(r.iopub)).toEqual({ "text/plain": "'ran'" });
-    const warn = r.iopub.find((m) => m.header.msg_type === "stream" && m.content.name === "stderr");
-    expect(warn?.content.text).toMatch(/warning TS2322 at In\[\d+\]:1:7/);
+    expect((await warningOf(r.msgId)).content.text).toMatch(/warning TS2322 at In\[\d+\]:1:7/);
     // The same cell again (its check result is reused) warns again, under its own name.
     const code = "const again: number = 'x' as any as string";
     for (let i = 0; i < 2; i++) {
       const again = await ok(code, { store_history: false });
-      const w = again.iopub.find((m) => m.header.msg_type === "stream" && m.content.name === "stderr");
-      expect(w?.content.text).toMatch(/^warning TS2322 at <silent-\d+>:1:7: Type 'string' is not assignable to type 'number'\.\n$/);
+      expect((await warningOf(again.msgId)).content.text).toMatch(/^warning TS2322 at <silent-\d+>:1:7: Type 'string' is not assignable to type 'number'\.\n$/);
     }
+  });
+
+  it("does not wait for the type check to reply; late warnings are the cell's and precede the next cell", async () => {
+    // A cell that takes no time with a check that does: the reply may come first.
+    const from = k.iopubLog.length;
+    const first = await k.send("shell", "execute_request", { code: `const late${Date.now()}: number = 'x' as any as string; 1`, silent: false, store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: true });
+    const second = await k.send("shell", "execute_request", { code: "console.log('second cell')", silent: false, store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: true });
+    expect((await k.reply(first)).content.status).toBe("ok");
+    expect((await k.reply(second)).content.status).toBe("ok");
+    await k.waitIopub((m) => m.parent_header.msg_id === second && m.header.msg_type === "status" && m.content.execution_state === "idle", 20_000, from);
+    const log = k.iopubLog.slice(from);
+    const warning = log.findIndex((m) => m.parent_header.msg_id === first && m.header.msg_type === "stream" && /warning TS2322/.test(m.content.text));
+    const secondBusy = log.findIndex((m) => m.parent_header.msg_id === second && m.header.msg_type === "status" && m.content.execution_state === "busy");
+    expect(warning).toBeGreaterThanOrEqual(0);
+    expect(warning).toBeLessThan(secondBusy);
+    expect(log.some((m) => m.parent_header.msg_id === second && /warning TS/.test(m.content.text ?? ""))).toBe(false);
   });
 });
 
