@@ -8,10 +8,15 @@ import type { Comm, CommManager } from "./widgets/host.js";
 
 export interface CommTransport {
   /** Publishes a comm_open / comm_msg / comm_close on IOPub. */
-  publish(msgType: "comm_open" | "comm_msg" | "comm_close", content: Record<string, unknown>, metadata?: Record<string, unknown>): void;
+  publish(
+    msgType: "comm_open" | "comm_msg" | "comm_close",
+    content: Record<string, unknown>,
+    metadata?: Record<string, unknown>,
+    buffers?: readonly Uint8Array[],
+  ): void;
 }
 
-type Handler = (data: unknown) => void;
+type Handler = (data: unknown, buffers: readonly Uint8Array[]) => void;
 
 class KernelComm implements Comm {
   private msgHandlers: Handler[] = [];
@@ -28,9 +33,9 @@ class KernelComm implements Comm {
     return this.isClosed;
   }
 
-  send(data: unknown, metadata: Record<string, unknown> = {}): void {
+  send(data: unknown, metadata: Record<string, unknown> = {}, buffers: readonly Uint8Array[] = []): void {
     if (this.isClosed) throw new Error(`comm ${this.id} (${this.target}) is closed`);
-    this.manager.transport.publish("comm_msg", { comm_id: this.id, data: data ?? {} }, metadata);
+    this.manager.transport.publish("comm_msg", { comm_id: this.id, data: data ?? {} }, metadata, buffers);
   }
 
   close(data: unknown = {}): void {
@@ -48,8 +53,8 @@ class KernelComm implements Comm {
   }
 
   /** A comm_msg from the front end. */
-  deliver(data: unknown): void {
-    for (const h of this.msgHandlers) this.manager.guard(`comm ${this.target} message handler`, () => h(data));
+  deliver(data: unknown, buffers: readonly Uint8Array[] = []): void {
+    for (const h of this.msgHandlers) this.manager.guard(`comm ${this.target} message handler`, () => h(data, buffers));
   }
 
   closedByPeer(data: unknown, notify = true): void {
@@ -57,13 +62,13 @@ class KernelComm implements Comm {
     this.isClosed = true;
     this.manager.forget(this.id);
     if (notify || this.closeHandlers.length) {
-      for (const h of this.closeHandlers) this.manager.guard(`comm ${this.target} close handler`, () => h(data));
+      for (const h of this.closeHandlers) this.manager.guard(`comm ${this.target} close handler`, () => h(data, []));
     }
   }
 }
 
 export class Comms implements CommManager {
-  private readonly targets = new Map<string, (comm: Comm, openData: unknown) => void>();
+  private readonly targets = new Map<string, (comm: Comm, openData: unknown, buffers: readonly Uint8Array[]) => void>();
   private readonly comms = new Map<string, KernelComm>();
 
   constructor(
@@ -71,7 +76,7 @@ export class Comms implements CommManager {
     private readonly onHandlerError: (where: string, err: unknown) => void,
   ) {}
 
-  registerTarget(target: string, handler: (comm: Comm, openData: unknown) => void): void {
+  registerTarget(target: string, handler: (comm: Comm, openData: unknown, buffers: readonly Uint8Array[]) => void): void {
     if (typeof target !== "string" || !target) throw new TypeError("registerTarget: target must be a non-empty string");
     if (typeof handler !== "function") throw new TypeError("registerTarget: handler must be a function");
     this.targets.set(target, handler);
@@ -81,10 +86,10 @@ export class Comms implements CommManager {
     this.targets.delete(target);
   }
 
-  open(target: string, data: unknown = {}, metadata: Record<string, unknown> = {}): Comm {
+  open(target: string, data: unknown = {}, metadata: Record<string, unknown> = {}, buffers: readonly Uint8Array[] = []): Comm {
     const comm = new KernelComm(randomUUID().replace(/-/g, ""), target, this);
     this.comms.set(comm.id, comm);
-    this.transport.publish("comm_open", { comm_id: comm.id, target_name: target, data: data ?? {} }, metadata);
+    this.transport.publish("comm_open", { comm_id: comm.id, target_name: target, data: data ?? {} }, metadata, buffers);
     return comm;
   }
 
@@ -105,21 +110,21 @@ export class Comms implements CommManager {
    * comm_open from the front end. Returns false when the target is unknown (the caller closes it);
    * throws when a comm with that id is open (the live comm is kept, not silently replaced).
    */
-  handleOpen(commId: string, target: string, data: unknown): boolean {
+  handleOpen(commId: string, target: string, data: unknown, buffers: readonly Uint8Array[] = []): boolean {
     const live = this.comms.get(commId);
     if (live) throw new Error(`comm_open: comm ${commId} is already open (target ${JSON.stringify(live.target)}); the open is refused`);
     const handler = this.targets.get(target);
     if (!handler) return false;
     const comm = new KernelComm(commId, target, this);
     this.comms.set(commId, comm);
-    this.guard(`comm target ${target} open handler`, () => handler(comm, data));
+    this.guard(`comm target ${target} open handler`, () => handler(comm, data, buffers));
     return true;
   }
 
-  handleMsg(commId: string, data: unknown): boolean {
+  handleMsg(commId: string, data: unknown, buffers: readonly Uint8Array[] = []): boolean {
     const comm = this.comms.get(commId);
     if (!comm) return false;
-    comm.deliver(data);
+    comm.deliver(data, buffers);
     return true;
   }
 

@@ -134,7 +134,7 @@ export class Kernel {
       runningCellCode: (on) => this.control.runningCellCode(on),
     });
     this.comms = new Comms(
-      { publish: (type, content, metadata) => this.publish(type, content, this.outputParent, metadata ?? {}) },
+      { publish: (type, content, metadata, buffers) => this.publish(type, content, this.outputParent, metadata ?? {}, buffers) },
       (where, err) => this.reportBackgroundError(`Error in ${where}`, err),
     );
     this.typeCheck = opts.typeCheck !== false;
@@ -300,10 +300,11 @@ export class Kernel {
   }
 
   /** Publishes on IOPub (through the I/O thread, which sends pending stream text first, so order is kept). */
-  publish(msgType: string, content: JsonObject, parent: Message | undefined, metadata: JsonObject = {}): void {
+  publish(msgType: string, content: JsonObject, parent: Message | undefined, metadata: JsonObject = {}, buffers: readonly Uint8Array[] = []): void {
     let frames: Buffer[];
     try {
-      frames = encode(this.signer, [Buffer.from(`kernel.${this.kernelId}.${msgType}`)], newHeader(msgType, this.session), parent?.header ?? {}, metadata, content);
+      const bufs = buffers.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+      frames = encode(this.signer, [Buffer.from(`kernel.${this.kernelId}.${msgType}`)], newHeader(msgType, this.session), parent?.header ?? {}, metadata, content, bufs);
     } catch (err) {
       this.log(`cannot serialise ${msgType}: ${String(err)}`);
       return;
@@ -442,6 +443,7 @@ export class Kernel {
         const host: WidgetHost = {
           comms: this.comms,
           display: this.cellGlobals.display as WidgetHost["display"],
+          reportError: (where, err) => this.reportBackgroundError(`Error in ${where}`, err),
         };
         const globals = mod.installWidgets(host);
         installGlobals(globals);
@@ -625,7 +627,7 @@ export class Kernel {
     const id = str(msg.content, "comm_id");
     const target = str(msg.content, "target_name");
     const previous = this.outputParent;
-    if (!this.comms.handleOpen(id, target, msg.content.data ?? {})) {
+    if (!this.comms.handleOpen(id, target, msg.content.data ?? {}, msg.buffers)) {
       this.log(`comm_open for unknown target ${JSON.stringify(target)}: closing`);
       this.publish("comm_close", { comm_id: id, data: {} }, msg);
     }
@@ -634,7 +636,7 @@ export class Kernel {
 
   private commMsg(msg: Message): void {
     const id = str(msg.content, "comm_id");
-    if (!this.comms.handleMsg(id, msg.content.data ?? {})) this.log(`comm_msg for unknown comm ${id}`);
+    if (!this.comms.handleMsg(id, msg.content.data ?? {}, msg.buffers)) this.log(`comm_msg for unknown comm ${id}`);
   }
 
   private commClose(msg: Message): void {

@@ -10,20 +10,20 @@ export interface Comm {
   readonly target: string;
   readonly closed: boolean;
   /** Sends a comm_msg to the front end. */
-  send(data: unknown, metadata?: Record<string, unknown>): void;
+  send(data: unknown, metadata?: Record<string, unknown>, buffers?: readonly Uint8Array[]): void;
   /** Sends comm_close (once) and forgets the comm. */
   close(data?: unknown): void;
   /** Called for every comm_msg from the front end on this comm. */
-  onMsg(handler: (data: unknown) => void): void;
+  onMsg(handler: (data: unknown, buffers: readonly Uint8Array[]) => void): void;
   onClose(handler: (data: unknown) => void): void;
 }
 
 export interface CommManager {
   /** Handles comm_open from the front end for `target`. */
-  registerTarget(target: string, handler: (comm: Comm, openData: unknown) => void): void;
+  registerTarget(target: string, handler: (comm: Comm, openData: unknown, buffers: readonly Uint8Array[]) => void): void;
   unregisterTarget(target: string): void;
   /** Opens a comm from the kernel side (sends comm_open to the front end). */
-  open(target: string, data?: unknown, metadata?: Record<string, unknown>): Comm;
+  open(target: string, data?: unknown, metadata?: Record<string, unknown>, buffers?: readonly Uint8Array[]): Comm;
   get(id: string): Comm | undefined;
 }
 
@@ -36,6 +36,8 @@ export interface WidgetHost {
   comms: CommManager;
   /** Displays an object (rich via Symbol.for("Jupyter.display")) or a raw mime bundle. */
   display(objOrBundle: unknown, opts?: { id?: string; metadata?: Record<string, unknown> }): DisplayHandle;
+  /** Shows an error from user code run by a widget (an observer, a click handler) without stopping the widget. */
+  reportError?(where: string, err: unknown): void;
 }
 
 /** A module kernel/widgets/index.ts exports `installWidgets`, whose result becomes cell globals. */
