@@ -22,7 +22,7 @@ export const linear = tf.customGrad(((x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tens
   save([x, W]);
   return {
     value: tf.fused.matMul({ a: x, b: W, bias: b }),
-    gradFunc: (dy, [xs, Ws]) => {
+    gradFunc: (dy, [xs, Ws]) => tf.tidy(() => {
       const g = dy as tf.Tensor2D;
       const xv = xs as tf.Tensor2D;
       const [N, K] = xv.shape;
@@ -36,7 +36,7 @@ export const linear = tf.customGrad(((x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tens
         return [dx, transpose2d(dWT as tf.Tensor2D), tf.matMul(gT, fill([N, 1], 1) as tf.Tensor2D).reshape([M])];
       }
       return [dx, tf.matMul(transpose2d(xv), g), sumRows(g).reshape([M])]; // (K, M), (M)
-    },
+    }),
   };
 }) as never) as (x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
 
@@ -47,10 +47,10 @@ export const layerNorm = tf.customGrad(((x: tf.Tensor2D, g: tf.Tensor1D, b: tf.T
     save([fast.xhat, fast.rstd, g]);
     return {
       value: fast.y,
-      gradFunc: (dy, [xh, rs, gs]) => {
+      gradFunc: (dy, [xh, rs, gs]) => tf.tidy(() => {
         const r = layerNormGradFast(dy as tf.Tensor2D, xh as tf.Tensor2D, rs as tf.Tensor2D, gs as tf.Tensor1D)!;
         return [r.dx, r.dg, r.db];
-      },
+      }),
     };
   }
   const xc = tf.sub(x, meanCols(x)); // (N, D)
@@ -59,14 +59,14 @@ export const layerNorm = tf.customGrad(((x: tf.Tensor2D, g: tf.Tensor1D, b: tf.T
   save([xhat, rstd, g]);
   return {
     value: tf.add(tf.mul(xhat, g), b),
-    gradFunc: (dy, [xh, rs, gs]) => {
+    gradFunc: (dy, [xh, rs, gs]) => tf.tidy(() => {
       const d = dy as tf.Tensor2D;
       const xhat2 = xh as tf.Tensor2D;
       const dxhat = tf.mul(d, gs!) as tf.Tensor2D; // (N, D)
       const D = d.shape[1];
       const dx = tf.mul(rs!, tf.sub(tf.sub(dxhat, meanCols(dxhat)), tf.mul(xhat2, meanCols(tf.mul(dxhat, xhat2) as tf.Tensor2D))));
       return [dx, sumRows(tf.mul(d, xhat2) as tf.Tensor2D).reshape([D]), sumRows(d).reshape([D])];
-    },
+    }),
   };
 }) as never) as (x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D) => tf.Tensor2D;
 
@@ -77,7 +77,7 @@ export const gelu = tf.customGrad(((x: tf.Tensor2D, save: Save): Custom => {
   return {
     value: tf.mul(x, s),
     // d/dx = s (1 + 1.702 x (1 - s))
-    gradFunc: (dy, [xs, ss]) => tf.mul(dy, tf.mul(ss!, tf.add(tf.mul(tf.mul(xs!, 1.702), tf.sub(1, ss!)), 1))),
+    gradFunc: (dy, [xs, ss]) => tf.tidy(() => tf.mul(dy, tf.mul(ss!, tf.add(tf.mul(tf.mul(xs!, 1.702), tf.sub(1, ss!)), 1)))),
   };
 }) as never) as (x: tf.Tensor2D) => tf.Tensor2D;
 
@@ -97,27 +97,48 @@ export function attention(qkv: tf.Tensor2D, B: number, T: number, H: number): tf
   const scale = 1 / Math.sqrt(D / H);
   const f = tf.customGrad(((x: tf.Tensor2D, save: Save): Custom => {
     const { q, kT, v } = splitQKV(x, B, T, H, scale); // (BH, T, hs), (BH, hs, T), (BH, T, hs)
+    // The (BH, T, T) matrices dominate the memory of a step at long contexts: each is disposed as
+    // soon as the next one exists, so at most two are alive at once here.
     const s = blockMatMul(q, kT); // (BH, T, T)
-    const p = tf.softmax(tf.add(s, causalMask(T))) as tf.Tensor3D; // (BH, T, T)
+    kT.dispose();
+    const mask = causalMask(T);
+    const sm = tf.add(s, mask);
+    s.dispose();
+    mask.dispose();
+    const p = tf.softmax(sm) as tf.Tensor3D; // (BH, T, T)
+    sm.dispose();
     const o = blockMatMul(p, v); // (BH, T, hs)
+    v.dispose();
     save([x, q, p, o]);
     return {
       value: fromHeads(o, B, T, H), // (B*T, D)
-      gradFunc: (dy, [xs, qs, ps, os]) => {
+      // The engine keeps a gradient function's intermediates until the whole backward pass ends;
+      // the tidy and the disposals free each (BH, T, T) matrix as soon as it is used (at most three
+      // alive at once), so a step's memory does not grow with layers x T^2.
+      gradFunc: (dy, [xs, qs, ps, os]) => tf.tidy(() => {
         const P = ps as tf.Tensor3D;
         // k (BH, T, hs), vT (BH, hs, T), dO (BH, T, hs). The (T, T) matrices are transposed
         // explicitly: as the right operand of a matMul, XNNPACK would repack them, which costs
         // more than a transpose (and as much as the product itself when hs is small).
         const { k, vT, dO } = attentionBackwardLayouts(xs as tf.Tensor2D, dy as tf.Tensor2D, B, T, H);
         const dP = blockMatMul(dO, vT); // (BH, T, T)
-        const dV = blockMatMul(blockTranspose(P), dO); // (BH, T, hs)
+        vT.dispose();
+        const PT = blockTranspose(P);
+        const dV = blockMatMul(PT, dO); // (BH, T, hs)
+        PT.dispose();
         // softmax backward: dS = P * (dP - rowsum(dP * P)), where rowsum(dP * P) = rowsum(dO * O)
         // (dP = dO V^T and O = P V): a sum over hs instead of over T
-        const dS = tf.mul(P, tf.sub(dP, rowDots(dO, os as tf.Tensor3D))) as tf.Tensor3D; // (BH, T, T)
+        const diff = tf.sub(dP, rowDots(dO, os as tf.Tensor3D));
+        dP.dispose();
+        const dS = tf.mul(P, diff) as tf.Tensor3D; // (BH, T, T)
+        diff.dispose();
         const dQ = blockMatMul(dS, k); // (BH, T, hs), gradient of the scaled q
-        const dK = blockMatMul(blockTranspose(dS), qs as tf.Tensor3D); // (BH, T, hs)
+        const dST = blockTranspose(dS);
+        dS.dispose();
+        const dK = blockMatMul(dST, qs as tf.Tensor3D); // (BH, T, hs)
+        dST.dispose();
         return mergeQKVGrads(dQ, dK, dV, B, T, H, scale); // (B*T, 3D)
-      },
+      }),
     };
   }) as never) as (x: tf.Tensor2D) => tf.Tensor2D;
   return f(qkv);
@@ -148,7 +169,7 @@ export function embed(wte: tf.Tensor2D, wpe: tf.Tensor2D, ids: ArrayLike<number>
     const pos = tf.slice(pe, [0, 0], [T, D]); // (T, D)
     return {
       value: tf.add(tok.reshape([B, T, D]), pos).reshape([B * T, D]),
-      gradFunc: (dy) => {
+      gradFunc: (dy) => tf.tidy(() => {
         const d = dy as tf.Tensor2D;
         const fast = embedGradFast(d, ids, V, T, maxLen); // wasm: one JavaScript pass over d
         if (fast) return [fast.dte, fast.dpe];
@@ -159,7 +180,7 @@ export function embed(wte: tf.Tensor2D, wpe: tf.Tensor2D, ids: ArrayLike<number>
         let dpe = tf.matMul(fill([1, B], 1) as tf.Tensor2D, dRows).reshape([T, D]); // (T, D)
         if (T < maxLen) dpe = tf.concat([dpe, tf.zeros([maxLen - T, D])], 0);
         return [dte, dpe];
-      },
+      }),
     };
   }) as never) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
   return f(wte, wpe);
@@ -185,7 +206,7 @@ export function crossEntropy(logits: tf.Tensor2D, targets: ArrayLike<number>, we
     save([p, oh, wt.reshape([N, 1])]);
     return {
       value: loss,
-      gradFunc: (dy, [ps, ohs, ws]) => tf.mul(tf.mul(tf.sub(ps!, ohs!), ws!), dy),
+      gradFunc: (dy, [ps, ohs, ws]) => tf.tidy(() => tf.mul(tf.mul(tf.sub(ps!, ohs!), ws!), dy)),
     };
   }) as never) as (a: tf.Tensor2D) => tf.Scalar;
   return f(logits);

@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { StudentModel, paramSpecs } from "../model/transformer.js";
 import { StudentTokenizer } from "../model/student-tokenizer.js";
-import { resolveStudentConfig } from "../model/config.js";
+import { resolveStudentConfig, type ResolvedStudentConfig } from "../model/config.js";
 import { AdamW, learningRate } from "./optimizer.js";
 import { batchTokens, encodeExamples, makeBatch, planEpoch, type EncodedSet } from "./batches.js";
 import { readCheckpoint, writeCheckpoint, type CheckpointData } from "./checkpoint.js";
@@ -68,6 +68,16 @@ export function validateTrainConfig(c: TrainConfig): TrainConfig {
   return c;
 }
 
+/**
+ * Estimated floats a training step holds at its peak per sequence of T tokens: per layer three
+ * (heads, T, T) attention matrices (probabilities saved, their gradient, a transient) and about
+ * 20 D + 6 dFF floats per token (activations saved for the backward pass and their gradients),
+ * plus the logits and their gradient. An upper bound of what tf.profile measures (see docs/students.md).
+ */
+export function stepFloatsPerRow(c: ResolvedStudentConfig, T: number): number {
+  return c.nLayers * (3 * c.nHeads * T * T + T * (20 * c.dModel + 6 * c.dFF)) + T * (3 * c.vocabSize + 4 * c.dModel);
+}
+
 /** Supervised fine-tuning of a student (AdamW, warmup + cosine, gradient clipping), resumable from checkpoints. */
 export class Trainer {
   step = 0;
@@ -79,6 +89,8 @@ export class Trainer {
 
   /** Largest attention matrix of one micro-batch, in floats (rows x heads x T x T). */
   microBatchAttention = 1 << 24;
+  /** Largest estimated working set of one micro-batch, in floats (see `stepFloatsPerRow`). */
+  microBatchFloats = 96 * (1 << 20);
 
   private constructor(
     readonly model: StudentModel,
@@ -151,13 +163,19 @@ export class Trainer {
   }
 
   /**
-   * Splits a batch into micro-batches whose attention matrices (rows x heads x T x T floats) stay
-   * under `microBatchAttention`: long traces would otherwise exhaust the wasm heap (4 GB at most).
+   * Splits a batch into micro-batches of equal size whose working set stays under both caps: the
+   * attention matrix (rows x heads x T x T floats, `microBatchAttention`) and the whole step
+   * (`stepFloatsPerRow` x rows, `microBatchFloats`). Autodiff keeps every activation and every
+   * gradient of a micro-batch until its backward pass ends, so the step's memory grows with
+   * layers x rows x (heads x T^2 + T x width); the wasm heap never shrinks, so the largest step
+   * of a run sets the heap for the rest of it (4 GB at most).
    */
   microBatches(idx: readonly number[]): number[][] {
     const H = this.model.config.nHeads;
     const T = Math.max(...idx.map((i) => this.data.examples[i]!.ids.length));
-    const rows = Math.max(1, Math.floor(this.microBatchAttention / (H * T * T)));
+    const cap = Math.max(1, Math.min(Math.floor(this.microBatchAttention / (H * T * T)), Math.floor(this.microBatchFloats / stepFloatsPerRow(this.model.config, T))));
+    const parts = Math.ceil(idx.length / cap);
+    const rows = Math.ceil(idx.length / parts);
     const out: number[][] = [];
     for (let i = 0; i < idx.length; i += rows) out.push(idx.slice(i, i + rows));
     return out;
