@@ -15,6 +15,7 @@ commands:
                                     into the user's Jupyter data dir (default) or DIR/share/jupyter
   kernel CONNECTION_FILE            run the kernel (what kernel.json runs)
   synth | mix | stats ...           corpus tools (see \`mixdistill synth --help\`)
+  study --preset quick|full         the toy learnability-gap study (see \`mixdistill study --help\`)
   --help, --version
 `;
 
@@ -43,6 +44,7 @@ export async function main(argv: string[]): Promise<number | void> {
     case "synth":
     case "mix":
     case "stats":
+    case "study":
       return runData(argv);
     default:
       process.stderr.write(`mixdistill: unknown command ${JSON.stringify(cmd)}\n${USAGE}`);

@@ -37,6 +37,7 @@ data commands:
   synth   write a synthetic reasoning corpus (all teacher styles)
   mix     build a Mix Distillation dataset from teacher traces and export it
   stats   token-length statistics of a corpus, per source and per level
+  study   run (or resume) the toy learnability-gap study: --preset quick|full
 
 Run "mixdistill <command> --help" for a command's options.
 Exit codes: 0 ok, 1 data error (names file:line and field), 2 usage error.
@@ -319,7 +320,10 @@ async function cmdStats(argv: string[], io: CliIO): Promise<number> {
   return 0;
 }
 
-const COMMANDS: Record<string, (argv: string[], io: CliIO) => Promise<number>> = { synth: cmdSynth, mix: cmdMix, stats: cmdStats };
+// The study command loads the training stack, so it is imported only when it runs.
+const cmdStudy = async (argv: string[], io: CliIO): Promise<number> => (await import("./study.js")).cmdStudy(argv, io);
+
+const COMMANDS: Record<string, (argv: string[], io: CliIO) => Promise<number>> = { synth: cmdSynth, mix: cmdMix, stats: cmdStats, study: cmdStudy };
 
 /** Runs `synth`, `mix` or `stats` (argv[0]) and returns the exit code; never throws. */
 export async function runDataCli(argv: string[], io: CliIO = processIO): Promise<number> {

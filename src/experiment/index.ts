@@ -5,3 +5,4 @@ export * from "./sweep.js";
 export * from "./monitor.js";
 export * from "./variants.js";
 export * from "./cluster.js";
+export * from "./study.js";

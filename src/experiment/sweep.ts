@@ -21,6 +21,8 @@ export interface DataVariant {
   manifestHash?: string;
   /** Mix weight of this variant's first part, for ratio ablations (accuracy against mix weight). */
   weight?: number;
+  /** Decoding cap of this variant's evaluation (student tokens); default the sweep's `maxNewTokens`. */
+  maxNewTokens?: number;
 }
 
 export interface SweepConfig {
@@ -156,6 +158,7 @@ function validate(c: SweepConfig): void {
     names.add(v.name);
     if (!Array.isArray(v.train) || v.train.length === 0) fail(`variants[${i}].train: expected a non-empty array of examples`);
     if (v.weight !== undefined && !(v.weight >= 0 && v.weight <= 1)) fail(`variants[${i}].weight: expected a number in [0, 1]`);
+    if (v.maxNewTokens !== undefined && !(Number.isSafeInteger(v.maxNewTokens) && v.maxNewTokens > 0)) fail(`variants[${i}].maxNewTokens: expected a positive integer`);
   });
   const sn = new Set<string>();
   c.students.forEach((s, i) => {
@@ -188,7 +191,8 @@ export function planSweep(c: SweepConfig): PlannedCell[] {
     for (const student of c.students) {
       for (const v of c.variants) {
         const training: TrainConfig = { ...c.training, seed };
-        const config: CellConfig = { data: dataHash.get(v.name)!, student, training, test, maxNewTokens: c.maxNewTokens, backend };
+        const maxNewTokens = v.maxNewTokens ?? c.maxNewTokens;
+        const config: CellConfig = { data: dataHash.get(v.name)!, student, training, test, maxNewTokens, backend };
         const meta: CellMeta = { student: studentName(student), variant: v.name, seed, budget };
         if (c.name) meta.sweep = c.name;
         if (c.benchmark) meta.benchmark = c.benchmark;
@@ -200,7 +204,7 @@ export function planSweep(c: SweepConfig): PlannedCell[] {
           index: out.length,
           config,
           meta,
-          spec: { student, training, train: v.train, test: c.test, maxNewTokens: c.maxNewTokens },
+          spec: { student, training, train: v.train, test: c.test, maxNewTokens },
         });
       }
     }

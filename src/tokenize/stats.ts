@@ -31,6 +31,24 @@ export interface CorpusStats {
   bySource: Record<string, LengthStats>;
   /** Per source, per level ("none" for records without one). */
   bySourceLevel: Record<string, Record<string, LengthStats>>;
+  /**
+   * Mean-length ratio of every pair of sources, keyed "longer/shorter" (e.g. "long/short": 9.1):
+   * how much more text one teacher style writes than another for the same questions.
+   */
+  lengthRatios: Record<string, number>;
+}
+
+/** Mean-length ratio of every pair of sources, keyed "longer/shorter". */
+export function lengthRatios(bySource: Record<string, LengthStats>): Record<string, number> {
+  const names = Object.keys(bySource).sort();
+  const out: Record<string, number> = {};
+  for (let i = 0; i < names.length; i++)
+    for (let j = i + 1; j < names.length; j++) {
+      const [a, b] = [bySource[names[i]!]!, bySource[names[j]!]!];
+      const [hi, lo, hn, ln] = a.mean >= b.mean ? [a, b, names[i]!, names[j]!] : [b, a, names[j]!, names[i]!];
+      out[`${hn}/${ln}`] = lo.mean > 0 ? Math.round((100 * hi.mean) / lo.mean) / 100 : Infinity;
+    }
+  return out;
 }
 
 /** Token-length statistics of every response source, overall and per level. */
@@ -72,7 +90,7 @@ export class StatsAccumulator {
       bySourceLevel[s] = {};
       for (const l of [...byL.keys()].sort()) bySourceLevel[s]![l] = lengthStats(byL.get(l)!);
     }
-    return { tokenizer: this.tokenizerName, questions: lengthStats(this.q), bySource, bySourceLevel };
+    return { tokenizer: this.tokenizerName, questions: lengthStats(this.q), bySource, bySourceLevel, lengthRatios: lengthRatios(bySource) };
   }
 }
 
@@ -90,7 +108,8 @@ export function formatStats(s: CorpusStats): string {
   rows.push(row("(question)", "all", s.questions));
   const widths = head.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  "));
-  return `tokens (${s.tokenizer})\n${lines.join("\n")}`;
+  const ratios = Object.entries(s.lengthRatios ?? {}).map(([k, v]) => `${k} ${v.toFixed(2)}`);
+  return `tokens (${s.tokenizer})\n${lines.join("\n")}${ratios.length ? `\nlength ratios (mean tokens): ${ratios.join(", ")}` : ""}`;
 }
 
 /** Shared histogram edges for a set of lengths: `bins` equal-width bins from 0 to the max. */

@@ -2,6 +2,7 @@
 import { makeRng, type Rng } from "../rng.js";
 import type { ResolvedKnobs } from "./knobs.js";
 import { renderAll, type Segment, type SynthStyle, type Worked } from "./render.js";
+import { chain } from "./chain.js";
 import { checkLine, decomposeProduct, fmt, isMultiDigitProduct, op, padTo, planSteps, wrongValue } from "./steps.js";
 
 export interface SynthItem {
@@ -230,5 +231,7 @@ export const root: Family = (rng, level, knobs) => {
 
 const makeReplay = (state: number): Rng => makeRng(Math.floor(state * 2 ** 32), "long");
 
-export const FAMILIES = { arith, word, lineq, root } as const;
+export const FAMILIES = { arith, word, lineq, root, chain } as const;
+/** The families `mixed` takes in turn. */
+export const MIXED_FAMILIES = ["arith", "word", "lineq", "root"] as const;
 export type FamilyName = keyof typeof FAMILIES;

@@ -1,6 +1,6 @@
 import type { CorpusRecord } from "../record.js";
 import { makeRng } from "../rng.js";
-import { FAMILIES, type FamilyName } from "./families.js";
+import { FAMILIES, MIXED_FAMILIES, type FamilyName } from "./families.js";
 import { resolveKnobs, type SynthKnobs } from "./knobs.js";
 
 export { STYLES, type SynthStyle } from "./render.js";
@@ -9,12 +9,12 @@ export { FAMILIES, type FamilyName } from "./families.js";
 
 const MAX_REDRAWS = 30;
 
-/** Task families `synth` can write (`mixed` draws from all). */
-export const SYNTH_TASKS = ["arith", "word", "lineq", "root", "mixed"] as const;
+/** Task families `synth` can write (`mixed` takes arith, word, lineq and root in turn). */
+export const SYNTH_TASKS = ["arith", "word", "lineq", "root", "chain", "mixed"] as const;
 export type SynthTask = (typeof SYNTH_TASKS)[number];
 
 export interface SynthOptions extends SynthKnobs {
-  /** A family (arith, word, lineq, root) or `mixed` (the four in turn). */
+  /** A family (arith, word, lineq, root, chain) or `mixed` (the first four in turn). */
   task: SynthTask;
   n: number;
   seed: number;
@@ -35,7 +35,7 @@ export function synth(opts: SynthOptions): CorpusRecord[] {
   if (levels.length === 0 || !levels.every((l) => Number.isInteger(l) && l >= 1 && l <= 5))
     throw new Error(`synth: levels must be integers 1-5, got ${JSON.stringify(levels)}`);
   const knobs = resolveKnobs(opts);
-  const names = Object.keys(FAMILIES) as FamilyName[];
+  const names: readonly FamilyName[] = MIXED_FAMILIES;
   const out: CorpusRecord[] = [];
   const seen = new Set<string>();
   for (let i = 0; i < n; i++) {

@@ -14,6 +14,12 @@ export interface SynthKnobs {
   checks?: "digit-sum" | "inverse" | "none";
   /** Chance per step that the long trace slips, notices it through a check and redoes it. Default 0.2. */
   slipRate?: number;
+  /** Reflection phrases in the long trace ("Let me think step by step.", "Wait, that's wrong."); `chain` only. Default true. */
+  reflection?: boolean;
+  /** A recap line of every intermediate result before the answer in the long trace; `chain` only. Default true. */
+  recap?: boolean;
+  /** Digits of the numbers added to or taken from the two-digit start of a `chain` question, 1 or 2. Default 2. */
+  operandDigits?: 1 | 2;
   /** The content-free unit the `pad` style repeats. Default ".". */
   filler?: string;
 }
@@ -29,5 +35,11 @@ export function resolveKnobs(k: SynthKnobs): ResolvedKnobs {
   if (!["digit-sum", "inverse", "none"].includes(checks)) throw new Error(`synth: checks must be digit-sum, inverse or none, got ${String(checks)}`);
   const filler = k.filler ?? ".";
   if (filler.length === 0 || /[0-9]/.test(filler)) throw new Error("synth: filler must be a non-empty string without digits");
-  return { implicit, checks, slipRate, filler };
+  const reflection = k.reflection ?? true;
+  const recap = k.recap ?? true;
+  if (typeof reflection !== "boolean") throw new Error(`synth: reflection must be true or false, got ${String(reflection)}`);
+  if (typeof recap !== "boolean") throw new Error(`synth: recap must be true or false, got ${String(recap)}`);
+  const operandDigits = k.operandDigits ?? 2;
+  if (operandDigits !== 1 && operandDigits !== 2) throw new Error(`synth: operandDigits must be 1 or 2, got ${String(operandDigits)}`);
+  return { implicit, checks, slipRate, filler, reflection, recap, operandDigits };
 }

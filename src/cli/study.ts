@@ -1,0 +1,81 @@
+/**
+ * `mixdistill study --preset quick|full [--out DIR] [--workers N] [--parts A,B] [--estimate-only]`:
+ * prints a measured wall-time estimate, runs (or resumes) the preset's sweeps on the results store
+ * with a progress line per run, then the gap report, and as its last line one JSON object with the
+ * per-run accuracies, the gaps with intervals and the wall time.
+ */
+import { initBackend } from "../backend.js";
+import { formatGapReport } from "../gap/metrics.js";
+import { estimateStudy, planStudy, runStudy, studyData, studyPreset, STUDY_PRESETS, summarizeStudy, type StudySummary } from "../experiment/study.js";
+import { choiceFlag, intFlag, one, parseArgs, UsageError } from "./args.js";
+import type { CliIO } from "./index.js";
+
+export const STUDY_HELP = `usage: mixdistill study --preset quick|full [options]
+
+  --preset P         ${Object.values(STUDY_PRESETS).map((p) => `${p.name}: ${p.description}`).join("\n                     ")}
+  --out DIR          results store (default results/study-PRESET); a re-run resumes from it
+  --workers N        parallel single-threaded workers (default 2)
+  --parts A,B        run only these parts of the preset, in its order (default all)
+  --replicates N     bootstrap replicates of the intervals (default 2000)
+  --estimate-only    print the measured estimate and the plan, run nothing
+The last line of the output is one JSON object: per-run accuracies, the gaps with intervals, wall time.
+`;
+
+const fmtDuration = (s: number): string => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 90 ? `${(s / 60).toFixed(0)} min` : `${s.toFixed(0)} s`);
+
+export async function cmdStudy(argv: string[], io: CliIO): Promise<number> {
+  const p = parseArgs(argv, { values: ["preset", "out", "workers", "parts", "replicates"], booleans: ["estimate-only"] });
+  if (p.booleans.has("help")) {
+    io.out(STUDY_HELP);
+    return 0;
+  }
+  if (p.positional.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(p.positional[0])}`);
+  const presetName = choiceFlag(p, "preset", Object.keys(STUDY_PRESETS) as Array<"quick" | "full">);
+  if (!presetName) throw new UsageError("--preset is required (quick or full)");
+  const preset = studyPreset(presetName);
+  const workers = intFlag(p, "workers", 2, 1);
+  const replicates = intFlag(p, "replicates", 2000, 0);
+  const store = one(p, "out") ?? `results/study-${preset.name}`;
+  const partsFlag = one(p, "parts");
+  const parts = partsFlag?.split(",").map((x) => x.trim()).filter(Boolean);
+  for (const x of parts ?? [])
+    if (!preset.parts.some((q) => q.name === x)) throw new UsageError(`--parts: preset ${preset.name} has no part ${JSON.stringify(x)} (it has ${preset.parts.map((q) => q.name).join(", ")})`);
+
+  const t0 = Date.now();
+  const backend = await initBackend();
+  const data = studyData(preset);
+  const sweeps = planStudy(preset, data, parts);
+  io.out(`study ${preset.name}: ${sweeps.length} sweeps on ${backend.name}, store ${store}, ${workers} worker(s)\n`);
+  for (const s of sweeps) io.out(`  ${s.name}: ${s.students.join(",")} x ${s.variants.map((v) => `${v.name}(cap ${v.maxNewTokens})`).join(",")} x seeds ${s.seeds.join(",")}\n`);
+  const est = await estimateStudy(preset, { workers, store, data, parts });
+  const cal = Object.entries(est.calibration).map(([s, c]) => `${s} ${Math.round(c.trainTokensPerSecond)} tok/s`).join(", ");
+  io.out(`estimate: ${fmtDuration(est.seconds)} wall for ${est.cells} runs (${est.cached} already in the store), from a ${Object.values(est.calibration).reduce((a, c) => a + c.seconds, 0).toFixed(0)} s calibration (training ${cal})\n`);
+  if (p.booleans.has("estimate-only")) return 0;
+
+  const ac = new AbortController();
+  const stop = () => ac.abort();
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  let status: StudySummary["status"];
+  try {
+    status = await runStudy(preset, {
+      store,
+      workers,
+      parts,
+      signal: ac.signal,
+      onEvent: (s, e) => {
+        if (e.type === "cell-done" && !e.cached) io.out(`[${s.name}] ${e.counts.done}/${e.counts.total} ${e.cell.student} ${e.cell.variant} seed ${e.cell.seed}: ${(100 * e.accuracy).toFixed(1)}% (${e.seconds.toFixed(0)} s)\n`);
+        else if (e.type === "cell-error") io.out(`[${s.name}] FAILED ${e.cell.student} ${e.cell.variant} seed ${e.cell.seed}: ${e.error.split("\n")[0]}\n`);
+        else if (e.type === "start" && e.counts.cached > 0) io.out(`[${s.name}] ${e.counts.cached}/${e.counts.total} runs from the store\n`);
+      },
+    });
+  } finally {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+  }
+  const { runs, gaps, reports } = summarizeStudy(store, preset, { replicates, data });
+  for (const { sweep, report } of reports) io.out(`\n[${sweep}]\n${formatGapReport(report)}\n`);
+  const summary: StudySummary = { preset: preset.name, status, wallSeconds: Math.round((Date.now() - t0) / 100) / 10, estimateSeconds: Math.round(est.seconds), workers, runs, gaps };
+  io.out(`${JSON.stringify(summary)}\n`);
+  return status === "complete" ? 0 : 1;
+}

@@ -1,0 +1,399 @@
+/**
+ * The toy learnability-gap study: named presets (`quick`, `full`) that fix the task, its knobs, the
+ * students, the variants, seeds, budget rules and data scales; a measured wall-time estimate before a
+ * study starts; and a runner that executes the preset's parts in order on one results store
+ * (resumable: finished cells are never recomputed) and summarises the gaps with intervals.
+ */
+import type { CorpusRecord } from "../data/record.js";
+import { splitTrainTest } from "../data/corpus.js";
+import { synth, type SynthOptions } from "../data/synth/index.js";
+import type { EvalExample, TrainConfig } from "../train/spec.js";
+import { runTrainEval } from "../train/run.js";
+import { gap, mixGains, type GapReport } from "../gap/metrics.js";
+import { AVERAGE, ResultSet } from "../gap/results.js";
+import { evalExamples, mixLarge, mixLong, mixVariant, sourceVariant } from "./variants.js";
+import { budgetLabel, cellRows, planSweep, runSweep, type DataVariant, type SweepEvent } from "./sweep.js";
+import { ResultsStore } from "./store.js";
+import type { CellRunner } from "./pool.js";
+
+/** How a study's variants are budgeted: the paper's equal epochs, or equal training tokens. */
+export type BudgetRule = "equal-epochs" | "equal-tokens";
+
+/** One part of a study: a grid run (and committed) as a unit, most important part first. */
+export interface StudyPart {
+  name: string;
+  /** What the part answers. */
+  description: string;
+  students: string[];
+  /**
+   * Variant names: `long`, `short`, `mix-long` (long:short 1:4), `large`, `small`, `mix-large`
+   * (large:small 1:4), and `long@W` for a point of the mix-weight curve (share W of long traces).
+   */
+  variants: string[];
+  seeds: number[];
+  budgets: BudgetRule[];
+  /** Training questions (the data-scale knob): one grid per value. */
+  trainQuestions: number[];
+}
+
+export interface StudyPreset {
+  name: string;
+  description: string;
+  /** The synthetic task with its knobs (verbosity, granularity); `n` and `seed` come from the preset. */
+  task: Omit<SynthOptions, "n" | "seed">;
+  /** Corpus seed; the test split is drawn once from it. */
+  dataSeed: number;
+  testQuestions: number;
+  /** Epochs of the equal-epochs rule; the equal-tokens rule gives every variant of an axis the tokens of this many epochs of its mix. */
+  epochs: number;
+  training: Omit<TrainConfig, "seed" | "budget">;
+  parts: StudyPart[];
+  /** Decoding cap in student tokens for every variant; default from the data (see `decodeCap`). */
+  maxNewTokens?: number;
+}
+
+const TRAINING: StudyPreset["training"] = { batchSize: 16, lr: 1e-2, warmupSteps: 20, weightDecay: 0.01, gradClip: 1 };
+
+/**
+ * The task of both presets: +/- chains of one-digit numbers with one or two operations, which the
+ * toy students learn at this budget (a pilot here: micro, 1,000 questions, 10 epochs, lr 1e-2: 42%
+ * with short traces; two-digit chains of 1-3 operations gave 1.3% at 3,000 questions and 6 epochs).
+ * Long traces: reflection, a digit-sum check after every step (not copyable), 20% slips caught and
+ * redone, a recap; short traces leave every step implicit (one line a step).
+ */
+const CHAIN: StudyPreset["task"] = { task: "chain", levels: [1, 2], operandDigits: 1, implicit: 1, checks: "digit-sum", slipRate: 0.2, reflection: true, recap: true };
+
+const SIX = ["short", "long", "mix-long", "large", "small", "mix-large"];
+
+export const STUDY_PRESETS: Record<"quick" | "full", StudyPreset> = {
+  quick: {
+    name: "quick",
+    description: "nano and micro, the six variants, one seed, equal epochs: a first reading in about a quarter of an hour on two idle cores.",
+    task: CHAIN,
+    dataSeed: 2025,
+    testQuestions: 200,
+    epochs: 10,
+    training: TRAINING,
+    parts: [{ name: "gap-vs-size", description: "both gaps at two sizes, equal epochs", students: ["nano", "micro"], variants: SIX, seeds: [0], budgets: ["equal-epochs"], trainQuestions: [1000] }],
+  },
+  full: {
+    name: "full",
+    description: "nano to small (46K-1.9M parameters), both axes with their mixes, 3 seeds, both budget rules, the mix-weight curve and a data-scale sweep, in parts (most important first).",
+    task: CHAIN,
+    dataSeed: 2025,
+    testQuestions: 300,
+    epochs: 10,
+    training: TRAINING,
+    parts: [
+      { name: "gap-vs-size", description: "the Long CoT Gap and the Large Model CoT Gap against size, with both mixes, equal epochs", students: ["nano", "micro", "mini"], variants: SIX, seeds: [0, 1, 2], budgets: ["equal-epochs"], trainQuestions: [1000] },
+      { name: "equal-tokens", description: "the same question under the equal-tokens rule (every variant of an axis gets the tokens of 10 epochs of its mix)", students: ["nano", "micro"], variants: SIX, seeds: [0, 1, 2], budgets: ["equal-tokens"], trainQuestions: [1000] },
+      { name: "mix-weight", description: "accuracy against the share of long traces (the paper's Figure 6), one student", students: ["micro"], variants: ["long@0", "long@0.1", "long@0.2", "long@0.4", "long@0.6", "long@1"], seeds: [0, 1], budgets: ["equal-epochs"], trainQuestions: [1000] },
+      { name: "data-scale", description: "the Long CoT Gap against the number of training questions, one student", students: ["micro"], variants: ["short", "long", "mix-long"], seeds: [0], budgets: ["equal-epochs"], trainQuestions: [500, 2000] },
+      { name: "large-student", description: "the top of the size range (1.9M parameters) on both axes, equal epochs", students: ["small"], variants: ["short", "long", "large", "small"], seeds: [0], budgets: ["equal-epochs"], trainQuestions: [1000] },
+    ],
+  },
+};
+
+export function studyPreset(name: string): StudyPreset {
+  const p = (STUDY_PRESETS as Record<string, StudyPreset>)[name];
+  if (!p) throw new Error(`study: unknown preset ${JSON.stringify(name)} (expected ${Object.keys(STUDY_PRESETS).join(", ")})`);
+  return p;
+}
+
+/** Which axis a variant belongs to: "long" (verbosity) or "large" (teacher strength). */
+export function variantAxis(v: string): "long" | "large" {
+  return v === "large" || v === "small" || v === "mix-large" ? "large" : "long";
+}
+
+/** Characters a student token can cover at most (the character tokenizer: one). */
+const MARGIN = 16;
+
+/**
+ * The decoding cap of a variant from its data: the longest response in characters (an upper bound
+ * on student tokens for both tokenizers) plus 10% and 16. A correct answer is never cut.
+ */
+export function decodeCap(v: DataVariant): number {
+  const longest = v.train.reduce((m, e) => Math.max(m, e.response.length), 0);
+  return Math.ceil(longest * 1.1) + MARGIN;
+}
+
+/** The study's data: one corpus, the test split drawn once, train prefixes for the data-scale knob. */
+export interface StudyData {
+  train: CorpusRecord[];
+  test: EvalExample[];
+  /** The test questions as corpus records (with every style's response). */
+  testRecords: CorpusRecord[];
+}
+
+export function studyData(p: StudyPreset): StudyData {
+  const maxN = Math.max(...p.parts.flatMap((x) => x.trainQuestions));
+  const corpus = synth({ ...p.task, n: maxN + p.testQuestions, seed: p.dataSeed });
+  const { train, test } = splitTrainTest(corpus, { testSize: p.testQuestions, seed: p.dataSeed, stratifyByLevel: true });
+  return { train, test: evalExamples(test), testRecords: test };
+}
+
+/** A named variant over the first `n` training questions (see StudyPart.variants), with its decoding cap. */
+export function studyVariant(data: StudyData, name: string, n: number, cap?: number): DataVariant {
+  const train = data.train.slice(0, n);
+  if (train.length < n) throw new Error(`study: ${n} training questions requested, the corpus has ${train.length}`);
+  let v: DataVariant;
+  const w = /^long@(\d+(?:\.\d+)?)$/.exec(name);
+  if (name === "mix-long") v = mixLong(train, 0);
+  else if (name === "mix-large") v = mixLarge(train, 0);
+  else if (w) {
+    const weight = Number(w[1]);
+    if (!(weight >= 0 && weight <= 1)) throw new Error(`study: mix weight of ${name} must be in [0, 1]`);
+    v =
+      weight === 0 ? { ...sourceVariant(train, "short", name), weight: 0 }
+      : weight === 1 ? { ...sourceVariant(train, "long", name), weight: 1 }
+      : { ...mixVariant(train, name, { sources: ["long", "short"], weights: [weight, 1 - weight], strategy: "per-question", seed: 0 }), weight };
+  } else v = sourceVariant(train, name);
+  return { ...v, maxNewTokens: cap ?? decodeCap(v) };
+}
+
+/** Training tokens of one epoch over a variant (what the trainer counts: prompt + response + 1). */
+export function epochTokens(v: DataVariant): number {
+  return v.train.reduce((s, e) => s + e.prompt.length + e.response.length + 1, 0);
+}
+
+/** One sweep of a study: a part's grid at one budget rule, axis and data scale. */
+export interface StudySweep {
+  part: string;
+  name: string;
+  budget: BudgetRule;
+  trainQuestions: number;
+  students: string[];
+  seeds: number[];
+  variants: DataVariant[];
+  training: TrainConfig["budget"];
+}
+
+/** The sweeps of a preset, in run order. */
+export function planStudy(p: StudyPreset, data: StudyData = studyData(p), parts?: string[]): StudySweep[] {
+  const out: StudySweep[] = [];
+  for (const part of p.parts) {
+    if (parts && !parts.includes(part.name)) continue;
+    for (const budget of part.budgets)
+      for (const n of part.trainQuestions) {
+        const all = part.variants.map((v) => studyVariant(data, v, n, p.maxNewTokens));
+        const groups = budget === "equal-tokens" ? (["long", "large"] as const).map((a) => all.filter((v) => variantAxis(v.name) === a)).filter((g) => g.length > 0) : [all];
+        for (const variants of groups) {
+          let training: TrainConfig["budget"] = { kind: "epochs", epochs: p.epochs };
+          let axis = "";
+          if (budget === "equal-tokens") {
+            axis = variantAxis(variants[0]!.name);
+            const mixName = axis === "long" ? "mix-long" : "mix-large";
+            const ref = variants.find((v) => v.name === mixName) ?? studyVariant(data, mixName, n);
+            training = { kind: "tokens", tokens: p.epochs * epochTokens(ref) };
+          }
+          out.push({ part: part.name, name: `${p.name}/${part.name}/${budget}${axis ? `/${axis}` : ""}/n=${n}`, budget, trainQuestions: n, students: part.students, seeds: part.seeds, variants, training });
+        }
+      }
+  }
+  return out;
+}
+
+export interface StudyEstimate {
+  /** Estimated wall seconds with `workers` parallel workers. */
+  seconds: number;
+  cells: number;
+  /** Cells already in the store (not counted). */
+  cached: number;
+  workers: number;
+  /** Measured training tokens/s and decoding seconds per generated token batch, per student. */
+  calibration: Record<string, { trainTokensPerSecond: number; decodeSecondsPerToken: number; seconds: number }>;
+}
+
+/**
+ * A wall-time estimate before a study starts, from a short measured calibration: each student trains
+ * a few steps on the study's own mixed data and decodes one evaluation batch, in this process.
+ */
+export async function estimateStudy(p: StudyPreset, opts: { workers: number; store?: string; data?: StudyData; parts?: string[]; calibrationSteps?: number } = { workers: 2 }): Promise<StudyEstimate> {
+  const data = opts.data ?? studyData(p);
+  const sweeps = planStudy(p, data, opts.parts);
+  const store = opts.store ? new ResultsStore(opts.store) : undefined;
+  const students = [...new Set(sweeps.flatMap((s) => s.students))];
+  const n = Math.min(...sweeps.map((s) => s.trainQuestions));
+  const calib = studyVariant(data, "mix-long", n);
+  const calibration: StudyEstimate["calibration"] = {};
+  const steps = opts.calibrationSteps ?? 6;
+  const probe = data.test.slice(0, 32);
+  for (const student of students) {
+    const t0 = Date.now();
+    const capTokens = 64;
+    const r = await runTrainEval({ student, training: { ...p.training, warmupSteps: 1, budget: { kind: "steps", steps }, seed: 0 }, train: calib.train, test: probe, maxNewTokens: capTokens });
+    const train = r.trainSeconds ?? r.seconds;
+    const generated = r.examples.reduce((s, e) => s + e.generatedTokens, 0) || probe.length * capTokens;
+    calibration[student] = { trainTokensPerSecond: r.trainTokens / Math.max(train, 1e-6), decodeSecondsPerToken: (r.seconds - train) / generated, seconds: (Date.now() - t0) / 1000 };
+  }
+  let total = 0;
+  let cells = 0;
+  let cached = 0;
+  for (const s of sweeps) {
+    const planned = planSweep(sweepConfig(p, s, data));
+    for (const c of planned) {
+      if (store?.get(c.key)) {
+        cached++;
+        continue;
+      }
+      cells++;
+      const v = s.variants.find((x) => x.name === c.variant)!;
+      const cal = calibration[c.student]!;
+      const tokens = s.training.kind === "tokens" ? s.training.tokens : s.training.kind === "epochs" ? s.training.epochs * epochTokens(v) : 0;
+      const meanResp = v.train.reduce((m, e) => m + e.response.length, 0) / v.train.length;
+      // Decoding is batched; per generated token it costs about what the probe measured at short length,
+      // and attention over longer outputs costs more: scale by the mean length over the probe's.
+      const decode = data.test.length * meanResp * cal.decodeSecondsPerToken * Math.max(1, meanResp / 64) ** 0.5;
+      total += tokens / cal.trainTokensPerSecond + decode + 3;
+    }
+  }
+  return { seconds: total / Math.max(1, opts.workers), cells, cached, workers: opts.workers, calibration };
+}
+
+function sweepConfig(p: StudyPreset, s: StudySweep, data: StudyData) {
+  return {
+    name: s.name,
+    students: s.students,
+    variants: s.variants,
+    seeds: s.seeds,
+    training: { ...p.training, budget: s.training },
+    test: data.test,
+    maxNewTokens: Math.max(...s.variants.map((v) => v.maxNewTokens!)),
+    benchmark: p.task.task,
+  };
+}
+
+/** One finished cell of a study, for the summary. */
+export interface StudyRun {
+  sweep: string;
+  student: string;
+  params?: number;
+  variant: string;
+  seed: number;
+  budget: BudgetRule;
+  trainQuestions: number;
+  accuracy: number;
+  seconds: number;
+  trainTokensPerSecond?: number;
+}
+
+export interface StudyGap {
+  sweep: string;
+  budget: BudgetRule;
+  trainQuestions: number;
+  name: string;
+  formula: string;
+  student: string;
+  params?: number;
+  value: number;
+  lo?: number;
+  hi?: number;
+  runs: Record<string, number>;
+  accuracy: Record<string, number>;
+}
+
+export interface StudySummary {
+  preset: string;
+  status: "complete" | "aborted" | "failed" | "partial";
+  wallSeconds: number;
+  estimateSeconds?: number;
+  workers: number;
+  runs: StudyRun[];
+  gaps: StudyGap[];
+}
+
+/** The gaps of one sweep's results: both CoT gaps and the mix gains of the variants present. */
+export function studyGaps(rs: ResultSet, replicates = 2000): GapReport[] {
+  const names = new Set(rs.rows.map((r) => r.variant));
+  const out: GapReport[] = [];
+  const has = (...v: string[]) => v.every((x) => names.has(x));
+  if (has("long", "short")) out.push(gap(rs, "long", "short", { name: "Long CoT Gap", replicates }));
+  if (has("large", "small")) out.push(gap(rs, "large", "small", { name: "Large Model CoT Gap", replicates }));
+  if (has("mix-long", "long", "short")) out.push(...mixGains(rs, "mix-long", ["long", "short"], { replicates }));
+  if (has("mix-large", "large", "small")) out.push(...mixGains(rs, "mix-large", ["large", "small"], { replicates }));
+  if (has("long@1", "long@0")) out.push(gap(rs, "long@1", "long@0", { name: "Long CoT Gap (weight curve ends)", replicates }));
+  return out;
+}
+
+/** Parses a study sweep name: preset/part/budget[/axis]/n=N. */
+export function parseSweepName(name: string): { preset: string; part: string; budget: BudgetRule; axis?: string; trainQuestions: number } | undefined {
+  const m = /^([^/]+)\/([^/]+)\/(equal-epochs|equal-tokens)(?:\/(long|large))?\/n=(\d+)$/.exec(name);
+  if (!m) return undefined;
+  return { preset: m[1]!, part: m[2]!, budget: m[3] as BudgetRule, axis: m[4], trainQuestions: Number(m[5]) };
+}
+
+/**
+ * The finished cells of a study, per sweep of its plan (a cell shared by two sweeps, e.g. the
+ * weight curve's ends and the main grid's short and long, counts in both).
+ */
+export function studyResults(store: string | ResultsStore, p: StudyPreset, data: StudyData = studyData(p)): Array<{ sweep: StudySweep; results: ResultSet; runs: StudyRun[] }> {
+  const s = typeof store === "string" ? new ResultsStore(store) : store;
+  const out: Array<{ sweep: StudySweep; results: ResultSet; runs: StudyRun[] }> = [];
+  for (const sw of planStudy(p, data)) {
+    const cfg = sweepConfig(p, sw, data);
+    const budget = budgetLabel(cfg.training.budget);
+    const rows = [];
+    const runs: StudyRun[] = [];
+    for (const c of planSweep(cfg)) {
+      const stored = s.get(c.key);
+      if (!stored) continue;
+      const r = stored.result;
+      rows.push(...cellRows({ student: c.student, variant: c.variant, seed: c.seed, key: c.key }, r, budget, cfg.benchmark));
+      const run: StudyRun = { sweep: sw.name, student: c.student, variant: c.variant, seed: c.seed, budget: sw.budget, trainQuestions: sw.trainQuestions, accuracy: 100 * r.accuracy, seconds: r.seconds };
+      if (r.params > 0) run.params = r.params;
+      if (r.trainSeconds) run.trainTokensPerSecond = Math.round(r.trainTokens / r.trainSeconds);
+      runs.push(run);
+    }
+    out.push({ sweep: sw, results: new ResultSet(rows), runs });
+  }
+  return out;
+}
+
+/** The summary of a study store: per-run accuracies and every gap with its interval. */
+export function summarizeStudy(store: string | ResultsStore, p: StudyPreset, opts: { replicates?: number; data?: StudyData } = {}): { runs: StudyRun[]; gaps: StudyGap[]; reports: Array<{ sweep: string; report: GapReport }> } {
+  const runs: StudyRun[] = [];
+  const gaps: StudyGap[] = [];
+  const reports: Array<{ sweep: string; report: GapReport }> = [];
+  for (const { sweep, results: rs, runs: r } of studyResults(store, p, opts.data)) {
+    runs.push(...r);
+    if (rs.rows.length === 0) continue;
+    for (const report of studyGaps(rs, opts.replicates ?? 2000)) {
+      reports.push({ sweep: sweep.name, report });
+      for (const e of report.entries) {
+        if (e.benchmark !== AVERAGE && rs.benchmarks().length > 1) continue;
+        const g: StudyGap = { sweep: sweep.name, budget: sweep.budget, trainQuestions: sweep.trainQuestions, name: report.name, formula: report.formula, student: e.student, value: e.value, runs: e.runs, accuracy: e.accuracy };
+        if (e.params !== undefined) g.params = e.params;
+        if (e.interval) {
+          g.lo = e.interval.lo;
+          g.hi = e.interval.hi;
+        }
+        gaps.push(g);
+      }
+    }
+  }
+  return { runs, gaps, reports };
+}
+
+export interface RunStudyOptions {
+  store: string;
+  workers?: number;
+  /** Only these parts (default all, in the preset's order). */
+  parts?: string[];
+  signal?: AbortSignal;
+  onEvent?: (sweep: StudySweep, e: SweepEvent) => void;
+  /** Runs one cell; default forked workers (see runSweep). */
+  runner?: CellRunner;
+}
+
+/** Runs (or resumes) a preset's sweeps in order on one store; returns the status of the last one that ran. */
+export async function runStudy(p: StudyPreset, opts: RunStudyOptions): Promise<"complete" | "aborted" | "failed"> {
+  const data = studyData(p);
+  let status: "complete" | "aborted" | "failed" = "complete";
+  for (const s of planStudy(p, data, opts.parts)) {
+    if (opts.signal?.aborted) return "aborted";
+    const out = await runSweep(sweepConfig(p, s, data), { store: opts.store, concurrency: opts.workers ?? 2, signal: opts.signal, runner: opts.runner, onProgress: (e) => opts.onEvent?.(s, e) });
+    if (out.status === "aborted") return "aborted";
+    if (out.status === "failed") status = "failed";
+  }
+  return status;
+}

@@ -1,0 +1,111 @@
+// The study presets: per-variant decoding caps from the data, an oracle student (one that emits the
+// reference response, cut at the cap like a generation) scoring 100% for every variant under each
+// preset's settings, the plan (budget rules, data scales, parts), and a resumable run on one store.
+import { afterAll, describe, expect, it } from "vitest";
+import { StudentTokenizer } from "../../src/model/tokenizer.js";
+import { answersMatch, lastBoxed } from "../../src/eval/extract.js";
+import type { RunResult, RunSpec } from "../../src/train/spec.js";
+import type { CorpusRecord } from "../../src/data/record.js";
+import { decodeCap, epochTokens, planStudy, runStudy, STUDY_PRESETS, studyData, summarizeStudy, type StudyPreset } from "../../src/experiment/study.js";
+import { cleanup, tempDir } from "./helpers.js";
+
+afterAll(cleanup);
+
+/** A runner whose student emits, for every test question, each reference response its training data draws from. */
+function oracle(records: CorpusRecord[]) {
+  const byQuestion = new Map(records.map((r) => [r.question, r]));
+  let runs = 0;
+  const runner = async (spec: RunSpec): Promise<RunResult> => {
+    runs++;
+    const sources = new Set<string>();
+    for (const e of spec.train) {
+      const r = byQuestion.get(e.prompt)!;
+      const s = Object.entries(r.responses).find(([, v]) => v === e.response);
+      if (!s) throw new Error(`training response of ${r.id} is none of its styles`);
+      sources.add(s[0]);
+    }
+    const texts = [...spec.train.flatMap((e) => [e.prompt, e.response]), ...spec.test.map((e) => e.prompt)];
+    const tok = StudentTokenizer.trainChar(texts);
+    const examples = spec.test.map((t) => {
+      const r = byQuestion.get(t.prompt)!;
+      // Correct only if every response the student may have learned survives the cap.
+      let correct = true;
+      let extracted: string | null = null;
+      let generatedTokens = 0;
+      for (const s of sources) {
+        const ids = tok.encode(r.responses[s]!);
+        const cut = ids.slice(0, spec.maxNewTokens);
+        extracted = lastBoxed(tok.decode(cut));
+        generatedTokens = Math.max(generatedTokens, cut.length);
+        if (!answersMatch(extracted, t.answer)) correct = false;
+      }
+      return { id: t.id, correct, extracted, generatedTokens, stopped: true, ...(t.task ? { task: t.task } : {}) };
+    });
+    const k = examples.filter((e) => e.correct).length;
+    return { accuracy: k / examples.length, examples, perTask: {}, perLevel: {}, trainTokens: 1, steps: 1, params: 1000, backend: "oracle", seconds: 0 };
+  };
+  return { runner, runs: () => runs };
+}
+
+describe("study presets", () => {
+  for (const preset of Object.values(STUDY_PRESETS)) {
+    it(`${preset.name}: an oracle student scores 100% on every variant under the preset's caps and budgets`, async () => {
+      const data = studyData(preset);
+      const store = tempDir();
+      const o = oracle([...data.train, ...data.testRecords]);
+      const errors: string[] = [];
+      const status = await runStudy(preset, { store, workers: 2, runner: o.runner, onEvent: (_s, e) => void (e.type === "cell-error" && errors.push(e.error)) });
+      expect(errors.slice(0, 3)).toEqual([]);
+      expect(status).toBe("complete");
+      const { runs, gaps } = summarizeStudy(store, preset, { replicates: 0 });
+      const sweeps = planStudy(preset, data);
+      const expected = sweeps.reduce((n, s) => n + s.students.length * s.variants.length * s.seeds.length, 0);
+      expect(runs).toHaveLength(expected);
+      for (const r of runs) expect(r.accuracy, `${r.sweep} ${r.variant}`).toBe(100);
+      expect(gaps.length).toBeGreaterThan(0);
+      for (const g of gaps) expect(g.value, `${g.sweep} ${g.name}`).toBe(0);
+      // Resumable: a second run computes nothing.
+      const before = o.runs();
+      await runStudy(preset, { store, workers: 2, runner: o.runner });
+      expect(o.runs()).toBe(before);
+    }, 120_000);
+  }
+
+  it("caps come from each variant's data; the cut is exercised: a cap below the longest response fails the oracle", async () => {
+    const preset = STUDY_PRESETS.quick;
+    const data = studyData(preset);
+    const sweeps = planStudy(preset, data);
+    const caps = new Map(sweeps[0]!.variants.map((v) => [v.name, v.maxNewTokens!]));
+    for (const v of sweeps[0]!.variants) expect(v.maxNewTokens).toBe(decodeCap(v));
+    expect(caps.get("long")!).toBeGreaterThan(3 * caps.get("short")!);
+    const tight: StudyPreset = { ...preset, maxNewTokens: 40 };
+    const store = tempDir();
+    const o = oracle([...data.train, ...data.testRecords]);
+    await runStudy(tight, { store, runner: o.runner });
+    const { runs } = summarizeStudy(store, tight, { replicates: 0 });
+    expect(runs.find((r) => r.variant === "long")!.accuracy).toBe(0);
+  });
+
+  it("plans both budget rules, per axis for equal tokens, and one grid per data scale", () => {
+    const full = STUDY_PRESETS.full;
+    const data = studyData(full);
+    const sweeps = planStudy(full, data);
+    const names = sweeps.map((s) => s.name);
+    expect(names[0]).toBe("full/gap-vs-size/equal-epochs/n=1000");
+    const tokens = sweeps.filter((s) => s.budget === "equal-tokens");
+    expect(tokens.map((s) => s.name)).toEqual(["full/equal-tokens/equal-tokens/long/n=1000", "full/equal-tokens/equal-tokens/large/n=1000"]);
+    const mixLong = tokens[0]!.variants.find((v) => v.name === "mix-long")!;
+    expect(tokens[0]!.training).toEqual({ kind: "tokens", tokens: full.epochs * epochTokens(mixLong) });
+    expect(sweeps.filter((s) => s.part === "data-scale").map((s) => s.trainQuestions)).toEqual([500, 2000]);
+    for (const s of sweeps) for (const v of s.variants) expect(v.train.length).toBe(s.trainQuestions);
+    // No test question is a training question.
+    const trainQ = new Set(data.train.map((r) => r.question));
+    expect(data.testRecords.filter((r) => trainQ.has(r.question))).toEqual([]);
+    expect(trainQ.size).toBe(data.train.length);
+    const weights = sweeps.find((s) => s.part === "mix-weight")!.variants.map((v) => v.weight);
+    expect(weights).toEqual([0, 0.1, 0.2, 0.4, 0.6, 1]);
+    // Students over at least 1.5 orders of magnitude of parameters, at least 3 seeds on the main grid.
+    expect(new Set(sweeps.flatMap((s) => s.students))).toEqual(new Set(["nano", "micro", "mini", "small"]));
+    expect(sweeps[0]!.seeds.length).toBeGreaterThanOrEqual(3);
+  });
+});
