@@ -2,7 +2,7 @@
 // reference response, cut at the cap like a generation) scoring 100% for every variant under each
 // preset's settings, the plan (budget rules, data scales, parts), and a resumable run on one store.
 import { afterAll, describe, expect, it } from "vitest";
-import { StudentTokenizer } from "../../src/model/tokenizer.js";
+import { StudentTokenizer } from "../../src/model/student-tokenizer.js";
 import { answersMatch, lastBoxed } from "../../src/eval/extract.js";
 import type { RunResult, RunSpec } from "../../src/train/spec.js";
 import type { CorpusRecord } from "../../src/data/record.js";
