@@ -5,7 +5,8 @@ jupyterlab_server's LabServerApp, for the browser tests and `npm start` when no 
 Prebuilt extensions (mixdistill-labextension) are found through the usual labextensions path
 (JUPYTER_PATH / JUPYTER_DATA_DIR), kernels through the usual kernelspec path: exactly as a user's
 JupyterLab finds them. JupyterLab 4 also calls two jupyter_server 2.x endpoints that 1.23 lacks,
-/api/me and the /api/events/subscribe websocket; small stand-ins answer them.
+/api/me and the /api/events/subscribe websocket, jupyter-lsp's /lsp/status and the jupyterlab
+package's extension API /lab/api/extensions; small stand-ins answer them (the last one read-only).
 
 Usage: /usr/bin/python3 serve.py [--state-dir DIR] [jupyter_server options, e.g. --port=8888 --ServerApp.root_dir=...]
 """
@@ -15,6 +16,7 @@ import sys
 
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyterlab_server import LabServerApp
+from jupyterlab_server.config import get_federated_extensions, get_page_config
 from tornado import web, websocket
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -82,6 +84,60 @@ class LspStatusHandler(APIHandler):
         self.finish(json.dumps({"version": 2, "sessions": {}, "specs": {}}))
 
 
+class ExtensionsHandler(APIHandler):
+    """A read-only stand-in for JupyterLab's extension manager API (/lab/api/extensions, which lives in
+    the jupyterlab Python package): lists the prebuilt extensions found on the labextensions path,
+    with their enabled state; searching a registry and installing are not offered."""
+
+    @web.authenticated
+    def get(self):
+        if self.get_argument("query", None) is not None:
+            self.finish(json.dumps([]))  # no extension registry to search
+            return
+        app = MixdistillLab.running
+        paths = app.extra_labextensions_path + app.labextensions_path
+        disabled = get_page_config(paths, app.app_settings_dir, logger=self.log).get("disabledExtensions", {})
+        if isinstance(disabled, list):
+            disabled = {name: True for name in disabled}
+        entries = []
+        for name, ext in sorted(get_federated_extensions(paths).items()):
+            pkg = {}
+            try:
+                with open(os.path.join(ext["ext_path"], "package.json"), encoding="utf-8") as f:
+                    pkg = json.load(f)
+            except (OSError, ValueError):
+                pass
+            author = pkg.get("author")
+            entries.append({
+                "name": name,
+                "description": ext.get("description", ""),
+                "homepage_url": ext.get("url") or "",
+                "installed": True,
+                "allowed": True,
+                "approved": True,
+                "enabled": not disabled.get(name, False),
+                "core": False,
+                "latest_version": ext["version"],
+                "installed_version": ext["version"],
+                "status": "ok",
+                "pkg_type": "prebuilt",
+                "install": ext.get("install"),
+                "author": author.get("name") if isinstance(author, dict) else author,
+                "license": pkg.get("license"),
+            })
+        self.finish(json.dumps(entries))
+
+    @web.authenticated
+    def post(self):
+        self.set_status(405)
+        self.finish(json.dumps({
+            "status": "error",
+            "message": "this server lists extensions but does not change them: use `jupyter labextension` "
+                       "or `mixdistill install` and restart",
+            "needs_restart": [],
+        }))
+
+
 def _jupyter_server_extension_points():
     return [{"module": __name__, "app": MixdistillLab}]
 
@@ -107,13 +163,21 @@ class MixdistillLab(LabServerApp):
         self.handlers.append(("/api/me", MeHandler))
         self.handlers.append(("/api/events/subscribe", EventsHandler))
         self.handlers.append(("/lsp/status", LspStatusHandler))
+        # Before the page handler, which takes every other /lab/... path.
+        self.handlers.insert(0, ("/lab/api/extensions", ExtensionsHandler))
+
+    running = None
 
     def initialize_settings(self):
         super().initialize_settings()
+        MixdistillLab.running = self
         # Terminals are served when jupyter_server could start them (python3-terminado installed).
         # MIXDISTILL_LAB_EXPOSE_APP=1 puts the application object on window.jupyterapp (browser tests).
+        page_config = self.serverapp.web_app.settings.setdefault("page_config_data", {})
+        # The extension manager lists what is installed (ExtensionsHandler); it cannot install.
+        page_config["extensionManager"] = {"name": "read-only", "can_install": False, "install_path": None}
         if os.environ.get("MIXDISTILL_LAB_EXPOSE_APP") == "1":
-            self.serverapp.web_app.settings.setdefault("page_config_data", {})["exposeAppInBrowser"] = True
+            page_config["exposeAppInBrowser"] = True
 
 
 if __name__ == "__main__":

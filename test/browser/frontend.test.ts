@@ -181,5 +181,20 @@ describe.skipIf(missing !== null)(`the JupyterLab front end${missing ? ` (skippe
       expect(dirty, `${path} is marked modified after opening`).toBe(false);
     }
   }, 180_000);
+
+  it("lists the installed prebuilt extensions in the extension manager", async () => {
+    await page.evaluate(() =>
+      (window as unknown as { jupyterapp: { shell: { activateById(id: string): void } } }).jupyterapp.shell.activateById("extensionmanager.main-view"),
+    );
+    const panel = page.locator("#extensionmanager\\.main-view");
+    await panel.waitFor({ timeout: 20_000 });
+    const yes = panel.locator(".jp-extensionmanager-disclaimer button", { hasText: /yes/i });
+    if (await yes.count()) await yes.first().click();
+    const entry = panel.locator(".jp-extensionmanager-entry", { hasText: "mixdistill-labextension" });
+    await entry.first().waitFor({ timeout: 30_000 });
+    expect(await panel.locator(".jp-extensionmanager-error").count()).toBe(0);
+    await page.screenshot({ path: screenshotPath("front-end-extensions") });
+    expect(session.errors).toEqual([]);
+  }, 60_000);
 });
 
