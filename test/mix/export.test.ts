@@ -151,4 +151,29 @@ describe("streaming per-question mix", () => {
     const rows = readJsonl(join(dir, "c", "m.jsonl"));
     expect(rows.map((r) => r.completion)).toEqual(mem.examples.map((e) => e.response));
   });
+
+  it("counts missing responses, fallbacks and drops as the in-memory mix does (one planner)", async () => {
+    // Every third question lacks its long response, every seventh its short one, some both.
+    const holes = corpus.map((r, i) => {
+      // A third, unmixed response keeps every record valid when both mixed ones are missing.
+      const responses: Record<string, string> = { other: r.responses.large ?? r.responses.small ?? "x" };
+      if (i % 3 !== 0) responses.long = r.responses.long!;
+      if (i % 7 !== 0) responses.short = r.responses.short!;
+      return { ...r, responses };
+    });
+    const p = join(dir, "holes.jsonl");
+    await writeCorpus(p, holes);
+    for (const missing of ["fallback", "drop"] as const) {
+      const opts = { sources: ["long", "short"], strategy: "per-question" as const, ratio: { long: 1, short: 1 }, seed: 4, missing };
+      const sdir = join(dir, `holes-s-${missing}`);
+      const mdir = join(dir, `holes-m-${missing}`);
+      const { manifest } = await mixFilesPerQuestion([{ name: "long", path: p }, { name: "short", path: p }], opts, { dir: sdir, format: "jsonl", name: "m" });
+      const inMemory = mix(holes, opts);
+      await exportMix(inMemory.examples, mdir, { format: "jsonl", name: "m" });
+      expect(manifest.counts).toEqual(inMemory.manifest.counts);
+      expect(manifest.counts.noResponse).toBeGreaterThan(0);
+      expect(missing === "drop" ? manifest.counts.dropped : Object.values(manifest.counts.fallbacksFrom).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+      expect(readFileSync(join(sdir, "m.jsonl"))).toEqual(readFileSync(join(mdir, "m.jsonl")));
+    }
+  });
 });
