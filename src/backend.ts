@@ -6,6 +6,9 @@
  * `MIXDISTILL_BACKEND=tensorflow|wasm|cpu` forces one (falling back, with the reason, if it fails).
  */
 import * as tf from "@tensorflow/tfjs";
+import { execFileSync } from "node:child_process";
+import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
 
@@ -35,10 +38,59 @@ function smokeTest(): void {
   }
 }
 
+/**
+ * Lets TensorFlow allocate GPU memory as it needs it (TF_FORCE_GPU_ALLOW_GROWTH=true) instead of
+ * taking the whole device at start, so several sweep workers can share a GPU. Must run before
+ * tfjs-node-gpu loads its binding; a value the user set is kept.
+ */
+export function enableGpuMemoryGrowth(env: NodeJS.ProcessEnv = process.env): void {
+  if (env.TF_FORCE_GPU_ALLOW_GROWTH === undefined) env.TF_FORCE_GPU_ALLOW_GROWTH = "true";
+}
+
+/**
+ * GPUs the tensorflow backend would use, as CUDA device ids: CUDA_VISIBLE_DEVICES when set (""
+ * or -1 hides every GPU), else `nvidia-smi -L`; none when tfjs-node-gpu is not installed, when
+ * MIXDISTILL_BACKEND names another backend, or when nvidia-smi is missing.
+ */
+export function visibleGpus(
+  env: NodeJS.ProcessEnv = process.env,
+  listDevices: () => string = () => execFileSync("nvidia-smi", ["-L"], { encoding: "utf8", timeout: 5000, stdio: ["ignore", "pipe", "ignore"] }),
+  installed: boolean = tfjsNodeGpuInstalled(),
+): string[] {
+  if (env.MIXDISTILL_BACKEND !== undefined && env.MIXDISTILL_BACKEND !== "" && env.MIXDISTILL_BACKEND !== "tensorflow") return [];
+  if (!installed) return [];
+  const cvd = env.CUDA_VISIBLE_DEVICES;
+  if (cvd !== undefined) {
+    const ids = cvd.split(",").map((x) => x.trim()).filter((x) => x !== "");
+    const stop = ids.findIndex((x) => x.startsWith("-")); // CUDA ignores ids from the first invalid one on
+    return stop < 0 ? ids : ids.slice(0, stop);
+  }
+  try {
+    return listDevices().split("\n").flatMap((l) => { const m = /^GPU (\d+):/.exec(l.trim()); return m ? [m[1]!] : []; });
+  } catch {
+    return [];
+  }
+}
+
+function tfjsNodeGpuInstalled(): boolean {
+  try {
+    createRequire(import.meta.url).resolve("@tensorflow/tfjs-node-gpu");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Default number of sweep workers: one per visible GPU when there is one, else one per core. */
+export function defaultWorkers(gpus: readonly string[] = visibleGpus()): number {
+  return gpus.length > 0 ? gpus.length : availableParallelism();
+}
+
 async function tryTensorflow(): Promise<{ ok: true; gpu: boolean } | { ok: false; why: string }> {
   try {
     // Optional dependency: its install downloads libtensorflow and fails on machines without network.
     const modName = "@tensorflow/tfjs-node-gpu";
+    enableGpuMemoryGrowth();
     await import(/* @vite-ignore */ modName);
   } catch (e) {
     return { ok: false, why: `@tensorflow/tfjs-node-gpu not usable (${message(e)})` };

@@ -5,9 +5,9 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { defaultWorkers, enableGpuMemoryGrowth, visibleGpus } from "../backend.js";
 import type { RunProgress, RunResult, RunSpec } from "../train/spec.js";
 import type { ParentMessage, WorkerMessage } from "./worker.js";
 
@@ -60,6 +60,11 @@ export interface WorkerPoolOptions {
   runModule?: string;
   /** Tensor backend for the workers: "auto" (default), "wasm", "cpu", "tensorflow". */
   backend?: string;
+  /**
+   * CUDA device ids to spread the workers over (each worker sees one, via CUDA_VISIBLE_DEVICES,
+   * the least used at its start); default the visible GPUs (none without tfjs-node-gpu).
+   */
+  gpus?: readonly string[];
 }
 
 interface Worker {
@@ -67,6 +72,8 @@ interface Worker {
   ready: Promise<void>;
   busy: boolean;
   stderr: string;
+  /** The CUDA device this worker sees, when the pool spreads workers over GPUs. */
+  gpu?: string;
   job?: { id: number; resolve: (r: RunResult) => void; reject: (e: Error) => void; onProgress: (p: RunProgress) => void };
 }
 
@@ -77,8 +84,18 @@ export class WorkerPool {
   private nextId = 1;
   private closed = false;
 
+  private readonly gpus: readonly string[];
+
   constructor(private readonly opts: WorkerPoolOptions = {}) {
-    this.size = Math.max(1, opts.size ?? availableParallelism());
+    this.gpus = opts.gpus ?? (opts.backend === undefined || opts.backend === "auto" || opts.backend === "tensorflow" ? visibleGpus() : []);
+    this.size = Math.max(1, opts.size ?? defaultWorkers(this.gpus));
+  }
+
+  /** The device for a new worker: the visible GPU with the fewest live workers. */
+  private nextGpu(): string | undefined {
+    if (this.gpus.length === 0) return undefined;
+    const use = (g: string) => this.workers.filter((w) => w.gpu === g).length;
+    return this.gpus.reduce((best, g) => (use(g) < use(best) ? g : best), this.gpus[0]!);
   }
 
   /** Process ids of the live workers. */
@@ -91,13 +108,16 @@ export class WorkerPool {
     const backend = this.opts.backend ?? "auto";
     if (backend !== "auto") env.MIXDISTILL_BACKEND = backend;
     if (this.opts.runModule) env.MIXDISTILL_RUN_MODULE = this.opts.runModule;
+    const gpu = this.nextGpu();
+    if (gpu !== undefined) env.CUDA_VISIBLE_DEVICES = gpu;
+    enableGpuMemoryGrowth(env);
     const child = fork(this.opts.workerModule ?? resolveWorkerModule(), [], {
       env,
       execArgv: ["--enable-source-maps"],
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       serialization: "advanced",
     });
-    const w: Worker = { child, busy: false, stderr: "", ready: Promise.resolve() };
+    const w: Worker = { child, busy: false, stderr: "", ready: Promise.resolve(), ...(gpu !== undefined ? { gpu } : {}) };
     const keep = (s: Buffer) => {
       w.stderr = (w.stderr + s.toString()).slice(-4000);
     };

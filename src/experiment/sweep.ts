@@ -6,6 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
+import { defaultWorkers, visibleGpus } from "../backend.js";
 import type { Budget, EvalExample, RunProgress, RunResult, RunSpec, StudentConfig, TrainConfig, TrainExample } from "../train/spec.js";
 import { AVERAGE, ResultSet, type ResultRow } from "../gap/results.js";
 import { formatParams } from "../gap/metrics.js";
@@ -249,7 +250,9 @@ export async function runSweep(config: SweepConfig, opts: SweepRunOptions): Prom
   const budget = budgetLabel(config.training.budget);
   const store = typeof opts.store === "string" ? new ResultsStore(opts.store) : opts.store;
   store.clean();
-  const concurrency = Math.max(1, opts.concurrency ?? availableParallelism());
+  const backend = config.backend ?? "auto";
+  // one worker per visible GPU when tfjs-node-gpu has one, else one per core
+  const concurrency = Math.max(1, opts.concurrency ?? (opts.runner ? availableParallelism() : defaultWorkers(backend === "auto" || backend === "tensorflow" ? visibleGpus() : [])));
   const ownPool = opts.runner ? undefined : new WorkerPool({ ...opts.pool, size: concurrency, backend: config.backend ?? "auto" });
   const runner: CellRunner = opts.runner ?? ownPool!.run;
   const emit = (e: SweepEvent) => {
