@@ -258,6 +258,21 @@ export {
   type CellMeta,
 } from "./experiment/index.js";
 
+// The toy learnability-gap study: presets, a measured estimate, a resumable run, its summary and reading.
+export {
+  STUDY_PRESETS,
+  studyPreset,
+  estimateStudy,
+  runStudy,
+  summarizeStudy,
+  studyReading,
+  type StudyPreset,
+  type StudyPart,
+  type StudySummary,
+  type StudyGap,
+  type StudyRun,
+} from "./experiment/index.js";
+
 // Plots (plot mime, plotly mime, offline HTML and text).
 export {
   Plot,

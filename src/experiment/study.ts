@@ -50,6 +50,11 @@ export interface StudyPreset {
   parts: StudyPart[];
   /** Decoding cap in student tokens for every variant; default from the data (see `decodeCap`). */
   maxNewTokens?: number;
+  /**
+   * Training questions the corpus holds at least (default the largest data scale). Presets with the
+   * same pool, seed and test size share their data, so their common cells are computed once.
+   */
+  poolQuestions?: number;
 }
 
 const TRAINING: StudyPreset["training"] = { batchSize: 16, lr: 1e-2, warmupSteps: 20, weightDecay: 0.01, gradClip: 1 };
@@ -65,13 +70,15 @@ const CHAIN: StudyPreset["task"] = { task: "chain", levels: [1, 2], operandDigit
 
 const SIX = ["short", "long", "mix-long", "large", "small", "mix-large"];
 
+/** The named study presets: `quick` (a first reading) and `full` (the study a paper would report, in parts). */
 export const STUDY_PRESETS: Record<"quick" | "full", StudyPreset> = {
   quick: {
     name: "quick",
-    description: "nano and micro, the six variants, one seed, equal epochs: a first reading in about a quarter of an hour on two idle cores.",
+    description: "nano and micro, the six variants, one seed, equal epochs (12 runs, the first cells of full: same data and settings).",
     task: CHAIN,
     dataSeed: 2025,
-    testQuestions: 200,
+    testQuestions: 300,
+    poolQuestions: 2000,
     epochs: 10,
     training: TRAINING,
     parts: [{ name: "gap-vs-size", description: "both gaps at two sizes, equal epochs", students: ["nano", "micro"], variants: SIX, seeds: [0], budgets: ["equal-epochs"], trainQuestions: [1000] }],
@@ -82,6 +89,7 @@ export const STUDY_PRESETS: Record<"quick" | "full", StudyPreset> = {
     task: CHAIN,
     dataSeed: 2025,
     testQuestions: 300,
+    poolQuestions: 2000,
     epochs: 10,
     training: TRAINING,
     parts: [
@@ -94,6 +102,7 @@ export const STUDY_PRESETS: Record<"quick" | "full", StudyPreset> = {
   },
 };
 
+/** A preset by name; throws naming the known presets. */
 export function studyPreset(name: string): StudyPreset {
   const p = (STUDY_PRESETS as Record<string, StudyPreset>)[name];
   if (!p) throw new Error(`study: unknown preset ${JSON.stringify(name)} (expected ${Object.keys(STUDY_PRESETS).join(", ")})`);
@@ -126,7 +135,7 @@ export interface StudyData {
 }
 
 export function studyData(p: StudyPreset): StudyData {
-  const maxN = Math.max(...p.parts.flatMap((x) => x.trainQuestions));
+  const maxN = Math.max(p.poolQuestions ?? 0, ...p.parts.flatMap((x) => x.trainQuestions));
   const corpus = synth({ ...p.task, n: maxN + p.testQuestions, seed: p.dataSeed });
   const { train, test } = splitTrainTest(corpus, { testSize: p.testQuestions, seed: p.dataSeed, stratifyByLevel: true });
   return { train, test: evalExamples(test), testRecords: test };
@@ -396,4 +405,62 @@ export async function runStudy(p: StudyPreset, opts: RunStudyOptions): Promise<"
     if (out.status === "failed") status = "failed";
   }
   return status;
+}
+
+/** One student's gap on one axis of one sweep, read against zero. */
+export interface StudyVerdict {
+  sweep: string;
+  gap: string;
+  student: string;
+  params?: number;
+  value: number;
+  lo?: number;
+  hi?: number;
+  /** hurt: interval below 0; helped: above 0; unclear: contains 0 (or no interval). */
+  sign: "hurt" | "helped" | "unclear";
+}
+
+/**
+ * The reading of a study, computed from its numbers: for each sweep and each gap (Long CoT Gap,
+ * Large Model CoT Gap, the mixes' gains over their better part), every student's sign with its
+ * interval, whether the paper's pattern (the smallest student hurt, the largest helped; the mix
+ * better than both parts for the small student) appears, and plain lines saying so.
+ */
+export function studyReading(gaps: StudyGap[]): { verdicts: StudyVerdict[]; patterns: Array<{ sweep: string; gap: string; paperPattern: boolean }>; lines: string[] } {
+  const verdicts: StudyVerdict[] = gaps
+    .filter((g) => g.name === "Long CoT Gap" || g.name === "Large Model CoT Gap" || g.name.endsWith("gain over the better part"))
+    .map((g) => {
+      const sign = g.lo !== undefined && g.hi! < 0 ? "hurt" : g.lo !== undefined && g.lo > 0 ? "helped" : "unclear";
+      const v: StudyVerdict = { sweep: g.sweep, gap: g.name, student: g.student, value: g.value, sign };
+      if (g.params !== undefined) v.params = g.params;
+      if (g.lo !== undefined) [v.lo, v.hi] = [g.lo, g.hi];
+      return v;
+    });
+  const lines: string[] = [];
+  const patterns: Array<{ sweep: string; gap: string; paperPattern: boolean }> = [];
+  const groups = new Map<string, StudyVerdict[]>();
+  for (const v of verdicts) {
+    const k = `${v.sweep}\u0000${v.gap}`;
+    if (!groups.has(k)) groups.set(k, []);
+    groups.get(k)!.push(v);
+  }
+  const ci = (v: StudyVerdict) => (v.lo === undefined ? "no interval" : `[${v.lo.toFixed(1)}, ${v.hi!.toFixed(1)}]`);
+  for (const [k, list] of groups) {
+    const [sweep, gapName] = k.split("\u0000") as [string, string];
+    list.sort((a, b) => (a.params ?? 0) - (b.params ?? 0));
+    const small = list[0]!;
+    const large = list[list.length - 1]!;
+    const isMix = gapName.endsWith("better part");
+    const paperPattern = isMix ? small.sign === "helped" : list.length > 1 && small.sign === "hurt" && large.sign === "helped";
+    patterns.push({ sweep, gap: gapName, paperPattern });
+    const each = list.map((v) => `${v.student} ${v.value >= 0 ? "+" : ""}${v.value.toFixed(1)} ${ci(v)} ${v.sign}`).join("; ");
+    const verdict = isMix
+      ? paperPattern ? "the mix beats both parts for the smallest student, as in the paper" : "the mix does not beat both parts for the smallest student here"
+      : paperPattern ? "the paper's pattern: the smallest student hurt, the largest helped" : list.length < 2 ? "one student only: no size trend can be read" : "not the paper's pattern";
+    lines.push(`${sweep} · ${gapName}: ${each} -> ${verdict}`);
+  }
+  if (patterns.length === 0) lines.push("no gap can be read yet: the store holds no pair of variants for any student");
+  else if (!patterns.some((p) => p.paperPattern && !p.gap.endsWith("better part")))
+    lines.push("No setting tried shows both halves of the paper's pattern (small students hurt by long or large-teacher CoT, larger ones helped).");
+  return { verdicts, patterns, lines };
 }

@@ -6,7 +6,7 @@ import { StudentTokenizer } from "../../src/model/student-tokenizer.js";
 import { answersMatch, lastBoxed } from "../../src/eval/extract.js";
 import type { RunResult, RunSpec } from "../../src/train/spec.js";
 import type { CorpusRecord } from "../../src/data/record.js";
-import { decodeCap, epochTokens, planStudy, runStudy, STUDY_PRESETS, studyData, summarizeStudy, type StudyPreset } from "../../src/experiment/study.js";
+import { decodeCap, epochTokens, planStudy, runStudy, STUDY_PRESETS, studyData, studyReading, summarizeStudy, type StudyPreset } from "../../src/experiment/study.js";
 import { cleanup, tempDir } from "./helpers.js";
 
 afterAll(cleanup);
@@ -107,5 +107,20 @@ describe("study presets", () => {
     // Students over at least 1.5 orders of magnitude of parameters, at least 3 seeds on the main grid.
     expect(new Set(sweeps.flatMap((s) => s.students))).toEqual(new Set(["nano", "micro", "mini", "small"]));
     expect(sweeps[0]!.seeds.length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe("studyReading", () => {
+  const g = (student: string, params: number, value: number, lo: number, hi: number, name = "Long CoT Gap") =>
+    ({ sweep: "full/gap-vs-size/equal-epochs/n=1000", budget: "equal-epochs" as const, trainQuestions: 1000, name, formula: "", student, params, value, lo, hi, runs: {}, accuracy: {} });
+  it("reads each student's sign from its interval and names the paper's pattern only when both halves hold", () => {
+    const r = studyReading([g("nano", 4e4, -5, -8, -2), g("micro", 2e5, 1, -1, 3), g("mini", 7e5, 6, 2, 9)]);
+    expect(r.verdicts.map((v) => v.sign)).toEqual(["hurt", "unclear", "helped"]);
+    expect(r.patterns).toEqual([{ sweep: "full/gap-vs-size/equal-epochs/n=1000", gap: "Long CoT Gap", paperPattern: true }]);
+    const neg = studyReading([g("nano", 4e4, -5, -8, -2), g("mini", 7e5, -6, -9, -2)]);
+    expect(neg.patterns[0]!.paperPattern).toBe(false);
+    expect(neg.lines.at(-1)).toMatch(/No setting tried shows both halves/);
+    const mix = studyReading([g("nano", 4e4, 2, 0.5, 4, "mix-long gain over the better part")]);
+    expect(mix.lines[0]).toMatch(/the mix beats both parts for the smallest student/);
   });
 });
