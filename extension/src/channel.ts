@@ -64,7 +64,7 @@ export class MixerChannel {
       this.comm = null;
       this.inFlight = null;
       this.queued = null;
-      const reason = typeof data?.message === "string" ? data.message : this.lastError ?? "the kernel does not know this mixer (it closed the comm)";
+      const reason = typeof data?.message === "string" ? data.message : this.lastError ?? "the kernel no longer has this mixer: re-run its cell to move the sliders again";
       this.events.closed(reason);
     };
     this.comm = comm;

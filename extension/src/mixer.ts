@@ -13,6 +13,7 @@ import { Widget } from "@lumino/widgets";
 import {
   MIXER_MIME,
   MIX_STRATEGIES,
+  MIX_STRATEGY_DESCRIPTIONS,
   parseMixerBundle,
   type MixerBundleData,
   type MixerState,
@@ -42,6 +43,7 @@ export class MixerRenderer extends Widget implements IRenderMime.IRenderer {
   private readonly sliders = el("div", "jp-MixdistillMixer-sliders");
   private readonly controls = el("div", "jp-MixdistillMixer-controls");
   private readonly strategy = el("select", "jp-MixdistillMixer-strategy");
+  private readonly strategyNote = el("span", "jp-MixdistillMixer-strategyNote");
   private readonly seed = el("input", "jp-MixdistillMixer-seed");
   private readonly table = el("table", "jp-MixdistillMixer-composition");
   private readonly errorLine = el("div", "jp-MixdistillMixer-error");
@@ -75,7 +77,7 @@ export class MixerRenderer extends Widget implements IRenderMime.IRenderer {
     strategyLabel.append(this.strategy);
     const seedLabel = el("label", undefined, "seed ");
     seedLabel.append(this.seed);
-    this.controls.append(strategyLabel, seedLabel);
+    this.controls.append(strategyLabel, seedLabel, this.strategyNote);
     this.node.append(header, this.sliders, this.controls, this.table, this.errorLine);
     // Keys typed into the controls are theirs: JupyterLab's notebook shortcuts (arrows, digits, Enter
     // in command mode) must not see them. Shift/Ctrl/Alt+Enter and Escape still reach the notebook.
@@ -136,7 +138,7 @@ export class MixerRenderer extends Widget implements IRenderMime.IRenderer {
     this.closeChannel();
     const kernel = this.kernel();
     if (!this.bundle || !kernel || !this.bundle.comm_id) {
-      this.setMode("read-only", "read-only: saved state (no kernel attached)");
+      this.setMode("read-only", "read-only: saved state (no kernel); start the kernel and re-run this cell to move the sliders");
       return;
     }
     const channel = new MixerChannel(kernel, this.bundle.comm_id, {
@@ -228,6 +230,7 @@ export class MixerRenderer extends Widget implements IRenderMime.IRenderer {
     if (settled) {
       this.showWeights(state.weights);
       this.strategy.value = state.strategy;
+      this.strategyNote.textContent = MIX_STRATEGY_DESCRIPTIONS[state.strategy] ?? "";
       // Never overwrite a seed the user is typing (a state may arrive mid-edit).
       if (document.activeElement !== this.seed) this.seed.value = String(state.seed);
     }

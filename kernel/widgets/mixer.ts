@@ -107,6 +107,11 @@ export class Mixer {
     if (!Array.isArray(sources) || sources.length < 2 || !sources.every((s) => typeof s === "string" && s))
       throw new MixerError("sources", `expected at least two source names, got ${JSON.stringify(sources)}`);
     if (new Set(sources).size !== sources.length) throw new MixerError("sources", `duplicate names in ${sources.join(", ")}`);
+    const known = new Set<string>();
+    for (const r of corpus) for (const k of Object.keys(r?.responses ?? {})) known.add(k);
+    for (const s of sources)
+      if (!known.has(s))
+        throw new MixerError("sources", `no question has a "${s}" response (sources in this corpus: ${[...known].join(", ") || "none"})`);
     this.sources = sources.slice();
     if (opts.weight !== undefined && opts.weights !== undefined) throw new MixerError("weight", "give weight or weights, not both");
     this.weightsNow =
@@ -190,7 +195,7 @@ export class Mixer {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const c of this.comms) if (!c.closed) c.close({ message: "the mixer was closed" });
+    for (const c of this.comms) if (!c.closed) c.close({ message: "this mixer was closed in the kernel: re-run its cell for a live one" });
     this.comms.clear();
     this.registry.forget(this.id);
   }
@@ -202,8 +207,8 @@ export class Mixer {
   /** A view's comm: answer it now with the state, then every message on it. */
   attach(comm: Comm): void {
     if (this.closed) {
-      comm.send({ type: "error", message: "the mixer was closed" } satisfies MixerKernelMessage);
-      comm.close({ message: "the mixer was closed" });
+      comm.send({ type: "error", message: "this mixer was closed in the kernel: re-run its cell for a live one" } satisfies MixerKernelMessage);
+      comm.close({ message: "this mixer was closed in the kernel: re-run its cell for a live one" });
       return;
     }
     this.comms.add(comm);
@@ -354,7 +359,7 @@ export class MixerRegistry {
     const m = this.mixers.get(id);
     if (!m) {
       // Typically a notebook reopened after a kernel restart: the view stays read-only.
-      const message = `no mixer ${id} in this kernel (it was created in an earlier kernel session)`;
+      const message = "this mixer was made by an earlier kernel session: re-run its cell to move the sliders again";
       comm.send({ type: "error", message } satisfies MixerKernelMessage);
       comm.close({ message });
       return;

@@ -16,6 +16,12 @@ export const MIXER_COMM_TARGET = "mixdistill.mixer";
 /** The mixing strategies, in one list: per-question (each question once), interleave, concat. */
 export const MIX_STRATEGIES = ["per-question", "interleave", "concat"] as const;
 export type MixStrategyName = (typeof MIX_STRATEGIES)[number];
+/** One line per strategy: what it does with the questions (shown beside the mixer's strategy choice). */
+export const MIX_STRATEGY_DESCRIPTIONS: Record<MixStrategyName, string> = {
+  "per-question": "each question is used once, answered by one source drawn by the weights",
+  interleave: "examples taken from the sources in turn by the weights, until the first source runs out; a question can appear once per source",
+  concat: "a seeded sample of each source's examples in proportion to the weights (as many as the sources allow), one source after another; a question can appear once per source",
+};
 
 /** A plotly figure. `data` traces and `layout` follow plotly.js's own schema. */
 export interface PlotFigure {

@@ -5,7 +5,7 @@
  * outside the element, so the HTML is safe to embed anywhere. Dependency-free: the JupyterLab
  * extension bundles this file too, to refresh the fallbacks when the slider moves.
  */
-import type { MixerState, SourceComposition } from "./index.js";
+import { MIX_STRATEGY_DESCRIPTIONS, type MixerState, type SourceComposition } from "./index.js";
 
 const escapeHtml = (s: string): string =>
   s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
@@ -61,7 +61,8 @@ export function mixerStaticHtml(state: MixerState): string {
   const t = state.composition.total;
   const caption =
     `Mix of ${state.sources.map(escapeHtml).join(" / ")}: strategy ${escapeHtml(state.strategy)}, seed ${state.seed}, ` +
-    `weights by ${escapeHtml(state.weightBy)}` + (state.composition.dropped ? `, ${int(state.composition.dropped)} dropped` : "");
+    `weights by ${escapeHtml(state.weightBy)}` + (state.composition.dropped ? `, ${int(state.composition.dropped)} dropped` : "") +
+    `<br><i>${escapeHtml(MIX_STRATEGY_DESCRIPTIONS[state.strategy] ?? "")}</i>`;
   return (
     `<div class="mixdistill-mixer-static" data-mixdistill-weights="${escapeHtml(JSON.stringify(state.weights))}">` +
     `<table style="border-collapse:collapse;font-size:0.9em"><caption style="text-align:left;padding-bottom:4px">${caption}</caption>` +

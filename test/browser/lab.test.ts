@@ -271,7 +271,7 @@ describe.skipIf(missing !== null)(`JupyterLab front end${missing ? ` (skipped: $
     // The new kernel is asked for the mixer and does not know it (an error reply, or a plain comm_close
     // when the comm arrives before the kernel has registered the target): the view keeps the saved state.
     await kernelIdle();
-    await expect.poll(async () => (await mixerWidget().locator(".jp-MixdistillMixer-status").textContent()) ?? "", { timeout: 30_000 }).toMatch(/^read-only: (no mixer |the kernel does not know this mixer)/);
+    await expect.poll(async () => (await mixerWidget().locator(".jp-MixdistillMixer-status").textContent()) ?? "", { timeout: 30_000 }).toMatch(/^read-only: (this mixer was made by an earlier kernel session|the kernel no longer has this mixer): re-run its cell/);
     expect(await mixerWidget().getAttribute("data-mode")).toBe("read-only");
     expect(await shownWeights()).toEqual([0.5, 0.5]);
     expect(await slider("long").isDisabled()).toBe(true);

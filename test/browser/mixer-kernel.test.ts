@@ -52,6 +52,7 @@ describe("kernel-side mixer", () => {
     expect(html).toContain("<table");
     expect(html).toContain(">80<");
     expect(html).not.toMatch(/<script/i);
+    expect(html).toContain("each question is used once, answered by one source drawn by the weights");
   });
 
   it("answers a view's comm_open with the state, and an update with the new state and its request id", () => {
@@ -103,7 +104,9 @@ describe("kernel-side mixer", () => {
   it("refuses a comm for an unknown mixer with an error and closes it", () => {
     const { host } = setup();
     const c = host.openFromFrontend(MIXER_COMM_TARGET, { comm_id: "not-a-mixer" });
-    expect(c.sent[0]).toMatchObject({ type: "error" });
+    expect(c.sent[0]).toMatchObject({ type: "error", message: expect.stringMatching(/re-run its cell/) });
+    // What a user reads says what to do, without internal ids.
+    expect((c.sent[0] as { message: string }).message).not.toContain("not-a-mixer");
     expect(c.closed).toBe(true);
     const d = host.openFromFrontend(MIXER_COMM_TARGET, 42);
     expect(d.sent[0]).toMatchObject({ type: "error" });
@@ -157,6 +160,7 @@ describe("kernel-side mixer", () => {
     const host = new FakeHost();
     const { mixer } = installWidgets(host) as { mixer: (c: CorpusRecord[], o?: MixerOptions) => Mixer };
     expect(() => mixer(corpus, { sources: ["long"] })).toThrow(/sources/);
+    expect(() => mixer(corpus, { sources: ["long", "medium"] })).toThrow(/no question has a "medium" response \(sources in this corpus: long, short, large, small, pad, long_noslip\)/);
     expect(() => mixer(corpus, { sources: ["long", "short"], weight: 2 })).toThrow(/weight/);
     expect(() => mixer(corpus, { sources: ["long", "short"], weight: 0.2, seed: 1.5 })).toThrow(/seed/);
     expect(() => mixer(corpus, { sources: ["long", "short"], strategy: "x" as never })).toThrow(/strategy/);
