@@ -29,9 +29,43 @@ function errorBars(entries: GapEntry[]): Record<string, unknown> | undefined {
   };
 }
 
+/** A budget rule in words: "epochs=2" -> "2 epochs per run (equal epochs)". */
+export function budgetWords(b: string): string {
+  const m = /^\s*(epochs?|tokens?|steps?)\s*=\s*([\d.,_]+[kKmMbB]?)\s*$/.exec(b);
+  if (!m) return b.replace(/[=_]+/g, " ").trim();
+  const unit = m[1]!.replace(/s$/, "");
+  const n = m[2]!;
+  const plural = n === "1" ? unit : `${unit}s`;
+  return `${n} training ${plural} per run (equal ${unit}s)`;
+}
+
 function subtitle(r: GapReport): string {
-  const parts = [r.budgets.length ? `budget ${r.budgets.join(" | ")}` : "", r.entries.some((e) => e.interval) ? r.method.split(" (")[0] : ""].filter(Boolean);
+  const parts = [
+    r.budgets.length ? `budget: ${r.budgets.map(budgetWords).join(" vs ")}${r.budgets.length > 1 ? " (not comparable)" : ""}` : "",
+    r.entries.some((e) => e.interval) ? r.method.split(" (")[0] : "",
+  ].filter(Boolean);
   return parts.join("; ");
+}
+
+const signed = (x: number) => `${x > 0 ? "+" : x < 0 ? "\u2212" : ""}${Math.abs(x).toFixed(1)}`;
+
+/** Hover text of one gap bar: the student, each variant's accuracy, the gap and its interval. */
+function gapHover(report: GapReport, e: GapEntry): string {
+  const lines = [`<b>${studentLabel(e)}</b>`];
+  for (const [variant, acc] of Object.entries(e.accuracy)) lines.push(`${variant}: ${acc.toFixed(1)}%`);
+  lines.push(`${report.name} (${report.formula}): ${signed(e.value)} points`);
+  if (e.interval)
+    lines.push(`${Math.round(e.interval.level * 100)}% interval: [${signed(e.interval.lo)}, ${signed(e.interval.hi)}]${e.interval.containsZero ? " n.s. (contains 0)" : ""}`);
+  if (e.reported) lines.push(`reported: ${signed(e.reported.value)} (${e.reported.status})`);
+  return lines.join("<br>");
+}
+
+/** Legend entries for what colour and hatching mean (empty traces, shown in the legend only). */
+function meaningTraces(hatched: boolean): Array<Record<string, unknown>> {
+  const key = (name: string, marker: Record<string, unknown>) => ({ type: "bar", name, x: [null], y: [null], marker, showlegend: true, hoverinfo: "skip" });
+  const out = [key("gap > 0", { color: POSITIVE }), key("gap < 0", { color: NEGATIVE })];
+  if (hatched) out.push(key("hatched: n.s. (interval contains 0)", { color: "#999999", opacity: 0.45, pattern: { shape: "/" } }));
+  return out;
 }
 
 function baseLayout(title: string, sub: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -53,6 +87,8 @@ function gapTraces(report: GapReport, entries: GapEntry[], ax: string): Array<Re
     y: entries.map((e) => r4(e.value)),
     text: entries.map((e, i) => `${e.value > 0 ? "+" : ""}${e.value.toFixed(1)}${ns[i] ? " (n.s.)" : ""}`),
     textposition: "outside",
+    hovertext: entries.map((e) => gapHover(report, e)),
+    hovertemplate: "%{hovertext}<extra></extra>",
     marker: {
       color: entries.map((e) => (e.value >= 0 ? POSITIVE : NEGATIVE)),
       opacity: ns.map((x) => (x ? 0.45 : 0.9)),
@@ -67,7 +103,7 @@ function gapTraces(report: GapReport, entries: GapEntry[], ax: string): Array<Re
     data.push({
       type: "scatter",
       mode: "markers",
-      name: "reported",
+      name: "reported (published value)",
       x: entries.filter((e) => e.reported).map(studentLabel),
       y: entries.filter((e) => e.reported).map((e) => e.reported!.value),
       marker: { symbol: "diamond-open", size: 10, color: "#000000" },
@@ -93,7 +129,10 @@ export function gapPlot(reports: GapReport | GapReport[], opts: { benchmark?: st
   });
   const on = benchmark !== AVERAGE ? ` on ${benchmark}` : "";
   const title = opts.title ?? (list.length === 1 ? `${list[0].name}${on} (${list[0].formula})` : `${list.map((r) => r.name).join(" and ")}${on}`);
-  const data = panels.flatMap((p, i) => gapTraces(p.report, p.entries, i === 0 ? "" : String(i + 1)));
+  const data = [
+    ...panels.flatMap((p, i) => gapTraces(p.report, p.entries, i === 0 ? "" : String(i + 1))),
+    ...meaningTraces(panels.some((p) => p.entries.some((e) => e.interval?.containsZero))),
+  ];
   const n = panels.length;
   const gapH = 0.1;
   const h = (1 - gapH * (n - 1)) / n;
@@ -110,7 +149,9 @@ export function gapPlot(reports: GapReport | GapReport[], opts: { benchmark?: st
     data,
     layout: baseLayout(title, n === 1 ? subtitle(list[0]) : [...new Set(list.map(subtitle))].join(" / "), {
       ...axes,
-      showlegend: data.some((t) => t.name === "reported"),
+      showlegend: true,
+      // Right of the panels, so it never covers the student names.
+      legend: { orientation: "v", x: 1.02, xanchor: "left", y: 1, yanchor: "top" },
       height: 380 * n + 60,
     }),
   };

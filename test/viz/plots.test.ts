@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { parsePlotBundle, PLOT_MIME, PLOTLY_MIME } from "../../src/contract/index.js";
 import { longCotGap, mixGains, paperGaps, paperResults, ResultSet, type ResultRow } from "../../src/gap/index.js";
+import { budgetWords } from "../../src/viz/plots.js";
 import { benchmarkGapPlot, configurePlots, gapPlot, lengthHistogramPlot, mixWeightPlot, mixWeightSeries, plotlyInit, resetPlotlyInclusion, type Plot } from "../../src/viz/index.js";
 
 const display = (p: { [k: symbol]: unknown }) => (p[Symbol.for("Jupyter.display")] as () => Record<string, unknown>)();
@@ -35,7 +36,7 @@ describe("plot bundles", () => {
     expect(b["text/plain"]).toMatch(/Qwen2\.5-32B-Instruct\s+32B\s+Average\s+73\.0\s+59\.3\s+\+13\.7/);
     // the paper's printed gaps as markers beside the recomputed bars
     const withReported = checkBundle(display(gapPlot(paperGaps(1))));
-    expect(withReported[PLOTLY_MIME].data[1]).toMatchObject({ type: "scatter", name: "reported" });
+    expect(withReported[PLOTLY_MIME].data[1]).toMatchObject({ type: "scatter", name: "reported (published value)" });
     expect((withReported[PLOTLY_MIME].data[1] as { y: number[] }).y[2]).toBe(-7.1);
     // with intervals: error bars and n.s. hatching
     const withCi = checkBundle(display(gapPlot(longCotGap(rs, { replicates: 300 }))));
@@ -46,10 +47,33 @@ describe("plot bundles", () => {
     expect(withCi["text/plain"]).toContain("n.s.");
   });
 
+  it("Figure 1: hover names the student, both accuracies, the gap and its interval; the legend explains colour, hatching and markers; the budget in words", () => {
+    const rs = paperResults({ tables: [3], withExampleCounts: true });
+    const b = checkBundle(display(gapPlot(longCotGap(rs, { replicates: 300 }))));
+    const bars = b[PLOTLY_MIME].data[0] as { hovertext: string[]; hovertemplate: string };
+    expect(bars.hovertemplate).toBe("%{hovertext}<extra></extra>");
+    const h = bars.hovertext[0]!;
+    expect(h).toMatch(/<b>[^<]+3B[^<]*<\/b>/);
+    expect(h).toMatch(/long: \d+\.\d%/);
+    expect(h).toMatch(/short: \d+\.\d%/);
+    expect(h).toMatch(/Long CoT Gap \(long - short\): [+\u2212]?\d+\.\d points/);
+    expect(h).toMatch(/95% interval: \[[+\u2212]?\d+\.\d, [+\u2212]?\d+\.\d\] n\.s\./);
+    const legend = b[PLOTLY_MIME].data.filter((t) => t.showlegend !== false).map((t) => t.name);
+    expect(legend).toEqual(expect.arrayContaining(["gap > 0", "gap < 0", "hatched: n.s. (interval contains 0)"]));
+    const withReported = checkBundle(display(gapPlot(paperGaps(1))));
+    expect(withReported[PLOTLY_MIME].data.filter((t) => t.showlegend !== false).map((t) => t.name)).toContain("reported (published value)");
+    expect(withReported[PLOTLY_MIME].layout.showlegend).toBe(true);
+    const title = (withReported[PLOTLY_MIME].layout.title as { text: string }).text;
+    expect(title).toContain("budget: 2 training epochs per run (equal epochs)");
+    expect(title).not.toContain("epochs=2");
+    expect(budgetWords("tokens=5M")).toBe("5M training tokens per run (equal tokens)");
+    expect(budgetWords("custom_rule")).toBe("custom rule");
+  });
+
   it("Figure 1 with both gaps: one panel per report, sharing the student axis", () => {
     const both = gapPlot([paperGaps(1), paperGaps(2)]);
     const b = checkBundle(display(both));
-    const axes = b[PLOTLY_MIME].data.map((t) => t.yaxis ?? "y");
+    const axes = b[PLOTLY_MIME].data.filter((t) => t.hoverinfo !== "skip").map((t) => t.yaxis ?? "y");
     expect(axes).toEqual(["y", "y", "y2", "y2"]); // bars + reported markers per panel
     expect(b[PLOTLY_MIME].layout.yaxis2).toMatchObject({ anchor: "x2" });
     expect(b[PLOTLY_MIME].layout.xaxis2).toMatchObject({ anchor: "y2", matches: "x" });
