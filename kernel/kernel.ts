@@ -260,8 +260,6 @@ export class Kernel {
 
   private async dispatch(msg: Message, channel: Channel): Promise<void> {
     const type = msg.header.msg_type;
-    // The previous cell's late warnings go out before this cell's first message.
-    if (type === "execute_request" && this.lateOutput) await this.lateOutput;
     const handler = Object.prototype.hasOwnProperty.call(this.handlers, type) ? this.handlers[type] : undefined;
     if (channel === "control" && !CONTROL_TYPES.has(type)) {
       this.log(`control: ${JSON.stringify(type).slice(0, 100)} is not a control request; dropped`);
@@ -500,10 +498,11 @@ export class Kernel {
         outcome = this.executor.errorOutcome(err);
       }
     }
-    if (storeHistory) {
-      this.history.add({ line: count, input: code, output });
-      this.intel?.recordCell(code, filename, outcome.status === "ok");
-    }
+    if (storeHistory) this.history.add({ line: count, input: code, output });
+    // A cell that ran, even one that failed or was interrupted part-way (its earlier declarations
+    // exist), is declared to the language service: later cells using its names get no false
+    // "Cannot find name". Only a cell that did not compile is left out.
+    this.intel?.recordCell(code, filename, outcome.status === "ok" || outcome.notRun !== true);
     if (outcome.status === "error") {
       if (!silent) this.publish("error", { ename: outcome.ename, evalue: outcome.evalue, traceback: outcome.traceback }, msg);
       this.reply("shell", msg, "execute_reply", { status: "error", execution_count: count, ename: outcome.ename, evalue: outcome.evalue, traceback: outcome.traceback }, { status: "error" });
@@ -520,13 +519,13 @@ export class Kernel {
   /**
    * Type-checks a cell off the path to its reply. Warnings that are ready when the cell's code has
    * run are shown before its result, as stderr of the cell. Later ones are published after the
-   * reply, still with the cell's request as parent header (so they are that cell's output), and
-   * before anything of the next execute_request: it waits for them (`lateOutput`).
+   * reply, still with the cell's request as parent header: they are that cell's output even when
+   * the next cell has started (which does not wait for them).
    */
   private typeCheckCell(code: string, filename: string, msg: Message): { ran: boolean } {
     const state = { ran: false };
     const text = (warnings: string[]): string => warnings.map((w) => `${w}\n`).join("");
-    const late = this.intel!.checkCell(code, filename).then(
+    void this.intel!.checkCell(code, filename).then(
       (warnings) => {
         if (!warnings.length) return;
         if (!state.ran) this.stream("stderr", text(warnings));
@@ -534,15 +533,8 @@ export class Kernel {
       },
       (err: unknown) => this.log(`type check of ${filename} failed: ${String(err)}`),
     );
-    this.lateOutput = late;
-    void late.then(() => {
-      if (this.lateOutput === late) this.lateOutput = undefined;
-    });
     return state;
   }
-
-  /** Output of the previous cell still to come (its type check's warnings). */
-  private lateOutput: Promise<void> | undefined;
 
   private async evaluateExpression(expr: string): Promise<JsonObject> {
     const o = await this.executor.execute(expr, this.executor.cellName(undefined));

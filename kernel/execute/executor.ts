@@ -16,7 +16,7 @@ import { CellSyntaxError, RUNTIME, type TransformedCell, transformCell } from ".
 
 export type ExecOutcome =
   | { status: "ok"; hasValue: boolean; value?: unknown }
-  | { status: "error"; ename: string; evalue: string; traceback: string[]; interrupted: boolean };
+  | { status: "error"; ename: string; evalue: string; traceback: string[]; interrupted: boolean; notRun?: true };
 
 export class InterruptedError extends Error {
   constructor() {
@@ -286,7 +286,7 @@ export class Executor {
   private syntaxOutcome(err: CellSyntaxError, filename: string): ExecOutcome {
     const traceback = [`SyntaxError: ${err.message}`, `    at ${filename}:${err.line}:${err.column + 1}`];
     if (err.lineText) traceback.push(`    ${err.lineText}`, `    ${" ".repeat(err.column)}^`);
-    return { status: "error", ename: "SyntaxError", evalue: err.message, traceback, interrupted: false };
+    return { status: "error", ename: "SyntaxError", evalue: err.message, traceback, interrupted: false, notRun: true };
   }
 
   errorOutcome(err: unknown): ExecOutcome {
