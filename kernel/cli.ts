@@ -16,6 +16,7 @@ commands:
   kernel CONNECTION_FILE            run the kernel (what kernel.json runs)
   synth | mix | stats ...           corpus tools (see \`mixdistill synth --help\`)
   study --preset quick|full         the toy learnability-gap study (see \`mixdistill study --help\`)
+  gaps DIR | --run S:V=PATH ...     gap report with intervals from evaluation runs
   --help, --version
 `;
 
@@ -45,6 +46,7 @@ export async function main(argv: string[]): Promise<number | void> {
     case "mix":
     case "stats":
     case "study":
+    case "gaps":
       return runData(argv);
     default:
       process.stderr.write(`mixdistill: unknown command ${JSON.stringify(cmd)}\n${USAGE}`);

@@ -18,6 +18,9 @@ import { EXPORT_FORMATS, exportMix, resolveTemplate, type ExportFormat } from ".
 import { mixFilesPerQuestion, NotAlignedError } from "../mix/stream.js";
 import { fileDigest } from "../mix/digest.js";
 import { writeManifest } from "../mix/manifest.js";
+import { cmdGaps } from "./gaps.js";
+import { buildMix, type BuildMixOptions } from "../mix/build.js";
+import { CutoffCounter, formatCutoff, resolveCutoff } from "../tokenize/cutoff.js";
 import { choiceFlag, intFlag, numberFlag, one, pairsFlag, parseArgs, required, UsageError, type ParsedArgs } from "./args.js";
 
 export interface CliIO {
@@ -38,6 +41,7 @@ data commands:
   mix     build a Mix Distillation dataset from teacher traces and export it
   stats   token-length statistics of a corpus, per source and per level
   study   run (or resume) the toy learnability-gap study: --preset quick|full
+  gaps    gap report with intervals from evaluation runs (lm-evaluation-harness folders, CSV)
 
 Run "mixdistill <command> --help" for a command's options.
 Exit codes: 0 ok, 1 data error (names file:line and field), 2 usage error.
@@ -83,13 +87,23 @@ output:
   --on-error P         fail (default) or skip malformed lines (reported on stderr)
   --validate V         all (default): parse every line; used: parse only lines whose response is
                        used (aligned files, per-question), checking the others for the same question
+checks (any of these builds the mix in memory; the manifest records what they found):
+  --cutoff-len N       count examples whose prompt + response tokens exceed N (in --tokenizer's tokens)
+  --trainer T          llamafactory (cutoff_len 2048) or trl (max_length 1024): the trainer's default cutoff
+  --over-length P      keep (default; warns with the count), drop, or fail
+  --decontaminate FILE benchmark questions (JSONL or one per line); word 8-gram overlap; repeatable
+  --contaminated P     drop (default), flag (keep and list), or fail
+  --chat-template T    the trainer's chat template (LLaMA-Factory name, e.g. qwen3) for the <think> check
+  --no-thinking        the trainer runs with enable_thinking: false (refused when traces carry reasoning)
 `,
-  stats: `usage: mixdistill stats FILE [--tokenizer tokenizer.json] [options]
+  stats: `usage: mixdistill stats FILE [--tokenizer tokenizer.json] [--cutoff-len N] [options]
 
   FILE               corpus JSONL (or .gz), or a paper-form file ({"problem","solution"})
   --tokenizer PATH   Hugging Face tokenizer.json (default: built-in estimate); "chars" counts characters
   --source NAME      name for a paper-form file's solutions (default solution)
   --json             print the statistics as JSON
+  --cutoff-len N     count examples over N prompt + response tokens, with p50/p90/p99/max per source and level
+  --trainer T        llamafactory (2048) or trl (1024): that trainer's default cutoff
   --on-error P       fail (default) or skip malformed lines (reported on stderr)
 `,
 };
@@ -206,8 +220,9 @@ async function loadSources(sources: SourceArg[], corpusPath: string | undefined,
 
 async function cmdMix(argv: string[], io: CliIO): Promise<number> {
   const p = parseArgs(argv, {
-    values: ["source", "corpus", "join-by", "ratio", "weight-by", "strategy", "seed", "draw", "missing", "min-level", "stopping", "fractions", "format", "out", "name", "template", "system", "tokenizer", "on-error", "validate"],
-    repeat: ["source", "ratio", "fractions"],
+    values: ["source", "corpus", "join-by", "ratio", "weight-by", "strategy", "seed", "draw", "missing", "min-level", "stopping", "fractions", "format", "out", "name", "template", "system", "tokenizer", "on-error", "validate", "cutoff-len", "trainer", "over-length", "decontaminate", "contaminated", "chat-template"],
+    repeat: ["source", "ratio", "fractions", "decontaminate"],
+    booleans: ["no-thinking"],
   });
   if (p.booleans.has("help")) return showHelp(io, "mix");
   if (p.positional.length) throw new UsageError(`unexpected argument ${JSON.stringify(p.positional[0])}`);
@@ -252,8 +267,9 @@ async function cmdMix(argv: string[], io: CliIO): Promise<number> {
     ...(minLevel ? { levelRule: { source: Object.keys(minLevel)[0]!, minLevel: Object.values(minLevel)[0]! } } : {}),
   };
   const exportOpts = { format, name, ...(template !== undefined ? { template } : {}), ...(one(p, "system") !== undefined ? { system: one(p, "system")! } : {}) };
+  const checks = mixChecks(p);
   const report = new ReadReport();
-  const streamable = strategy === "per-question" && options.weightBy === "examples" && !options.levelRule && by === "question";
+  const streamable = !checks && strategy === "per-question" && options.weightBy === "examples" && !options.levelRule && by === "question";
   try {
     if (streamable) {
       try {
@@ -278,6 +294,14 @@ async function cmdMix(argv: string[], io: CliIO): Promise<number> {
       if (!digests.has(path)) digests.set(path, await fileDigest(path));
       info[s.name] = { name: s.name, path, ...digests.get(path)! };
     }
+    if (checks) {
+      const built = await buildMix(corpus, options, { dir: outDir, files: info, ...exportOpts, ...checks });
+      for (const w of built.warnings) io.err(`warning: ${w}\n`);
+      if (built.manifest.cutoff) io.err(formatCutoff(built.manifest.cutoff) + "\n");
+      reportSkipped(io, report);
+      io.out(summary(built.examples.length, built.manifest.counts.perSource, outDir, built.manifestPath));
+      return 0;
+    }
     const res = mix(corpus, options, info);
     const outputs = await exportMix(res.examples, outDir, exportOpts);
     res.manifest.outputs = outputs;
@@ -291,12 +315,35 @@ async function cmdMix(argv: string[], io: CliIO): Promise<number> {
   }
 }
 
+/** The length, decontamination and reasoning checks the mix flags ask for (undefined: none, stream as before). */
+function mixChecks(p: ParsedArgs): Omit<BuildMixOptions, "dir" | "format" | "name"> | undefined {
+  const cutoffLen = one(p, "cutoff-len") === undefined ? undefined : intFlag(p, "cutoff-len", undefined, 1);
+  const trainer = choiceFlag(p, "trainer", ["llamafactory", "trl"] as const);
+  const overLength = choiceFlag(p, "over-length", ["keep", "drop", "fail"] as const);
+  const bench = (p.values.get("decontaminate") ?? []).flatMap((v) => v.split(",")).filter(Boolean);
+  const contaminated = choiceFlag(p, "contaminated", ["drop", "flag", "fail"] as const);
+  const chatTemplate = one(p, "chat-template");
+  const noThinking = p.booleans.has("no-thinking");
+  if (overLength && cutoffLen === undefined && !trainer) throw new UsageError("--over-length needs --cutoff-len N or --trainer NAME");
+  if (contaminated && bench.length === 0) throw new UsageError("--contaminated needs --decontaminate FILE");
+  if (cutoffLen === undefined && !trainer && bench.length === 0 && chatTemplate === undefined && !noThinking) return undefined;
+  return {
+    ...(cutoffLen !== undefined ? { cutoffLen } : {}),
+    ...(trainer ? { trainer } : {}),
+    ...(overLength ? { overLength } : {}),
+    ...(bench.length ? { decontaminate: bench } : {}),
+    ...(contaminated ? { contaminated } : {}),
+    ...(chatTemplate !== undefined ? { chatTemplate } : {}),
+    ...(noThinking ? { enableThinking: false } : {}),
+  };
+}
+
 function summary(n: number, per: Record<string, number>, dir: string, manifest: string): string {
   return `mixed ${n} examples (${Object.entries(per).map(([k, v]) => `${k} ${v}`).join(", ")}) into ${dir}; manifest ${manifest}\n`;
 }
 
 async function cmdStats(argv: string[], io: CliIO): Promise<number> {
-  const p = parseArgs(argv, { values: ["tokenizer", "source", "on-error"], booleans: ["json"] });
+  const p = parseArgs(argv, { values: ["tokenizer", "source", "on-error", "cutoff-len", "trainer"], booleans: ["json"] });
   if (p.booleans.has("help")) return showHelp(io, "stats");
   if (p.positional.length !== 1) throw new UsageError(p.positional.length ? "give exactly one FILE" : "FILE is required");
   const file = p.positional[0]!;
@@ -313,17 +360,32 @@ async function cmdStats(argv: string[], io: CliIO): Promise<number> {
   const acc = new StatsAccumulator(tok.name);
   // No memo here: a streamed file's texts must not be retained.
   const count = (t: string): number => tok.count(t);
-  for await (const rec of readSourceRecords(file, { onError: policy, report })) acc.add(sourceAsCorpus(rec, srcName), count);
+  let cut: ReturnType<typeof resolveCutoff>;
+  try {
+    cut = resolveCutoff({ ...(one(p, "cutoff-len") !== undefined ? { cutoffLen: intFlag(p, "cutoff-len", undefined, 1) } : {}), ...(one(p, "trainer") !== undefined ? { trainer: one(p, "trainer")! } : {}) });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const counter = cut ? new CutoffCounter(tok, cut.cutoff, "keep", cut.trainer) : undefined;
+  for await (const rec of readSourceRecords(file, { onError: policy, report })) {
+    const r = sourceAsCorpus(rec, srcName);
+    acc.add(r, count);
+    if (counter)
+      for (const [source, response] of Object.entries(r.responses))
+        counter.add({ id: r.id, question: r.question, source, response, ...(r.level !== undefined ? { level: r.level } : {}) });
+  }
   const stats = acc.result();
+  const cutoff = counter?.report();
   reportSkipped(io, report);
-  io.out(p.booleans.has("json") ? JSON.stringify({ file, records: report.records, skipped: report.skippedCount, ...stats }, null, 2) + "\n" : formatStats(stats) + "\n");
+  if (p.booleans.has("json")) io.out(JSON.stringify({ file, records: report.records, skipped: report.skippedCount, ...stats, ...(cutoff ? { cutoff: { ...cutoff, overIds: cutoff.overIds.slice(0, 100) } } : {}) }, null, 2) + "\n");
+  else io.out(formatStats(stats) + "\n" + (cutoff ? formatCutoff(cutoff) + "\n" : ""));
   return 0;
 }
 
 // The study command loads the training stack, so it is imported only when it runs.
 const cmdStudy = async (argv: string[], io: CliIO): Promise<number> => (await import("./study.js")).cmdStudy(argv, io);
 
-const COMMANDS: Record<string, (argv: string[], io: CliIO) => Promise<number>> = { synth: cmdSynth, mix: cmdMix, stats: cmdStats, study: cmdStudy };
+const COMMANDS: Record<string, (argv: string[], io: CliIO) => Promise<number>> = { synth: cmdSynth, mix: cmdMix, stats: cmdStats, study: cmdStudy, gaps: cmdGaps };
 
 /** Runs `synth`, `mix` or `stats` (argv[0]) and returns the exit code; never throws. */
 export async function runDataCli(argv: string[], io: CliIO = processIO): Promise<number> {
