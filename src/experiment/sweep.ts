@@ -59,11 +59,25 @@ export interface SweepCounts {
   failed: number;
 }
 
+/** Training throughput of one run in its worker, tokens per second (undefined without timing). */
+export function trainTokensPerSecond(r: RunResult): number | undefined {
+  return r.trainSeconds !== undefined && r.trainSeconds > 0 ? r.trainTokens / r.trainSeconds : undefined;
+}
+
+const rate = (r: RunResult) => {
+  const v = trainTokensPerSecond(r);
+  return v === undefined ? {} : { trainTokensPerSecond: v };
+};
+
 export type SweepEvent =
   | { type: "start"; counts: SweepCounts; budget: string }
   | { type: "cell-start"; cell: SweepCell; counts: SweepCounts }
   | { type: "cell-progress"; cell: SweepCell; progress: RunProgress; counts: SweepCounts }
-  | { type: "cell-done"; cell: SweepCell; cached: boolean; accuracy: number; seconds: number; counts: SweepCounts }
+  | {
+      type: "cell-done"; cell: SweepCell; cached: boolean; accuracy: number; seconds: number; counts: SweepCounts;
+      /** Training tokens per second of the worker that ran the cell (trainTokens / trainSeconds), when the result has them. */
+      trainTokensPerSecond?: number;
+    }
   | { type: "cell-error"; cell: SweepCell; error: string; counts: SweepCounts }
   | { type: "end"; status: SweepStatus; counts: SweepCounts };
 
@@ -276,7 +290,7 @@ export async function runSweep(config: SweepConfig, opts: SweepRunOptions): Prom
     } else pending.push(c);
   }
   emit({ type: "start", counts: snap(), budget });
-  for (const o of outcomes) if (o) emit({ type: "cell-done", cell: infoOf(o), cached: true, accuracy: o.result!.accuracy, seconds: 0, counts: snap() });
+  for (const o of outcomes) if (o) emit({ type: "cell-done", cell: infoOf(o), cached: true, accuracy: o.result!.accuracy, seconds: 0, counts: snap(), ...rate(o.result!) });
 
   const inner = new AbortController();
   const onAbort = () => inner.abort();
@@ -291,7 +305,7 @@ export async function runSweep(config: SweepConfig, opts: SweepRunOptions): Prom
     counts.done++;
     counts.cached++;
     outcomes[c.index] = { ...info, cached: true, result: stored.result };
-    emit({ type: "cell-done", cell: info, cached: true, accuracy: stored.result.accuracy, seconds: 0, counts: snap() });
+    emit({ type: "cell-done", cell: info, cached: true, accuracy: stored.result.accuracy, seconds: 0, counts: snap(), ...rate(stored.result) });
   };
   /** The next cell this sweep may compute; undefined when the rest are held by other sweeps (or none are left). */
   const nextCell = (): PlannedCell | undefined => {
@@ -332,7 +346,7 @@ export async function runSweep(config: SweepConfig, opts: SweepRunOptions): Prom
         running = false;
         counts.done++;
         outcomes[c.index] = { ...info, cached: false, result };
-        emit({ type: "cell-done", cell: info, cached: false, accuracy: result.accuracy, seconds: (Date.now() - t0) / 1000, counts: snap() });
+        emit({ type: "cell-done", cell: info, cached: false, accuracy: result.accuracy, seconds: (Date.now() - t0) / 1000, counts: snap(), ...rate(result) });
       } catch (e) {
         if (running) counts.running--;
         if (inner.signal.aborted || e instanceof AbortError) {

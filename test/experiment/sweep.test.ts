@@ -61,6 +61,8 @@ describe("runSweep with an injected runner", () => {
     expect(events[0].type).toBe("start");
     expect(events.filter((e) => e.type === "cell-progress").length).toBeGreaterThanOrEqual(18 * 4);
     expect(events.filter((e) => e.type === "cell-done")).toHaveLength(18);
+    // each completion carries its worker's training throughput (trainTokens / trainSeconds)
+    for (const e of events) if (e.type === "cell-done") expect(e.trainTokensPerSecond).toBeGreaterThan(0);
     expect(events.at(-1)).toMatchObject({ type: "end", status: "complete", counts: { done: 18, total: 18 } });
     // rows: one per (cell, task), with per-example outcomes, the budget and the params.
     expect(out.results.rows).toHaveLength(36);
