@@ -79,6 +79,13 @@ async function runInstall(args: string[]): Promise<number> {
   process.stdout.write(`installed kernelspec "mixdistill" in ${r.kernelDir}\n`);
   if (r.labextensionDir) process.stdout.write(`installed JupyterLab extension in ${r.labextensionDir}\n`);
   else process.stdout.write("no prebuilt JupyterLab extension found (extension/labextension); kernel only\n");
+  if (r.widgetManagerDir) process.stdout.write(`JupyterLab widget manager found in ${r.widgetManagerDir}: widgets.* render in JupyterLab\n`);
+  else
+    process.stdout.write(
+      "JupyterLab widget manager not found: for widgets.* in your own JupyterLab, install it with `pip install jupyterlab_widgets` " +
+        "(JupyterLab and Notebook 7 need it; VS Code brings its own)\n",
+    );
+  if (!r.anywidgetDir) process.stdout.write("anywidget's front end not found: for widgets.anywidget(...) in JupyterLab, `pip install anywidget`\n");
   return 0;
 }
 

@@ -109,6 +109,32 @@ export interface InstallResult {
   dataDir: string;
   kernelDir: string;
   labextensionDir?: string;
+  /** Where JupyterLab's widget manager (`widgets.*` need it) and anywidget's front end were found, if at all. */
+  widgetManagerDir?: string;
+  anywidgetDir?: string;
+}
+
+/**
+ * Finds a labextension by package name in the Jupyter data directories a JupyterLab would read:
+ * the given one, $JUPYTER_PATH, the active virtualenv or conda prefix, /usr/local and /usr.
+ */
+export function findLabextension(
+  name: string,
+  dataDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+  systemDirs: readonly string[] = ["/usr/local/share/jupyter", "/usr/share/jupyter"],
+): string | undefined {
+  const dirs = [
+    dataDir,
+    ...(env.JUPYTER_PATH ?? "").split(":").filter(Boolean),
+    ...[env.VIRTUAL_ENV, env.CONDA_PREFIX].filter((p): p is string => !!p).map((p) => join(p, "share", "jupyter")),
+    ...systemDirs,
+  ];
+  for (const d of dirs) {
+    const p = join(d, "labextensions", ...name.split("/"));
+    if (existsSync(join(p, "package.json"))) return p;
+  }
+  return undefined;
 }
 
 export function install(packageRoot: string, dataDir: string): InstallResult {
@@ -125,5 +151,7 @@ export function install(packageRoot: string, dataDir: string): InstallResult {
     replaceDir(target, (tmp) => cpSync(prebuilt, tmp, { recursive: true }));
     result.labextensionDir = target;
   }
+  result.widgetManagerDir = findLabextension("@jupyter-widgets/jupyterlab-manager", dataDir);
+  result.anywidgetDir = findLabextension("anywidget", dataDir);
   return result;
 }

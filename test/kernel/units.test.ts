@@ -8,7 +8,7 @@ import { DELIMITER, DigestHistory, Signer, decode, encode, newHeader, parseConne
 import { transformCell } from "../../kernel/execute/transform.js";
 import { isComplete } from "../../kernel/execute/completeness.js";
 import { History, globToRegExp } from "../../kernel/history.js";
-import { install, kernelSpec, logoPng } from "../../kernel/install.js";
+import { findLabextension, install, kernelSpec, logoPng } from "../../kernel/install.js";
 import { toMimeBundle, isMimeBundle, progressBundle } from "../../kernel/execute/display.js";
 import { resolvePackage } from "../../kernel/execute/resolve.js";
 import { REPO } from "./client.js";
@@ -187,6 +187,19 @@ describe("history", () => {
 });
 
 describe("install", () => {
+  it("finds JupyterLab's widget manager and anywidget where JupyterLab would, and says when they are missing", () => {
+    const dir = tmp();
+    const data = join(dir, "share", "jupyter");
+    const none = { JUPYTER_PATH: "" };
+    expect(findLabextension("@jupyter-widgets/jupyterlab-manager", data, none, [])).toBeUndefined();
+    const venv = join(dir, "venv");
+    const mgr = join(venv, "share", "jupyter", "labextensions", "@jupyter-widgets", "jupyterlab-manager");
+    mkdirSync(mgr, { recursive: true });
+    writeFileSync(join(mgr, "package.json"), "{}");
+    expect(findLabextension("@jupyter-widgets/jupyterlab-manager", data, { VIRTUAL_ENV: venv }, [])).toBe(mgr);
+    expect(findLabextension("anywidget", data, { VIRTUAL_ENV: venv }, [])).toBeUndefined();
+  });
+
   it("writes the kernelspec with an absolute node, message interrupts and valid PNG logos", () => {
     const dir = tmp();
     const r = install(REPO, join(dir, "share", "jupyter"));
