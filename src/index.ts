@@ -265,6 +265,7 @@ export {
   estimateStudy,
   runStudy,
   summarizeStudy,
+  studyResults,
   studyReading,
   type StudyPreset,
   type StudyPart,

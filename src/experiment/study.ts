@@ -369,7 +369,8 @@ export function summarizeStudy(store: string | ResultsStore, p: StudyPreset, opt
     for (const report of studyGaps(rs, opts.replicates ?? 2000)) {
       reports.push({ sweep: sweep.name, report });
       for (const e of report.entries) {
-        if (e.benchmark !== AVERAGE && rs.benchmarks().length > 1) continue;
+        // One entry per student: the average over several benchmarks, or the single benchmark itself.
+        if (rs.benchmarks().length > 1 ? e.benchmark !== AVERAGE : e.benchmark === AVERAGE) continue;
         const g: StudyGap = { sweep: sweep.name, budget: sweep.budget, trainQuestions: sweep.trainQuestions, name: report.name, formula: report.formula, student: e.student, value: e.value, runs: e.runs, accuracy: e.accuracy };
         if (e.params !== undefined) g.params = e.params;
         if (e.interval) {

@@ -131,6 +131,13 @@ describe("notebooks", () => {
     expect(k.checks.inconsistent).toBe(1);
   });
 
+  it("notebook 3 runs a study at its test settings that measures something (non-zero accuracy for some variant)", () => {
+    const nb3 = first.find((s) => s.notebook.includes("03-"))!;
+    const k = keyNumbers(nb3.executed) as { runs: number; maxAccuracyByVariant: Record<string, number> };
+    expect(k.runs).toBeGreaterThan(0);
+    expect(Math.max(...Object.values(k.maxAccuracyByVariant))).toBeGreaterThan(0);
+  });
+
   it("exports HTML reports whose plots draw offline (plotly.js inlined once)", () => {
     for (const s of first) {
       const html = readFileSync(s.html!, "utf8");
