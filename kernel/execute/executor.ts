@@ -250,12 +250,13 @@ export class Executor {
       let result: unknown;
       try {
         let pending: Promise<{ value: unknown } | undefined>;
+        // Outside the window in which the I/O thread signals: nothing but the cell's code runs there.
+        declareGlobals(cell.declared, cell.enums);
         this.opts.runningCellCode?.(true);
         try {
           // Interrupts that came in the meantime, now that the I/O thread will signal for new ones.
           this.observeInterrupts();
           if (controller.signal.aborted) return this.errorOutcome(new InterruptedError());
-          declareGlobals(cell.declared, cell.enums);
           pending = script.runInThisContext({ breakOnSigint: true, displayErrors: false }) as Promise<{ value: unknown } | undefined>;
         } finally {
           this.opts.runningCellCode?.(false);
