@@ -125,6 +125,7 @@ export {
   resolveTemplate,
   formatExample,
   writeManifest,
+  buildMix,
   mixFilesPerQuestion,
   countRecords,
   fileDigest,
@@ -230,6 +231,8 @@ export {
 export {
   runSweep,
   planSweep,
+  exportClusterStudy,
+  importClusterResults,
   SweepMonitor,
   ResultsStore,
   storedResults,
