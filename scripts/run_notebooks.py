@@ -6,6 +6,10 @@ values given here go into a cell tagged `injected-parameters` right after it (Ty
 which the mixdistill kernel allows). `--small` uses each notebook's own small test settings from its
 metadata (`metadata.mixdistill.test_parameters`).
 
+`--product` runs the notebooks that ship with mixdistill (PRODUCT_NOTEBOOKS, in notebooks/ next to this
+script) and nothing else a user saved in that folder. Reports are written like any other output file:
+their permissions follow the umask (readable by group and others under the usual 022).
+
 Exit status: 0 when every notebook ran with no error output, 1 otherwise, 2 for bad arguments.
 Runs with Debian's /usr/bin/python3 (nbclient, nbconvert, nbformat).
 """
@@ -19,6 +23,16 @@ import time
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+
+# The notebooks that ship with mixdistill, in reading order (`npm run notebooks` runs these).
+PRODUCT_NOTEBOOKS = (
+    "01-paper-learnability-gap.ipynb",
+    "02-building-mixes.ipynb",
+    "03-toy-gap-study.ipynb",
+    "04-importing-real-runs.ipynb",
+)
+PRODUCT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks")
 
 
 def ts_literal(value):
@@ -56,19 +70,39 @@ def error_outputs(nb):
     return errors
 
 
+def current_umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path, text):
+    """Writes `path` through a temporary file in the same folder and one rename. mkstemp creates the
+    temporary file 0600; it gets the mode an ordinary new file would have (0666 less the umask) before the
+    rename, and it is removed if writing fails."""
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=os.path.basename(path))
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~current_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
 
 
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("notebooks", nargs="+", help="notebook files to execute")
-    ap.add_argument("--out", required=True, help="folder for executed notebooks and HTML reports")
+    ap.add_argument("notebooks", nargs="*", help="notebook files to execute")
+    ap.add_argument("--product", action="store_true",
+                    help="execute the notebooks that ship with mixdistill (" + ", ".join(PRODUCT_NOTEBOOKS) + ")")
+    ap.add_argument("--list", action="store_true", help="print the notebooks that would run, one a line, and exit")
+    ap.add_argument("--out", help="folder for executed notebooks and HTML reports")
     ap.add_argument("--small", action="store_true", help="use each notebook's small test parameters")
     ap.add_argument("-p", "--param", action="append", default=[], metavar="NAME=JSON",
                     help="override a parameter (JSON value), e.g. -p seeds=2")
@@ -76,6 +110,20 @@ def main(argv):
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default: 1800)")
     ap.add_argument("--no-html", action="store_true", help="skip the HTML reports")
     args = ap.parse_args(argv)
+
+    paths = list(args.notebooks)
+    if args.product:
+        paths += [os.path.join(PRODUCT_DIR, n) for n in PRODUCT_NOTEBOOKS]
+    if not paths:
+        ap.error("no notebooks given: name notebook files or pass --product")
+    for path in paths:
+        if not os.path.isfile(path):
+            ap.error(f"notebook {path!r} does not exist")
+    if args.list:
+        print("\n".join(paths))
+        return 0
+    if not args.out:
+        ap.error("--out is required: the folder for executed notebooks and HTML reports")
 
     overrides = {}
     for p in args.param:
@@ -89,7 +137,7 @@ def main(argv):
 
     summary = []
     failed = False
-    for path in args.notebooks:
+    for path in paths:
         nb = nbformat.read(path, as_version=4)
         params = {}
         if args.small:

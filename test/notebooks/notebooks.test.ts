@@ -1,16 +1,19 @@
-// Every notebook in notebooks/ executes headlessly (Debian's nbclient, the installed mixdistill kernelspec)
+// Every product notebook (scripts/run_notebooks.py --product) executes headlessly (Debian's nbclient, the installed mixdistill kernelspec)
 // with its small test parameters, with no error output; notebook 1's recomputed gaps match the paper's
 // accuracies; a second execution with the same parameters gives the same numbers and byte-identical exports.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { basename, join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const root = join(import.meta.dirname, "..", "..");
 const notebooksDir = join(root, "notebooks");
-const notebooks = readdirSync(notebooksDir).filter((f) => f.endsWith(".ipynb")).sort();
+const runner = join(root, "scripts", "run_notebooks.py");
+/** The notebooks that ship with mixdistill, as the runner lists them (not whatever else is in the folder). */
+const notebooks = spawnSync("/usr/bin/python3", [runner, "--product", "--list"], { encoding: "utf8" })
+  .stdout.trim().split("\n").filter(Boolean).map((p) => basename(p));
 
 interface Summary {
   notebook: string;
@@ -27,6 +30,7 @@ interface Output {
 }
 interface Cell {
   cell_type: string;
+  source: string | string[];
   metadata: { tags?: string[] };
   outputs?: Output[];
 }
@@ -36,18 +40,14 @@ let env: NodeJS.ProcessEnv;
 
 function execute(run: string): Summary[] {
   const out = join(work, run);
-  const r = spawnSync(
-    "/usr/bin/python3",
-    [
-      join(root, "scripts", "run_notebooks.py"),
-      ...notebooks.map((n) => join(notebooksDir, n)),
-      "--out", out, "--small", "--timeout", "600",
-      // Fresh study store and export folder per run, so the second run recomputes everything.
-      "-p", `store=${JSON.stringify(join(work, run, "store"))}`,
-      "-p", `outDir=${JSON.stringify(join(work, run, "mixes"))}`,
-    ],
-    { env, encoding: "utf8", timeout: 900_000 },
-  );
+  const args = [
+    runner, "--product", "--out", out, "--small", "--timeout", "600",
+    // Fresh study store and export folder per run, so the second run recomputes everything.
+    "-p", `store=${JSON.stringify(join(work, run, "store"))}`,
+    "-p", `outDir=${JSON.stringify(join(work, run, "mixes"))}`,
+  ];
+  // Under the usual umask, so the reports' permissions can be checked against it.
+  const r = spawnSync("/bin/sh", ["-c", 'umask 022 && exec /usr/bin/python3 "$@"', "sh", ...args], { env, encoding: "utf8", timeout: 900_000 });
   if (r.status !== 0) throw new Error(`run_notebooks.py exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
   return JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as Summary[];
 }
@@ -104,6 +104,34 @@ describe("notebooks", () => {
       // Committed notebooks carry no outputs: numbers come from executing them.
       expect((nb.cells as Cell[]).every((c) => !c.outputs || c.outputs.length === 0), n).toBe(true);
     }
+  });
+
+  it("npm run notebooks runs the product notebooks only, not other notebooks saved in notebooks/", () => {
+    const script = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts.notebooks!;
+    expect(script).toContain("run_notebooks.py --product");
+    expect(script).not.toMatch(/\*\.ipynb/);
+    expect(notebooks).toEqual(["01-paper-learnability-gap.ipynb", "02-building-mixes.ipynb", "03-toy-gap-study.ipynb", "04-importing-real-runs.ipynb"]);
+    expect(first.map((s) => basename(s.notebook))).toEqual(notebooks);
+  });
+
+  it("each notebook's introduction states its run time with a figure", () => {
+    for (const n of notebooks) {
+      const intro = (JSON.parse(readFileSync(join(notebooksDir, n), "utf8")) as { cells: Cell[] }).cells
+        .filter((c) => c.cell_type === "markdown").map((c) => [c.source].flat().join("")).join("\n");
+      const stated = /\*\*Run time:\*\*\s*([^.]*)/.exec(intro)?.[1];
+      expect(stated, `${n}: no "**Run time:**" sentence`).toBeDefined();
+      // A quantity before the unit: "about 10 seconds", "a few seconds", "half a minute", not "seconds".
+      expect(stated, n).toMatch(/(\d|\b(a few|half an?|one|two|three|five|ten|twenty|thirty)\b)[^,;]*\b(seconds?|minutes?|hours?)\b/);
+    }
+  });
+
+  it("writes reports readable by group and others (the umask's mode), with no temporary files left", () => {
+    const out = join(work, "run1");
+    const files = readdirSync(out).filter((f) => /\.(html|ipynb|json)$/.test(f));
+    expect(files).toContain("summary.json");
+    expect(files.filter((f) => f.endsWith(".html")).length).toBe(notebooks.length);
+    for (const f of files) expect((statSync(join(out, f)).mode & 0o777).toString(8), f).toBe("644");
+    expect(readdirSync(out).filter((f) => f.startsWith(".tmp-"))).toEqual([]);
   });
 
   it("executes every notebook with no error output", () => {
