@@ -4,7 +4,7 @@
 import process from "node:process";
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 
 const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -106,17 +106,7 @@ async function runKernel(args: string[]): Promise<number | void> {
 }
 
 async function runData(argv: string[]): Promise<number> {
-  const file = join(PACKAGE_ROOT, "dist", "src", "cli", "index.js");
-  let mod: { runDataCli?: (argv: string[]) => Promise<number | void> | number | void };
-  try {
-    mod = (await import(pathToFileURL(file).href)) as typeof mod;
-  } catch (err) {
-    process.stderr.write(`mixdistill ${argv[0]}: the corpus tools are not available (${file}: ${(err as Error).message})\n`);
-    return 1;
-  }
-  if (typeof mod.runDataCli !== "function") {
-    process.stderr.write(`mixdistill ${argv[0]}: ${file} does not export runDataCli\n`);
-    return 1;
-  }
-  return (await mod.runDataCli(argv)) ?? 0;
+  // Loaded only for these commands: the library is not on the kernel's start-up path.
+  const { runDataCli } = await import("../src/cli/index.js");
+  return runDataCli(argv);
 }

@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import { isAbsolute, join, resolve as resolvePath } from "node:path";
 import { pathToFileURL } from "node:url";
 import vm from "node:vm";
-import { resolvePackage } from "./resolve.js";
+import { resolveOwnExport, resolvePackage } from "./resolve.js";
 import { CellSyntaxError, RUNTIME, type TransformedCell, transformCell } from "./transform.js";
 
 export type ExecOutcome =
@@ -28,7 +28,7 @@ export class InterruptedError extends Error {
 export interface ExecutorOptions {
   /** Directory relative imports and bare package names are resolved from (the notebook's). */
   cwd: string;
-  /** Root of the mixdistill package (holds dist/src/index.js). */
+  /** Root of the mixdistill package: its package.json's "exports" map serves `mixdistill/...` imports. */
   packageRoot: string;
   /** How many interrupts the I/O thread has received (a counter shared between the threads). */
   interruptCount?: () => number;
@@ -182,8 +182,8 @@ export class Executor {
   /** Resolves a cell's import: `mixdistill`, node builtins, paths, and packages (ESM or CJS). */
   async importModule(spec: string): Promise<Record<string, unknown>> {
     if (spec === "mixdistill" || spec.startsWith("mixdistill/")) {
-      const sub = spec === "mixdistill" ? "index" : spec.slice("mixdistill/".length);
-      const file = join(this.opts.packageRoot, "dist", "src", `${sub}.js`);
+      // Through the package's own "exports" map, as Node resolves a package importing itself.
+      const file = resolveOwnExport(spec, this.opts.packageRoot);
       if (!existsSync(file)) throw new Error(`cannot import "${spec}": ${file} does not exist (run \`npm run build\`)`);
       return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
     }

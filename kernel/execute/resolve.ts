@@ -76,3 +76,49 @@ export function resolvePackage(spec: string, from: string): string | undefined {
     if (dirname(dir) === dir) return undefined;
   }
 }
+
+/** A package's name and "exports" map, read once per package root. */
+const ownPackages = new Map<string, { name: string; exports: Exports }>();
+
+/**
+ * The file for `spec` (the package's own name, or name/subpath) through the "exports" map of the
+ * package at `packageRoot`, as Node resolves a package importing itself. Throws for a subpath the
+ * map does not export, naming it and the ones that are.
+ */
+export function resolveOwnExport(spec: string, packageRoot: string): string {
+  let pkg = ownPackages.get(packageRoot);
+  if (!pkg) {
+    const parsed = JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { name?: string; exports?: Exports };
+    if (typeof parsed.name !== "string" || parsed.exports === undefined) throw new Error(`${join(packageRoot, "package.json")} has no name or no "exports" map`);
+    pkg = { name: parsed.name, exports: parsed.exports };
+    ownPackages.set(packageRoot, pkg);
+  }
+  const { name, subpath } = splitSpecifier(spec);
+  if (name !== pkg.name) throw new Error(`cannot import "${spec}": not the package ${pkg.name}`);
+  const target = resolveExports(pkg.exports, subpath);
+  if (!target || !/\.[cm]?js$/.test(target)) {
+    const known =
+      pkg.exports !== null && typeof pkg.exports === "object" && !Array.isArray(pkg.exports)
+        ? Object.keys(pkg.exports).filter((k) => k.startsWith(".") && !k.endsWith(".json")).map((k) => (k === "." ? pkg!.name : `${pkg!.name}/${k.slice(2)}`))
+        : [pkg.name];
+    throw new Error(`cannot import "${spec}": ${pkg.name} does not export "${subpath}" (it exports ${known.map((k) => `"${k}"`).join(", ")})`);
+  }
+  return join(packageRoot, target);
+}
+
+/**
+ * The declaration file of every module the package at `packageRoot` exports, by import specifier
+ * (`mixdistill`, `mixdistill/mix`, ...): the "types" condition of each "exports" entry.
+ */
+export function ownExportTypes(packageRoot: string): Record<string, string> {
+  const pkg = JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { name?: string; exports?: Exports };
+  const out: Record<string, string> = {};
+  const map = pkg.exports;
+  if (typeof pkg.name !== "string" || map === null || typeof map !== "object" || Array.isArray(map)) return out;
+  for (const [key, target] of Object.entries(map)) {
+    if (!key.startsWith(".") || key.includes("*")) continue;
+    const types = target !== null && typeof target === "object" && !Array.isArray(target) ? target.types : undefined;
+    if (typeof types === "string") out[key === "." ? pkg.name : `${pkg.name}/${key.slice(2)}`] = join(packageRoot, types);
+  }
+  return out;
+}

@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import type * as TS from "typescript";
+import { ownExportTypes } from "../execute/resolve.js";
 import type { CellDiagnostic, CompletionResult } from "./protocol.js";
 
 /** Codes that are artefacts of cells-as-files, not mistakes: redeclaration, top-level await in a script. */
@@ -82,8 +83,8 @@ export class CellLanguageService {
       experimentalDecorators: true,
       noEmit: true,
       paths: {
-        mixdistill: [join(packageRoot, "dist", "src", "index.d.ts")],
-        "mixdistill/*": [join(packageRoot, "dist", "src", "*")],
+        // What the package's "exports" map offers, as cells import it at run time.
+        ...Object.fromEntries(Object.entries(ownExportTypes(packageRoot)).map(([spec, file]) => [spec, [file]])),
         "@mixdistill/kernel-host": [join(packageRoot, "dist", "kernel", "widgets", "host.d.ts")],
       },
     };
