@@ -21,6 +21,7 @@ import {
   type MixStrategyName,
 } from "../../src/contract/index.js";
 import type { CorpusRecord, MixOptions } from "../../src/index.js";
+import { resolveWeights } from "../../src/mix/index.js";
 import type { Comm, DisplayHandle, MimeBundle, WidgetHost } from "./host.js";
 import { mixerStaticHtml, mixerText } from "../../src/contract/static-view.js";
 
@@ -60,25 +61,17 @@ export class MixerError extends Error {
   }
 }
 
-const WEIGHT_TOLERANCE = 1e-6;
-
-/** Validates weights for `n` sources and normalises them to sum 1 (a number in [0, 1] means the first of two). */
-export function normaliseWeights(value: unknown, n: number, field = "weights"): number[] {
-  let w: unknown = value;
+/**
+ * Weights given in code (`weights`, `weight`, `value`): a single number is the first of two; the
+ * library's resolveWeights validates the vector and normalises it (one check, where weights enter).
+ */
+function weightsFrom(value: unknown, sources: readonly string[], field: string): number[] {
   if (typeof value === "number") {
-    if (!Number.isFinite(value) || value < 0 || value > 1) throw new MixerError(field, `expected a number in [0, 1], got ${value}`);
-    if (n !== 2) throw new MixerError(field, `a single number sets the first of two weights; this mixer has ${n} sources`);
-    w = [value, 1 - value];
+    if (sources.length !== 2) throw new MixerError(field, `a single number sets the first of two weights; this mixer has ${sources.length} sources`);
+    if (!(value >= 0 && value <= 1)) throw new MixerError(field, `expected a number in [0, 1], got ${value}`);
+    return [value, 1 - value];
   }
-  if (!Array.isArray(w) || w.length !== n) throw new MixerError(field, `expected ${n} weights (one per source), got ${JSON.stringify(value)}`);
-  w.forEach((x, i) => {
-    if (typeof x !== "number" || !Number.isFinite(x) || x < 0)
-      throw new MixerError(`${field}[${i}]`, `expected a non-negative number, got ${JSON.stringify(x)}`);
-  });
-  const sum = (w as number[]).reduce((a, b) => a + b, 0);
-  if (!(sum > 0)) throw new MixerError(field, "weights sum to 0");
-  if (Math.abs(sum - 1) <= WEIGHT_TOLERANCE) return (w as number[]).slice();
-  return (w as number[]).map((x) => x / sum);
+  return resolveWeights(value, sources, field);
 }
 
 export class Mixer {
@@ -115,8 +108,8 @@ export class Mixer {
     this.sources = sources.slice();
     if (opts.weight !== undefined && opts.weights !== undefined) throw new MixerError("weight", "give weight or weights, not both");
     this.weightsNow =
-      opts.weights !== undefined ? normaliseWeights(opts.weights, sources.length)
-      : opts.weight !== undefined ? normaliseWeights(opts.weight, sources.length, "weight")
+      opts.weights !== undefined ? weightsFrom(opts.weights, sources, "weights")
+      : opts.weight !== undefined ? weightsFrom(opts.weight, sources, "weight")
       : sources.map(() => 1 / sources.length);
     this.strategyNow = checkStrategy(opts.strategy ?? "per-question");
     this.seedNow = checkSeed(opts.seed ?? 0);
@@ -132,7 +125,7 @@ export class Mixer {
     return this.weightsNow.slice();
   }
   set value(v: number[] | number) {
-    this.set({ weights: normaliseWeights(v, this.sources.length, "value") }, "code");
+    this.set({ weights: weightsFrom(v, this.sources, "value") }, "code");
   }
 
   get strategy(): MixStrategyName {
@@ -233,8 +226,7 @@ export class Mixer {
       return;
     }
     try {
-      if (msg.weights && msg.weights.length !== this.sources.length)
-        throw new MixerError("weights", `expected ${this.sources.length} weights (one per source), got ${msg.weights.length}`);
+      // The contract checked the message; the library's options check that the weights fit the sources.
       this.set({ weights: msg.weights, strategy: msg.strategy, seed: msg.seed }, "frontend", comm, request_id);
     } catch (err) {
       this.sendTo(comm, { type: "error", ...(request_id !== undefined ? { request_id } : {}), message: (err as Error).message });

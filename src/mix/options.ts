@@ -58,13 +58,23 @@ export class MixOptionError extends Error {
   }
 }
 
-function normalise(w: number[], field: string): number[] {
+function normalise(w: readonly unknown[], field: string): number[] {
   w.forEach((x, i) => {
-    if (!(Number.isFinite(x) && x >= 0)) throw new MixOptionError(`${field}[${i}]`, `expected a non-negative number, got ${x}`);
+    if (!(typeof x === "number" && Number.isFinite(x) && x >= 0)) throw new MixOptionError(`${field}[${i}]`, `expected a non-negative number, got ${typeof x === "number" ? x : JSON.stringify(x) ?? String(x)}`);
   });
-  const sum = w.reduce((a, b) => a + b, 0);
+  const sum = (w as number[]).reduce((a, b) => a + b, 0);
   if (!(sum > 0)) throw new MixOptionError(field, "weights sum to 0");
-  return w.map((x) => x / sum);
+  return (w as number[]).map((x) => x / sum);
+}
+
+/**
+ * Weights as they enter from code: one finite, non-negative number per source, not all zero;
+ * returned normalised to sum 1. The one check of a weight vector (mix options, the mixer widget).
+ */
+export function resolveWeights(weights: unknown, sources: readonly string[], field = "weights"): number[] {
+  if (!Array.isArray(weights) || weights.length !== sources.length)
+    throw new MixOptionError(field, `expected ${sources.length} weights (one per source), got ${Array.isArray(weights) ? weights.length : JSON.stringify(weights) ?? String(weights)}`);
+  return normalise(weights, field);
 }
 
 /** Validates options once, at the boundary; everything after works on ResolvedMixOptions. */
@@ -75,8 +85,7 @@ export function resolveMixOptions(o: MixOptions): ResolvedMixOptions {
   let weights: number[];
   if (o.weights && o.ratio) throw new MixOptionError("weights", "give weights or ratio, not both");
   if (o.weights) {
-    if (o.weights.length !== o.sources.length) throw new MixOptionError("weights", `expected ${o.sources.length} weights (one per source), got ${o.weights.length}`);
-    weights = normalise(o.weights.slice(), "weights");
+    weights = resolveWeights(o.weights, o.sources);
   } else if (o.ratio) {
     for (const k of Object.keys(o.ratio)) if (!o.sources.includes(k)) throw new MixOptionError(`ratio.${k}`, `not one of the sources (${o.sources.join(", ")})`);
     weights = normalise(o.sources.map((s) => o.ratio![s] ?? 0), "ratio");
@@ -108,8 +117,7 @@ export function resolveMixOptions(o: MixOptions): ResolvedMixOptions {
       if (!Number.isInteger(rule.minLevel)) throw new MixOptionError("levelRule.minLevel", `expected an integer, got ${rule.minLevel}`);
     } else {
       for (const [l, w] of Object.entries(rule.weights)) {
-        if (!Array.isArray(w) || w.length !== o.sources.length) throw new MixOptionError(`levelRule.weights.${l}`, `expected ${o.sources.length} weights`);
-        normalise(w.slice(), `levelRule.weights.${l}`);
+        resolveWeights(w, o.sources, `levelRule.weights.${l}`);
       }
     }
   }

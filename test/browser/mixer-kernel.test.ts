@@ -163,6 +163,12 @@ describe("kernel-side mixer", () => {
     expect(() => mixer(corpus, { sources: ["long", "medium"] })).toThrow(/no question has a "medium" response \(sources in this corpus: long, short, large, small, pad, long_noslip\)/);
     expect(() => mixer(corpus, { sources: ["long", "short"], weight: 2 })).toThrow(/weight/);
     expect(() => mixer(corpus, { sources: ["long", "short"], weight: 0.2, seed: 1.5 })).toThrow(/seed/);
+    // Weight vectors from code are checked once, by the library's mix options.
+    expect(() => mixer(corpus, { sources: ["long", "short"], weights: [1, -1] })).toThrow('mix option "weights[1]": expected a non-negative number, got -1');
+    expect(() => mixer(corpus, { sources: ["long", "short"], weights: [0, 0] })).toThrow('mix option "weights": weights sum to 0');
+    expect(() => { m.value = [0.5, 0.5]; }).toThrow('mix option "value": expected 3 weights (one per source), got 2');
+    expect(() => { m.value = 0.5; }).toThrow(/a single number sets the first of two weights; this mixer has 3 sources/);
+    expect(m.value).toEqual([0.25, 0.25, 0.5]);
     expect(() => mixer(corpus, { sources: ["long", "short"], strategy: "x" as never })).toThrow(/strategy/);
     expect(() => mixer([], {})).toThrow(/corpus/);
   });

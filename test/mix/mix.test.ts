@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { synth, type CorpusRecord } from "../../src/data/index.js";
 import { charTokenizer } from "../../src/tokenize/index.js";
 import { parseMixerState } from "../../src/contract/index.js";
-import { exactCounts, mix, mixComposition, MixOptionError, type MixOptions } from "../../src/mix/index.js";
+import { exactCounts, mix, mixComposition, MixOptionError, resolveWeights, type MixOptions } from "../../src/mix/index.js";
 
 const corpus = synth({ task: "mixed", n: 2000, seed: 11 });
 const LS = { sources: ["long", "short"], ratio: { long: 1, short: 4 } };
@@ -152,6 +152,16 @@ describe("options and composition", () => {
     expect(() => mix(corpus, { sources: ["long", "short"], ratio: { lng: 1 }, strategy: "per-question" })).toThrow(/ratio.lng/);
     expect(() => mix(corpus, { sources: ["long", "short"], weights: [0, 0], strategy: "per-question" })).toThrow(/sum to 0/);
     expect(() => mix(corpus, { sources: ["long", "short"], fractions: { long: 2 }, strategy: "concat" })).toThrow(/fractions.long/);
+    expect(() => mix(corpus, { sources: ["long", "short"], weights: "1,4" as never, strategy: "per-question" })).toThrow('mix option "weights": expected 2 weights (one per source), got "1,4"');
+    expect(() => mix(corpus, { sources: ["long", "short"], strategy: "per-question", weights: [1, 4], levelRule: { weights: { "3": [1] } } })).toThrow('mix option "levelRule.weights.3": expected 2 weights (one per source), got 1');
+  });
+
+  it("resolveWeights: one weight per source, finite and non-negative, normalised to sum 1", () => {
+    expect(resolveWeights([1, 3], ["a", "b"])).toEqual([0.25, 0.75]);
+    expect(resolveWeights([0.2, 0.8], ["a", "b"], "value")).toEqual([0.2, 0.8]);
+    expect(() => resolveWeights([1, Number.NaN], ["a", "b"])).toThrow('mix option "weights[1]": expected a non-negative number, got NaN');
+    expect(() => resolveWeights([1, "2"], ["a", "b"], "value")).toThrow('mix option "value[1]": expected a non-negative number, got "2"');
+    expect(() => resolveWeights(undefined, ["a", "b"])).toThrow('mix option "weights": expected 2 weights (one per source), got undefined');
   });
 
   it("mixComposition agrees with mix and is a valid mixer state composition", () => {
