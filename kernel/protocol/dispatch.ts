@@ -274,7 +274,7 @@ export class Protocol implements ExecutionContext {
       protocol_version: PROTOCOL_VERSION,
       implementation: i.implementation,
       implementation_version: i.implementationVersion,
-      language_info: i.languageInfo as JsonObject,
+      language_info: i.languageInfo,
       banner: i.banner,
       help_links: i.helpLinks,
       debugger: false,
@@ -314,8 +314,8 @@ export class Protocol implements ExecutionContext {
       if (stopOnError) this.abortQueuedExecutions();
       return;
     }
-    if (r.data && !silent) this.publish("execute_result", { execution_count: count, data: r.data as JsonObject, metadata: {} }, msg);
-    this.reply("shell", msg, "execute_reply", { status: "ok", execution_count: count, payload: this.payload, user_expressions: r.userExpressions as JsonObject }, { status: "ok" });
+    if (r.data && !silent) this.publish("execute_result", { execution_count: count, data: r.data, metadata: {} }, msg);
+    this.reply("shell", msg, "execute_reply", { status: "ok", execution_count: count, payload: this.payload, user_expressions: r.userExpressions }, { status: "ok" });
   }
 
   /** After a failed cell with stop_on_error: queued executions are answered "aborted", not run. */
@@ -342,7 +342,7 @@ export class Protocol implements ExecutionContext {
       matches: r.matches,
       cursor_start: indexToCodePoints(code, r.start),
       cursor_end: indexToCodePoints(code, r.end),
-      metadata: { _jupyter_types_experimental: r.types as unknown as JsonObject[] },
+      metadata: { _jupyter_types_experimental: r.types },
     });
   }
 
@@ -351,7 +351,7 @@ export class Protocol implements ExecutionContext {
     const cursor = codePointsToIndex(code, int(msg.content, "cursor_pos", [...code].length)!);
     const detail = int(msg.content, "detail_level", 0)!;
     const data = await this.interpreter.inspect(code, cursor, detail);
-    this.reply("shell", msg, "inspect_reply", data ? { status: "ok", found: true, data: data as JsonObject, metadata: {} } : { status: "ok", found: false, data: {}, metadata: {} });
+    this.reply("shell", msg, "inspect_reply", data ? { status: "ok", found: true, data, metadata: {} } : { status: "ok", found: false, data: {}, metadata: {} });
   }
 
   private async isComplete(msg: Message): Promise<void> {
