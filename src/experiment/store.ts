@@ -1,11 +1,14 @@
 /**
- * The results store: one JSON file per finished cell, named by the hash of the cell's full
- * configuration, written to a temporary name and renamed into place. A crash (kill -9 included)
+ * The results store: one gzipped JSON file per finished cell (`<key>.json.gz`; plain `<key>.json`
+ * files of earlier stores are read too), named by the hash of the cell's full configuration,
+ * written to a temporary name and renamed into place. Decoded outputs are kept (every example's
+ * text), so a compressed cell of 300 long outputs takes about 10 KB instead of 70. A crash (kill -9 included)
  * leaves either no file or a complete one; every file carries a checksum and is validated on
  * read, so a damaged one counts as missing and is recomputed, never silently used.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { randomBytes } from "node:crypto";
 import type { RunResult, StudentConfig, TrainConfig } from "../train/spec.js";
 import { canonicalJson, hashOf, sha256Hex } from "./hash.js";
@@ -48,7 +51,7 @@ export interface StoredCell {
 
 export const cellKey = (c: CellConfig): string => hashOf({ v: 1, ...c });
 
-const FILE_RE = /^[0-9a-f]{64}\.json$/;
+const FILE_RE = /^[0-9a-f]{64}\.json(?:\.gz)?$/;
 const TMP_RE = /^\.([0-9a-f]{64})\.(\d+)\.[0-9a-f]+\.tmp$/;
 const CLAIM_RE = /^([0-9a-f]{64})\.claim$/;
 
@@ -80,12 +83,18 @@ export function checkStoredCell(x: unknown, expectedKey?: string): string | unde
   return undefined;
 }
 
+/** Parses a cell file, gzipped (`.gz`) or plain. */
+function readCellFile(path: string): unknown {
+  const bytes = readFileSync(path);
+  return JSON.parse((path.endsWith(".gz") ? gunzipSync(bytes) : bytes).toString("utf8"));
+}
+
 /** Writes a file atomically: temp file in the same directory, fsync, rename. */
-function writeAtomicSync(dir: string, name: string, tmpName: string, text: string): void {
+function writeAtomicSync(dir: string, name: string, tmpName: string, bytes: Buffer): void {
   const tmp = join(dir, tmpName);
   const fd = openSync(tmp, "w");
   try {
-    writeSync(fd, text);
+    writeSync(fd, bytes);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -130,25 +139,18 @@ export class ResultsStore {
     mkdirSync(this.cellsDir, { recursive: true });
   }
 
-  private path(key: string): string {
-    return join(this.cellsDir, `${key}.json`);
-  }
-
-  /** The stored cell for a key, or undefined when absent or damaged. */
+  /** The stored cell for a key, or undefined when absent or damaged (the gzipped file first, then a plain one). */
   get(key: string): StoredCell | undefined {
-    let text: string;
-    try {
-      text = readFileSync(this.path(key), "utf8");
-    } catch {
-      return undefined;
+    for (const name of [`${key}.json.gz`, `${key}.json`]) {
+      let x: unknown;
+      try {
+        x = readCellFile(join(this.cellsDir, name));
+      } catch {
+        continue;
+      }
+      if (checkStoredCell(x, key) === undefined) return x as StoredCell;
     }
-    let x: unknown;
-    try {
-      x = JSON.parse(text);
-    } catch {
-      return undefined;
-    }
-    return checkStoredCell(x, key) === undefined ? (x as StoredCell) : undefined;
+    return undefined;
   }
 
   has(key: string): boolean {
@@ -160,7 +162,9 @@ export class ResultsStore {
     const key = cellKey(config);
     const body = { format: "mixdistill.cell.v1" as const, key, config, meta, result, finishedAt: new Date().toISOString() };
     const cell: StoredCell = { ...body, checksum: sha256Hex(canonicalJson(body)) };
-    writeAtomicSync(this.cellsDir, `${key}.json`, `.${key}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`, JSON.stringify(cell) + "\n");
+    writeAtomicSync(this.cellsDir, `${key}.json.gz`, `.${key}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`, gzipSync(JSON.stringify(cell) + "\n", { level: 9 }));
+    // A plain file of the same cell (an earlier store's format) is superseded by the compressed one.
+    rmSync(join(this.cellsDir, `${key}.json`), { force: true });
     return cell;
   }
 
@@ -241,7 +245,7 @@ export class ResultsStore {
       let problem: string | undefined;
       let x: unknown;
       try {
-        x = JSON.parse(readFileSync(join(this.cellsDir, name), "utf8"));
+        x = readCellFile(join(this.cellsDir, name));
         problem = checkStoredCell(x, name.slice(0, 64));
       } catch (e) {
         problem = `unreadable (${(e as Error).message})`;

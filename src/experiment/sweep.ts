@@ -11,6 +11,7 @@ import type { Budget, EvalExample, RunProgress, RunResult, RunSpec, StudentConfi
 import { AVERAGE, ResultSet, type ResultRow } from "../gap/results.js";
 import { formatParams } from "../gap/metrics.js";
 import { hashOf } from "./hash.js";
+import { resolveStudentConfig, trainFlopsPerToken } from "../model/config.js";
 import { AbortError, WorkerPool, type CellRunner, type WorkerPoolOptions } from "./pool.js";
 import { cellKey, ResultsStore, type CellConfig, type CellMeta, type StoredCell } from "./store.js";
 
@@ -35,6 +36,11 @@ export interface SweepConfig {
   seeds?: number[];
   /** Everything but the seed. `budget` is the budget rule: equal epochs, tokens or steps. */
   training: Omit<TrainConfig, "seed">;
+  /**
+   * Peak learning rate per student name, overriding `training.lr` (wider students want a lower one:
+   * at 1e-2, `mini` and `small` diverge where `nano` and `micro` learn).
+   */
+  lrByStudent?: Record<string, number>;
   test: EvalExample[];
   maxNewTokens: number;
   /** Benchmark name for test examples without a `task`; default "test". */
@@ -186,6 +192,28 @@ function validate(c: SweepConfig): void {
   if (!Array.isArray(c.test) || c.test.length === 0) fail("test: expected at least one evaluation example");
   if (!Number.isSafeInteger(c.maxNewTokens) || c.maxNewTokens <= 0) fail("maxNewTokens: expected a positive integer");
   if (!c.training || !c.training.budget) fail("training.budget: expected a budget rule (epochs, tokens or steps)");
+  for (const [name, lr] of Object.entries(c.lrByStudent ?? {})) {
+    if (!sn.has(name)) fail(`lrByStudent.${name}: not one of the sweep's students (${[...sn].join(", ")})`);
+    if (typeof lr !== "number" || !(lr > 0) || !Number.isFinite(lr)) fail(`lrByStudent.${name}: expected a positive learning rate, got ${JSON.stringify(lr)}`);
+  }
+}
+
+/**
+ * A cell's relative cost for scheduling: training FLOPs per token of the student at the variant's
+ * mean sequence length, times the tokens its budget trains on (epochs x the variant's tokens; a
+ * tokens or steps budget trains the same amount for every variant, so only the length counts).
+ */
+function cellCost(student: string | StudentConfig, v: DataVariant, budget: Budget): number {
+  const n = Math.max(1, v.train.length);
+  const chars = v.train.reduce((s, e) => s + e.prompt.length + e.response.length + 1, 0);
+  const T = Math.max(1, Math.round(chars / n));
+  let flops: number;
+  try {
+    flops = trainFlopsPerToken(resolveStudentConfig(student, 64), T);
+  } catch {
+    flops = 1;
+  }
+  return flops * (budget.kind === "epochs" ? budget.epochs * chars : T);
 }
 
 interface PlannedCell extends SweepCell {
@@ -203,9 +231,15 @@ export function planSweep(c: SweepConfig): PlannedCell[] {
   const dataHash = new Map(c.variants.map((v) => [v.name, v.manifestHash ?? hashOf(v.train)]));
   const out: PlannedCell[] = [];
   for (const seed of c.seeds ?? [0, 1, 2]) {
-    for (const student of c.students) {
-      for (const v of c.variants) {
-        const training: TrainConfig = { ...c.training, seed };
+    // Longest first within a replicate (largest student, most training tokens), so the
+    // slowest cell does not start last and leave the other workers idle at the end.
+    const order: Array<[string | StudentConfig, DataVariant, number]> = [];
+    for (const student of c.students) for (const v of c.variants) order.push([student, v, cellCost(student, v, c.training.budget)]);
+    order.sort((a, b) => b[2] - a[2]);
+    for (const [student, v] of order) {
+      {
+        const lr = c.lrByStudent?.[studentName(student)];
+        const training: TrainConfig = lr === undefined ? { ...c.training, seed } : { ...c.training, lr, seed };
         const maxNewTokens = v.maxNewTokens ?? c.maxNewTokens;
         const config: CellConfig = { data: dataHash.get(v.name)!, student, training, test, maxNewTokens, backend };
         const meta: CellMeta = { student: studentName(student), variant: v.name, seed, budget };

@@ -91,12 +91,12 @@ describe("study presets", () => {
     const data = studyData(full);
     const sweeps = planStudy(full, data);
     const names = sweeps.map((s) => s.name);
-    expect(names[0]).toBe("full/gap-vs-size/equal-epochs/n=1000");
+    expect(names[0]).toBe("full/gap-vs-size/equal-epochs/n=3000");
     const tokens = sweeps.filter((s) => s.budget === "equal-tokens");
-    expect(tokens.map((s) => s.name)).toEqual(["full/equal-tokens/equal-tokens/long/n=1000", "full/equal-tokens/equal-tokens/large/n=1000"]);
+    expect(tokens.map((s) => s.name)).toEqual(["full/equal-tokens/equal-tokens/long/n=3000", "full/equal-tokens/equal-tokens/large/n=3000"]);
     const mixLong = tokens[0]!.variants.find((v) => v.name === "mix-long")!;
     expect(tokens[0]!.training).toEqual({ kind: "tokens", tokens: full.epochs * epochTokens(mixLong) });
-    expect(sweeps.filter((s) => s.part === "data-scale").map((s) => s.trainQuestions)).toEqual([500, 2000]);
+    expect(sweeps.filter((s) => s.part === "data-scale").map((s) => s.trainQuestions)).toEqual([1000, 2000, 3000]);
     for (const s of sweeps) for (const v of s.variants) expect(v.train.length).toBe(s.trainQuestions);
     // No test question is a training question.
     const trainQ = new Set(data.train.map((r) => r.question));

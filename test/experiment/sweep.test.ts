@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { cellKey, formatSweepOutcome, planSweep, ResultsStore, runSweep, storedResults, SweepMonitor, type CellRunner, type SweepEvent } from "../../src/experiment/index.js";
 import { longCotGap } from "../../src/gap/index.js";
@@ -15,6 +16,21 @@ const inProcess = (calls: string[]): CellRunner => async (spec, ctx) => {
 };
 
 describe("sweep plan and store keys", () => {
+  it("starts each replicate with its costliest cells and applies per-student learning rates", () => {
+    const cells = planSweep(toySweep({ lrByStudent: { mini: 3e-4 } }));
+    // Seed outermost; within a seed, the largest student on the longest traces first, the smallest on the shortest last.
+    expect(cells.slice(0, 9).every((c) => c.seed === 0)).toBe(true);
+    expect([cells[0]!.student, cells[0]!.variant]).toEqual(["mini", "long"]);
+    expect([cells[8]!.student, cells[8]!.variant]).toEqual(["nano", "short"]);
+    expect(cells.filter((c) => c.student === "mini").every((c) => c.config.training.lr === 3e-4)).toBe(true);
+    expect(cells.filter((c) => c.student !== "mini").every((c) => c.config.training.lr === 1e-3)).toBe(true);
+    // A student without an override keeps the key it had before overrides existed.
+    const plain = new Map(planSweep(toySweep()).map((c) => [`${c.student}/${c.variant}/${c.seed}`, c.key]));
+    for (const c of cells) expect(c.key === plain.get(`${c.student}/${c.variant}/${c.seed}`)).toBe(c.student !== "mini");
+    expect(() => planSweep(toySweep({ lrByStudent: { base: 1e-3 } }))).toThrow(/lrByStudent\.base: not one of the sweep's students/);
+    expect(() => planSweep(toySweep({ lrByStudent: { mini: -1 } }))).toThrow(/lrByStudent\.mini: expected a positive learning rate/);
+  });
+
   it("keys cells by the full configuration", () => {
     const cells = planSweep(toySweep());
     expect(cells).toHaveLength(18);
@@ -87,17 +103,40 @@ describe("runSweep with an injected runner", () => {
     expect(storedResults(dir).rows).toHaveLength(54);
   });
 
+  it("stores cells gzipped and still reads the plain files of earlier stores", async () => {
+    const dir = tempDir();
+    await runSweep(toySweep({ seeds: [0] }), { store: dir, runner: inProcess([]) });
+    const cellsDir = join(dir, "cells");
+    const names = readdirSync(cellsDir).filter((f) => !f.startsWith("."));
+    expect(names).toHaveLength(9);
+    expect(names.every((f) => /^[0-9a-f]{64}\.json\.gz$/.test(f))).toBe(true);
+    const [first] = names.sort();
+    const text = gunzipSync(readFileSync(join(cellsDir, first!))).toString("utf8");
+    expect(readFileSync(join(cellsDir, first!)).length).toBeLessThan(text.length);
+    // An earlier store's plain file is read (and validated) as before; the next put replaces it.
+    const key = first!.slice(0, 64);
+    const { rmSync } = await import("node:fs");
+    rmSync(join(cellsDir, first!));
+    writeFileSync(join(cellsDir, `${key}.json`), text);
+    const store = new ResultsStore(dir);
+    expect(store.get(key)?.key).toBe(key);
+    expect(store.scan().cells).toHaveLength(9);
+    const cell = store.get(key)!;
+    store.put(cell.config, cell.meta, cell.result);
+    expect(readdirSync(cellsDir).filter((f) => f.startsWith(key))).toEqual([`${key}.json.gz`]);
+  });
+
   it("treats damaged or half-written files as missing and recomputes them", async () => {
     const dir = tempDir();
     const calls: string[] = [];
     const out = await runSweep(toySweep({ seeds: [0] }), { store: dir, runner: inProcess(calls) });
     const cellsDir = join(dir, "cells");
-    const [a, b, c] = readdirSync(cellsDir).filter((f) => f.endsWith(".json")).sort();
-    const full = readFileSync(join(cellsDir, a), "utf8");
-    writeFileSync(join(cellsDir, a), full.slice(0, full.length / 2)); // truncated
-    const parsed = JSON.parse(readFileSync(join(cellsDir, b), "utf8"));
+    const [a, b, c] = readdirSync(cellsDir).filter((f) => f.endsWith(".json.gz")).sort();
+    const full = readFileSync(join(cellsDir, a));
+    writeFileSync(join(cellsDir, a), full.subarray(0, full.length / 2)); // truncated
+    const parsed = JSON.parse(gunzipSync(readFileSync(join(cellsDir, b))).toString("utf8"));
     parsed.result.accuracy = 0.99; // edited without the checksum
-    writeFileSync(join(cellsDir, b), JSON.stringify(parsed));
+    writeFileSync(join(cellsDir, b), gzipSync(JSON.stringify(parsed)));
     writeFileSync(join(cellsDir, `.${c.slice(0, 64)}.999999.abcd.tmp`), "{\"partial"); // a dead writer's temp file
     const scan = new ResultsStore(dir).scan();
     expect(scan.damaged.map((d) => d.slice(0, 64)).sort()).toEqual([a, b].map((f) => f.slice(0, 64)).sort());
@@ -219,7 +258,8 @@ describe("runSweep with an injected runner", () => {
     // Shown on start, each cell start and end, and the end; per-step progress is throttled.
     expect(shown[0]).toMatch(/^sweep running: 0\/18/);
     expect(shown.at(-1)).toMatch(/^sweep aborted/);
-    expect(shown.some((s) => s.includes("running  nano / long / seed 0"))).toBe(true);
+    // Longest first: the largest student's long traces start the sweep.
+    expect(shown.some((s) => s.includes("running  mini / long / seed 0"))).toBe(true);
     expect(out.status).toBe("aborted");
     expect(out.counts.done).toBe(4);
     expect(started).toBeLessThanOrEqual(6);

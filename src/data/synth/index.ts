@@ -41,12 +41,19 @@ export function synth(opts: SynthOptions): CorpusRecord[] {
   for (let i = 0; i < n; i++) {
     const family: FamilyName = task === "mixed" ? names[i % names.length]! : task;
     const rng = makeRng(seed, task, i);
-    const level = levels[rng.int(levels.length)]!;
-    // Questions are unique while the level's space allows (redraws with derived streams), so no
-    // question leaks between a train and a test split of the same corpus.
+    let level = levels[rng.int(levels.length)]!;
+    // Questions are unique (redraws with derived streams), so no question leaks between a train and
+    // a test split of the same corpus. When a level's space is used up (one +/- step of a one-digit
+    // number has 1,440 questions), the question comes from the next level that still has room.
     let item = FAMILIES[family](rng, level, knobs);
-    for (let attempt = 1; seen.has(item.question) && attempt <= MAX_REDRAWS; attempt++)
-      item = FAMILIES[family](makeRng(seed, task, i, "redraw", attempt), level, knobs);
+    const tryLevels = [level, ...levels.filter((l) => l !== level).sort((a, b) => a - b)];
+    search: for (const [li, l] of tryLevels.entries()) {
+      for (let attempt = li === 0 ? 1 : 0; seen.has(item.question) && attempt <= MAX_REDRAWS; attempt++) {
+        item = FAMILIES[family](makeRng(seed, task, i, "redraw", attempt, ...(li === 0 ? [] : ["level", l])), l, knobs);
+        level = l;
+      }
+      if (!seen.has(item.question)) break search;
+    }
     seen.add(item.question);
     out.push({ id: `${task}-${seed}-${i}`, question: item.question, answer: item.answer, level, subject: family, responses: { ...item.responses } });
   }
