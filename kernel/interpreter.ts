@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { type Completeness, isComplete } from "./execute/completeness.js";
 import { type MimeBundle, toMimeBundle } from "./execute/display.js";
 import { Executor, type ExecutorOptions } from "./execute/executor.js";
-import { isNotAResult } from "./execute/globals.js";
+import { isNotAResult, settleProgressBars } from "./execute/globals.js";
 import { warmUp as warmUpTransform } from "./execute/transform.js";
 import { History, type HistoryQuery, type HistoryRow } from "./history.js";
 import { IntelClient } from "./intel/client.js";
@@ -188,6 +188,7 @@ export class TypeScriptInterpreter implements Interpreter {
         data = undefined;
       }
     }
+    settleProgressBars(outcome);
     if (storeHistory) this.records.add({ line: executionCount, input: code, output });
     // A cell that ran, even one that failed or was interrupted part-way (its earlier declarations
     // exist), is declared to the language service: later cells using its names get no false

@@ -46,7 +46,10 @@ export function normalizeBundle(bundle: MimeBundle): MimeBundle {
   return out;
 }
 
-/** The bundle for any value: rich via the display symbol, a raw bundle as is, else text/plain. */
+/**
+ * The bundle for any value: rich via the display symbol, a raw bundle as is, a corpus (an array of
+ * question records with responses) as a summary of counts and a few elided examples, else text/plain.
+ */
 export function toMimeBundle(value: unknown, opts: { raw?: boolean } = {}): MimeBundle {
   if (value !== null && (typeof value === "object" || typeof value === "function")) {
     const method = (value as { [DISPLAY_SYMBOL]?: unknown })[DISPLAY_SYMBOL];
@@ -106,35 +109,79 @@ export interface ProgressState {
   totalSteps: number;
   loss?: number;
   tokensPerSecond?: number;
+  /** Remaining seconds as the caller knows them; otherwise estimated from the rate so far. */
   etaSeconds?: number;
   message?: string;
 }
 
-const escapeHtml = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
+/** Where a bar is: still going, or one of its end states (shown in words and colour). */
+export type ProgressStatus = "running" | "done" | "failed" | "interrupted";
 
-function formatEta(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return "?";
-  const s = Math.round(seconds);
-  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s` : `${s}s`;
+export interface ProgressView {
+  status: ProgressStatus;
+  /** Seconds since the bar was created. */
+  elapsedSeconds: number;
+  /** What one step is called in the rate ("it" as tqdm says, or "batch", "question"). */
+  unit?: string;
+  /** Why it failed, shown after "failed:". */
+  reason?: string;
 }
 
-/** The bundle of a progress bar: an HTML bar and a text line. */
-export function progressBundle(label: string, p: ProgressState, finished: boolean): MimeBundle {
-  const frac = p.totalSteps > 0 ? Math.min(1, Math.max(0, p.step / p.totalSteps)) : 0;
-  const parts = [`${p.step}/${p.totalSteps}`];
-  if (p.loss !== undefined && Number.isFinite(p.loss)) parts.push(`loss ${p.loss.toFixed(4)}`);
-  if (p.tokensPerSecond !== undefined && Number.isFinite(p.tokensPerSecond)) parts.push(`${Math.round(p.tokensPerSecond).toLocaleString("en-US")} tok/s`);
-  if (!finished && p.etaSeconds !== undefined) parts.push(`eta ${formatEta(p.etaSeconds)}`);
-  if (finished) parts.push("done");
-  if (p.message) parts.push(p.message);
-  const pct = (frac * 100).toFixed(1);
+const escapeHtml = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
+
+/** A duration the way tqdm writes it (whole seconds, truncated): 01:05, 1:02:03. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return "?";
+  const s = Math.floor(seconds);
+  const mm = String(Math.floor((s % 3600) / 60)).padStart(2, "0");
+  const ss = String(s % 60).padStart(2, "0");
+  return s >= 3600 ? `${Math.floor(s / 3600)}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+/** Steps per second as "3.62 it/s", or "2.50 s/it" when a step takes longer than a second. */
+function formatRate(perSecond: number, unit: string): string {
+  if (!Number.isFinite(perSecond) || perSecond <= 0) return `? ${unit}/s`;
+  if (perSecond < 1) return `${(1 / perSecond).toFixed(2)} s/${unit}`;
+  return `${perSecond >= 100 ? Math.round(perSecond).toLocaleString("en-US") : perSecond.toFixed(2)} ${unit}/s`;
+}
+
+const STATUS_COLOUR: Record<ProgressStatus, string> = { running: "#1976d2", done: "#2e7d32", failed: "#c62828", interrupted: "#ef6c00" };
+
+/**
+ * The bundle of a progress bar, laid out as tqdm users know it:
+ * `train  50%|###############...............| 5/10 [00:12<00:12, 0.41 it/s] loss 0.5000`
+ * with elapsed<remaining time and the rate, and at the end "done", "failed: why" or "interrupted".
+ */
+export function progressBundle(label: string, p: ProgressState, view: ProgressView): MimeBundle {
+  const unit = view.unit ?? "it";
+  const known = p.totalSteps > 0;
+  const frac = known ? Math.min(1, Math.max(0, p.step / p.totalSteps)) : 0;
+  const elapsed = Math.max(0, view.elapsedSeconds);
+  const rate = elapsed > 0 ? p.step / elapsed : NaN;
+  const remaining = p.etaSeconds ?? (known && rate > 0 ? Math.max(0, p.totalSteps - p.step) / rate : NaN);
+  const running = view.status === "running";
+  const time = `[${formatDuration(elapsed)}${running && known ? `<${formatDuration(remaining)}` : ""}, ${formatRate(rate, unit)}]`;
+  const counts = known ? `${p.step}/${p.totalSteps}` : `${p.step} ${unit}`;
+  const extras: string[] = [];
+  if (p.loss !== undefined && Number.isFinite(p.loss)) extras.push(`loss ${p.loss.toFixed(4)}`);
+  if (p.tokensPerSecond !== undefined && Number.isFinite(p.tokensPerSecond)) extras.push(`${Math.round(p.tokensPerSecond).toLocaleString("en-US")} tok/s`);
+  if (p.message) extras.push(p.message);
+  const end = view.status === "done" ? "done" : view.status === "failed" ? `failed${view.reason ? `: ${view.reason}` : ""}` : view.status === "interrupted" ? "interrupted" : "";
+  const pct = known ? `${Math.floor(frac * 100)}%`.padStart(4) : "";
   const width = 30;
   const filled = Math.round(frac * width);
-  const text = `${label ? label + " " : ""}[${"#".repeat(filled)}${".".repeat(width - filled)}] ${pct}% ${parts.join(" | ")}`;
+  const bar = known ? `|${"#".repeat(filled)}${".".repeat(width - filled)}|` : "";
+  const tail = [time, ...extras].join(" ");
+  const text = [label, pct + bar, counts, tail].filter(Boolean).join(" ") + (end ? ` ${end}` : "");
+  const colour = STATUS_COLOUR[view.status];
   const htmlBar =
-    `<div class="mixdistill-progress" style="font-family:monospace;font-size:12px">` +
+    `<div class="mixdistill-progress" data-status="${view.status}" style="font-family:monospace;font-size:12px">` +
     (label ? `<span>${escapeHtml(label)}</span> ` : "") +
-    `<progress value="${frac.toFixed(4)}" max="1" style="width:240px;vertical-align:middle"></progress> ` +
-    `<span>${pct}% ${escapeHtml(parts.join(" | "))}</span></div>`;
+    (known
+      ? `<progress value="${frac.toFixed(4)}" max="1" style="width:240px;vertical-align:middle;accent-color:${colour}"></progress> <span>${pct.trim()} ${counts}</span> `
+      : `<span>${escapeHtml(counts)}</span> `) +
+    `<span>${escapeHtml(tail)}</span>` +
+    (end ? ` <b style="color:${colour}">${escapeHtml(end)}</b>` : "") +
+    `</div>`;
   return { "text/plain": text, "text/html": htmlBar };
 }

@@ -4,8 +4,9 @@
  */
 import { setTimeout, clearTimeout } from "node:timers";
 import { randomUUID } from "node:crypto";
+import { performance } from "node:perf_hooks";
 import type { CommManager, DisplayHandle } from "../widgets/host.js";
-import { type MimeBundle, type ProgressState, html, json, markdown, png, progressBundle, svg, toMimeBundle } from "./display.js";
+import { type MimeBundle, type ProgressState, type ProgressStatus, html, json, markdown, png, progressBundle, svg, toMimeBundle } from "./display.js";
 
 export interface OutputSink {
   stream(name: "stdout" | "stderr", text: string): void;
@@ -26,8 +27,27 @@ export interface DisplayOptions {
 
 export interface ProgressBar {
   readonly displayId: string;
+  /** "running" until done(), fail() or an interrupt (or the cell's error) ends it. */
+  readonly status: ProgressStatus;
   update(p: Partial<ProgressState> | number, message?: string): void;
   done(p?: Partial<ProgressState>): void;
+  /** Ends the bar as failed, with the reason shown after "failed:". */
+  fail(reason?: unknown): void;
+}
+
+/** How an execution ended, for the progress bars it left running. */
+export type ExecutionEnd = { status: "ok" } | { status: "error"; ename: string; evalue: string; interrupted?: boolean };
+
+const settlers = new Set<(end: ExecutionEnd) => void>();
+
+/**
+ * Called by the kernel when an execution has finished: bars the cell started and left running end as
+ * "interrupted" (an interrupt) or "failed" (any other error), so a stopped cell never shows a bar
+ * that looks as if it were still going. After a cell that succeeded, its running bars are left alone
+ * (work it started may still update them).
+ */
+export function settleProgressBars(end: ExecutionEnd): void {
+  for (const settle of settlers) settle(end);
 }
 
 function metadataOf(obj: unknown): Record<string, unknown> {
@@ -66,25 +86,55 @@ export function createCellGlobals({ sink, comms, signal, typeCheck }: CellGlobal
   };
   const clearOutput = (opts: { wait?: boolean } = {}): void => sink.clearOutput(opts.wait === true);
 
-  /** A progress bar shown once and updated in place; updates are throttled to ~10 a second. */
-  const progress = (opts: { total?: number; label?: string; minIntervalMs?: number } = {}): ProgressBar => {
+  /** Running bars of the current execution (settled when it ends with an error). */
+  const openBars = new Set<{ settle(status: ProgressStatus, reason?: string): void }>();
+
+  /**
+   * A progress bar shown once and updated in place, with elapsed and remaining time and the rate (as
+   * tqdm shows them) and a visible end state. Updates are throttled to ~10 a second.
+   */
+  const progress = (opts: { total?: number; label?: string; unit?: string; minIntervalMs?: number } = {}): ProgressBar => {
+    if (opts === null || typeof opts !== "object") throw new TypeError("progress(opts): opts must be an object such as { total: 100, label: \"train\" }");
+    if (opts.total !== undefined && (typeof opts.total !== "number" || !(opts.total >= 0))) throw new TypeError(`progress({ total }): total must be a number >= 0, got ${String(opts.total)}`);
     const label = opts.label ?? "";
+    const unit = opts.unit ?? "it";
     const minInterval = opts.minIntervalMs ?? 100;
     const state: ProgressState = { step: 0, totalSteps: opts.total ?? 0 };
-    const handle = display({ [Symbol.for("Jupyter.display")]: () => progressBundle(label, state, false) });
+    const started = performance.now();
+    let status: ProgressStatus = "running";
+    let reason: string | undefined;
+    const bundle = (): MimeBundle => progressBundle(label, state, { status, elapsedSeconds: (performance.now() - started) / 1000, unit, reason });
+    const handle = display({ [Symbol.for("Jupyter.display")]: bundle });
     let last = 0;
-    let finished = false;
     let pending: ReturnType<typeof setTimeout> | undefined;
     const render = (): void => {
       pending = undefined;
       last = Date.now();
-      sink.displayData(progressBundle(label, state, finished), {}, handle.displayId, true);
+      sink.displayData(bundle(), {}, handle.displayId, true);
     };
+    const execSignal = signal();
+    const onAbort = (): void => entry.settle("interrupted");
+    const entry = {
+      settle(end: ProgressStatus, why?: string): void {
+        if (status !== "running") return;
+        status = end;
+        reason = why;
+        openBars.delete(entry);
+        execSignal.removeEventListener("abort", onAbort);
+        if (pending) clearTimeout(pending);
+        render();
+      },
+    };
+    openBars.add(entry);
+    execSignal.addEventListener("abort", onAbort, { once: true });
     return {
       [NOT_A_RESULT]: true,
       displayId: handle.displayId,
+      get status() {
+        return status;
+      },
       update(p: Partial<ProgressState> | number, message?: string) {
-        if (finished) return;
+        if (status !== "running") return;
         if (typeof p === "number") state.step = p;
         else Object.assign(state, p);
         if (message !== undefined) state.message = message;
@@ -93,11 +143,13 @@ export function createCellGlobals({ sink, comms, signal, typeCheck }: CellGlobal
         else pending ??= setTimeout(render, wait);
       },
       done(p?: Partial<ProgressState>) {
+        if (status !== "running") return;
         if (p) Object.assign(state, p);
         if (state.totalSteps > 0 && state.step < state.totalSteps && !p?.step) state.step = state.totalSteps;
-        finished = true;
-        if (pending) clearTimeout(pending);
-        render();
+        entry.settle("done");
+      },
+      fail(why?: unknown) {
+        entry.settle("failed", why === undefined ? undefined : why instanceof Error ? `${why.name}: ${why.message}` : String(why));
       },
     } as ProgressBar;
   };
@@ -123,7 +175,14 @@ export function createCellGlobals({ sink, comms, signal, typeCheck }: CellGlobal
   for (const [name, value] of Object.entries(helpers)) {
     Object.defineProperty(kernel, name, { value, enumerable: true, writable: false, configurable: false });
   }
-  return { ...helpers, kernel };
+  const globals = { ...helpers, kernel };
+  settlers.add((end) => {
+    const bars = [...openBars];
+    openBars.clear();
+    if (end.status === "ok") return;
+    for (const b of bars) b.settle(end.interrupted ? "interrupted" : "failed", end.interrupted ? undefined : `${end.ename}: ${end.evalue}`);
+  });
+  return globals;
 }
 
 /**

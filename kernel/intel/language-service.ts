@@ -31,8 +31,8 @@ declare function png(data: Uint8Array | string, opts?: { width?: number; height?
 /** A JSON tree view. */
 declare function json(value: unknown): MixdistillRich;
 interface MixdistillProgressState { step: number; totalSteps: number; loss?: number; tokensPerSecond?: number; etaSeconds?: number; message?: string }
-/** A progress bar that updates in place. */
-declare function progress(opts?: { total?: number; label?: string; minIntervalMs?: number }): { readonly displayId: string; update(p: Partial<MixdistillProgressState> | number, message?: string): void; done(p?: Partial<MixdistillProgressState>): void };
+/** A progress bar that updates in place: elapsed<remaining time, rate, and an end state (done, failed, interrupted). */
+declare function progress(opts?: { total?: number; label?: string; unit?: string; minIntervalMs?: number }): { readonly displayId: string; readonly status: "running" | "done" | "failed" | "interrupted"; update(p: Partial<MixdistillProgressState> | number, message?: string): void; done(p?: Partial<MixdistillProgressState>): void; fail(reason?: unknown): void };
 /** Asks the front end for a line of input (stdin input_request). */
 declare function input(prompt?: string, opts?: { password?: boolean }): Promise<string>;
 /** Asks the front end for a line of input (stdin input_request). */

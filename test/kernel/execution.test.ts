@@ -234,8 +234,38 @@ describe("display API", () => {
     expect(d[0]!.header.msg_type).toBe("display_data");
     expect(d.slice(1).every((m) => m.header.msg_type === "update_display_data" && m.content.transient.display_id === d[0]!.content.transient.display_id)).toBe(true);
     expect(d.at(-1)!.content.data["text/plain"]).toContain("3/3");
-    expect(d.at(-1)!.content.data["text/plain"]).toContain("done");
+    expect(d.at(-1)!.content.data["text/plain"]).toMatch(/ done$/);
     expect(d.at(-1)!.content.data["text/html"]).toContain("<progress");
+  });
+
+  it("a progress bar shows elapsed<remaining time and the rate while running", async () => {
+    const r = await ok("const bar2 = progress({ total: 4, label: 'steps', minIntervalMs: 0 }); for (let s = 1; s <= 2; s++) { await new Promise((res) => setTimeout(res, 150)); bar2.update(s); } bar2.status");
+    const last = r.iopub.filter((m) => m.header.msg_type === "update_display_data").at(-1)!.content.data["text/plain"] as string;
+    // About 0.15 s a step: 2/4 done after ~0.3 s, ~0.3 s to go.
+    expect(last).toMatch(/^steps  50%\|#+\.+\| 2\/4 \[00:00<00:00, \d\.\d\d it\/s\]$/);
+    const rate = Number(/(\d\.\d\d) it\/s/.exec(last)![1]);
+    expect(rate).toBeGreaterThan(2);
+    expect(rate).toBeLessThan(8);
+    expect(r.iopub.find((m) => m.header.msg_type === "execute_result")!.content.data["text/plain"]).toBe("'running'");
+  });
+
+  it("a bar left running by a cell that throws ends as failed, with the error", async () => {
+    const r = await k.execute("const bar3 = progress({ total: 10, label: 'load', minIntervalMs: 0 }); bar3.update(3); throw new RangeError('row 7 is broken')", { stop_on_error: false });
+    const d = r.iopub.filter((m) => m.header.msg_type.endsWith("display_data"));
+    const last = d.at(-1)!;
+    expect(last.header.msg_type).toBe("update_display_data");
+    expect(last.content.data["text/plain"]).toMatch(/3\/10 \[00:00, .*\] failed: RangeError: row 7 is broken$/);
+    expect(last.content.data["text/html"]).toContain('data-status="failed"');
+    // The bar's end is drawn before the error, so the error is the last thing the cell shows.
+    expect(r.iopub.findIndex((m) => m === last)).toBeLessThan(r.iopub.findIndex((m) => m.header.msg_type === "error"));
+    expect((await ok("bar3.status")).iopub.find((m) => m.header.msg_type === "execute_result")!.content.data["text/plain"]).toBe("'failed'");
+  });
+
+  it("bar.fail(reason) ends a bar as failed; later updates do not revive it", async () => {
+    const r = await ok("const bar4 = progress({ total: 2, minIntervalMs: 0 }); bar4.update(1); bar4.fail(new Error('disk full')); bar4.update(2); bar4.done(); bar4.status");
+    const d = r.iopub.filter((m) => m.header.msg_type.endsWith("display_data"));
+    expect(d.at(-1)!.content.data["text/plain"]).toMatch(/1\/2 .* failed: Error: disk full$/);
+    expect(r.iopub.find((m) => m.header.msg_type === "execute_result")!.content.data["text/plain"]).toBe("'failed'");
   });
 
   it("page() puts a pager payload on the reply", async () => {

@@ -81,6 +81,20 @@ describe("interrupt", () => {
   });
 });
 
+describe("progress bars and interrupts", () => {
+  it("a bar running when the cell is interrupted ends as interrupted, at the step it reached", async () => {
+    const code = "const ib = progress({ total: 100, label: 'train', minIntervalMs: 0 }); for (let s = 1; s <= 100; s++) { ib.update(s); if (s === 7) await new Promise(() => {}); }";
+    const id = await k.send("shell", "execute_request", { code, stop_on_error: false });
+    await k.waitIopub((m) => m.parent_header.msg_id === id && m.header.msg_type === "update_display_data" && String(m.content.data["text/plain"]).includes("7/100"));
+    await k.request("control", "interrupt_request", {}, 5000);
+    expect((await k.reply(id, 5000)).content.ename).toBe("Interrupted");
+    const last = await k.waitIopub((m) => m.parent_header.msg_id === id && m.header.msg_type === "update_display_data" && String(m.content.data["text/plain"]).endsWith(" interrupted"));
+    expect(last.content.data["text/plain"]).toMatch(/^train {3}7%\|.*\| 7\/100 \[\d\d:\d\d, .*\] interrupted$/);
+    expect(last.content.data["text/html"]).toContain('data-status="interrupted"');
+    expect(resultOf((await k.execute("ib.status")).iopub)).toEqual({ "text/plain": "'interrupted'" });
+  });
+});
+
 describe("outputs during a synchronous cell", () => {
   it("console output and progress updates leave while the cell still holds the thread", async () => {
     const id = await k.send("shell", "execute_request", {

@@ -151,9 +151,34 @@ describe("display bundles", () => {
     expect(() => toMimeBundle({ [Symbol.for("Jupyter.display")]: () => 5 })).toThrow(/must return a mime bundle/);
   });
 
-  it("progress bundles carry the training numbers", () => {
-    const b = progressBundle("train", { step: 5, totalSteps: 10, loss: 0.5, tokensPerSecond: 1234, etaSeconds: 65 }, false);
-    expect(b["text/plain"]).toBe("train [###############...............] 50.0% 5/10 | loss 0.5000 | 1,234 tok/s | eta 1m05s");
+  it("progress bundles read like tqdm: percentage, bar, count, elapsed<remaining, rate, training numbers", () => {
+    const running = (p: Parameters<typeof progressBundle>[1], elapsedSeconds: number) => progressBundle("train", p, { status: "running", elapsedSeconds })["text/plain"];
+    // Remaining time from the rate so far: 5 steps in 12.5 s, 5 to go.
+    expect(running({ step: 5, totalSteps: 10, loss: 0.5, tokensPerSecond: 1234 }, 12.5)).toBe(
+      "train  50%|###############...............| 5/10 [00:12<00:12, 2.50 s/it] loss 0.5000 1,234 tok/s",
+    );
+    // The caller's own estimate wins; fast loops show it/s; hours are H:MM:SS.
+    expect(running({ step: 300, totalSteps: 1000, etaSeconds: 3723 }, 2)).toBe("train  30%|#########.....................| 300/1000 [00:02<1:02:03, 150 it/s]");
+    expect(running({ step: 7, totalSteps: 0 }, 2)).toBe("train 7 it [00:02, 3.50 it/s]");
+    expect(progressBundle("", { step: 3, totalSteps: 4 }, { status: "running", elapsedSeconds: 1, unit: "batch" })["text/plain"]).toBe(
+      " 75%|#######################.......| 3/4 [00:01<00:00, 3.00 batch/s]",
+    );
+  });
+
+  it("progress bundles show the end state in words and colour, without a remaining time", () => {
+    const end = (status: "done" | "failed" | "interrupted", reason?: string) => progressBundle("eval", { step: 4, totalSteps: 8 }, { status, elapsedSeconds: 65, reason });
+    expect(end("done")["text/plain"]).toBe("eval  50%|###############...............| 4/8 [01:05, 16.25 s/it] done");
+    expect(end("failed", "RangeError: bad")["text/plain"]).toMatch(/4\/8 \[01:05, 16\.25 s\/it\] failed: RangeError: bad$/);
+    expect(end("interrupted")["text/plain"]).toMatch(/\[01:05, 16\.25 s\/it\] interrupted$/);
+    const colours = new Set(
+      (["running", "done", "failed", "interrupted"] as const).map((status) => {
+        const h = progressBundle("x", { step: 1, totalSteps: 2 }, { status, elapsedSeconds: 1 })["text/html"] as string;
+        expect(h).toContain(`data-status="${status}"`);
+        return /accent-color:([^;"]+)/.exec(h)![1];
+      }),
+    );
+    expect(colours.size).toBe(4);
+    expect(end("failed", "<b>")["text/html"]).toContain("failed: &lt;b&gt;");
   });
 });
 
