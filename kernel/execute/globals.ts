@@ -113,7 +113,9 @@ export function createCellGlobals({ sink, comms, signal, typeCheck }: CellGlobal
       sink.displayData(bundle(), {}, handle.displayId, true);
     };
     const execSignal = signal();
-    const onAbort = (): void => entry.settle("interrupted");
+    // Deferred: the interrupt is acknowledged to the I/O thread right after the abort's listeners run,
+    // and drawing the bar must not hold that up (a late acknowledgement lets a stale SIGINT through).
+    const onAbort = (): void => void setTimeout(() => entry.settle("interrupted"), 0);
     const entry = {
       settle(end: ProgressStatus, why?: string): void {
         if (status !== "running") return;

@@ -71,11 +71,16 @@ function toWire(m: Message): FromControl {
 /** Cell code must have run this long before a SIGINT is sent (Node's watchdog is up by then). */
 const SETTLE_MS = 20;
 
-/** SIGINT to this process, when the main thread runs cell code with `breakOnSigint` (which it stops). */
-function sigint(): void {
+/**
+ * SIGINT to this process for interrupt `seq`, when the main thread runs cell code with `breakOnSigint`
+ * (which it stops). Not once the main thread has acted on `seq`: a signal put off until cell code has
+ * settled would otherwise land in a later cell that started in the meantime.
+ */
+function sigint(seq: number): void {
+  if (Atomics.load(interrupts, 1) >= seq) return;
   if (Atomics.load(interrupts, 2) !== 1) return;
   const running = (Date.now() % 2 ** 31) - Atomics.load(interrupts, 3);
-  if (running >= 0 && running < SETTLE_MS) setTimeout(sigint, SETTLE_MS - running);
+  if (running >= 0 && running < SETTLE_MS) setTimeout(() => sigint(seq), SETTLE_MS - running);
   else process.kill(process.pid, "SIGINT");
 }
 
@@ -83,7 +88,7 @@ function sigint(): void {
 function resignalUntilConsumed(seq: number, tries = 20): void {
   setTimeout(() => {
     if (Atomics.load(interrupts, 1) >= seq || tries <= 0) return;
-    sigint();
+    sigint(seq);
     resignalUntilConsumed(seq, tries - 1);
   }, 150);
 }
@@ -101,7 +106,7 @@ async function controlLoop(): Promise<void> {
         // Count it, tell the main thread, then signal: whichever the main thread sees first stops the cell.
         const seq = Atomics.add(interrupts, 0, 1) + 1;
         post({ type: "interrupt", seq });
-        sigint();
+        sigint(seq);
         resignalUntilConsumed(seq);
         sendControl(
           encode(signer, msg.identities, newHeader("interrupt_reply", session), msg.header, {}, { status: "ok" }),

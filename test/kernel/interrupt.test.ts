@@ -86,6 +86,8 @@ describe("progress bars and interrupts", () => {
     const code = "const ib = progress({ total: 100, label: 'train', minIntervalMs: 0 }); for (let s = 1; s <= 100; s++) { ib.update(s); if (s === 7) await new Promise(() => {}); }";
     const id = await k.send("shell", "execute_request", { code, stop_on_error: false });
     await k.waitIopub((m) => m.parent_header.msg_id === id && m.header.msg_type === "update_display_data" && String(m.content.data["text/plain"]).includes("7/100"));
+    // Well into the await (as interruptDuring waits), not at the moment its synchronous part ends.
+    await new Promise((r) => setTimeout(r, 200));
     await k.request("control", "interrupt_request", {}, 5000);
     expect((await k.reply(id, 5000)).content.ename).toBe("Interrupted");
     const last = await k.waitIopub((m) => m.parent_header.msg_id === id && m.header.msg_type === "update_display_data" && String(m.content.data["text/plain"]).endsWith(" interrupted"));
