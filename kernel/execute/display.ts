@@ -4,6 +4,7 @@
  */
 import { Buffer } from "node:buffer";
 import { inspect } from "node:util";
+import { corpusSummary, isCorpus } from "../../src/data/summary.js";
 
 export type MimeBundle = Record<string, unknown>;
 export const DISPLAY_SYMBOL = Symbol.for("Jupyter.display");
@@ -59,6 +60,7 @@ export function toMimeBundle(value: unknown, opts: { raw?: boolean } = {}): Mime
       throw new TypeError("[Symbol.for(\"Jupyter.display\")]() must return a mime bundle object");
     }
     if (opts.raw !== false && isMimeBundle(value)) return normalizeBundle(value);
+    if (isCorpus(value)) return corpusSummary(value);
   }
   return { "text/plain": plainText(value) };
 }
