@@ -1,6 +1,7 @@
 /**
- * Small deterministic PRNG (sfc32 seeded through splitmix32). Same seed, same stream on every
- * platform; `derive` gives independent streams per purpose (task, question index, ...).
+ * The one seeded PRNG of the project (sfc32 seeded through splitmix32): corpora, mixes, bootstrap
+ * intervals, weight initialisation, epoch order and sampling. Same seed, same stream on every
+ * platform; labels give independent streams per purpose (task, question index, "init", ...).
  */
 export interface Rng {
   /** Uniform in [0, 1). */
@@ -13,6 +14,15 @@ export interface Rng {
   /** Fisher-Yates shuffle in place; returns the array. */
   shuffle<T>(xs: T[]): T[];
   chance(p: number): boolean;
+  /** A standard normal draw (Box-Muller). */
+  normal(): number;
+}
+
+/** A standard normal draw (Box-Muller) from uniform draws in [0, 1). */
+export function standardNormal(rand: () => number): number {
+  let u = rand();
+  while (u <= 1e-12) u = rand();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
 }
 
 function splitmix32(a: number): () => number {
@@ -74,5 +84,6 @@ export function makeRng(seed: number, ...labels: Array<string | number>): Rng {
       return xs;
     },
     chance: (p) => next() < p,
+    normal: () => standardNormal(next),
   };
 }

@@ -6,7 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { StudentModel } from "../model/transformer.js";
-import { Rng } from "../model/rng.js";
+import { makeRng, type Rng } from "../data/rng.js";
 
 /**
  * Keys and values of one sequence, every layer, positions [0, len): (capacity, D) rows each, so a
@@ -329,7 +329,7 @@ function pick(logits: Float32Array, off: number, V: number, temperature: number,
  */
 export async function generate(decoder: Decoder, prompts: readonly number[][], opts: GenerateOptions): Promise<Generation[]> {
   const temperature = opts.temperature ?? 0;
-  const rng = new Rng(opts.seed ?? 0);
+  const rng = makeRng(opts.seed ?? 0, "sample");
   // KV caches are 2 x layers x context x D floats a row: keep a chunk's caches under ~256 MB.
   const longest = prompts.reduce((m, p) => Math.max(m, p.length), 0);
   const rowFloats = 2 * decoder.layers.length * decoder.D * Math.min(decoder.maxLen, longest + opts.maxNewTokens);

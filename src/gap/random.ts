@@ -1,11 +1,8 @@
 /** Draws for reproducible bootstrap intervals (the generator is data/rng.ts's makeRng: same seed, same interval). */
 
 /** A standard normal draw (Box-Muller). */
-export function normal(rand: () => number): number {
-  let u = rand();
-  while (u <= 1e-12) u = rand();
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
-}
+import { standardNormal } from "../data/rng.js";
+export const normal = standardNormal;
 
 /**
  * Number of successes in n draws with success probability p: exact for n <= 1000,

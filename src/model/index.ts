@@ -1,6 +1,5 @@
 export * from "./config.js";
 export * from "./student-tokenizer.js";
 export * from "./transformer.js";
-export { Rng } from "./rng.js";
 export { setKernelMode, usingFastKernels, kernelSettings } from "./kernels.js";
 export { initBackend, backendInfo, type BackendInfo, type BackendName } from "../backend.js";

@@ -13,7 +13,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { countParams, type ResolvedStudentConfig } from "./config.js";
 import { attention, crossEntropy, embed, gelu, layerNorm, linear } from "./layers.js";
-import { Rng } from "./rng.js";
+import { makeRng } from "../data/rng.js";
 
 export interface ParamSpec {
   name: string;
@@ -80,7 +80,7 @@ export class StudentModel {
 
   /** Fresh weights, deterministic in `seed`. */
   static init(config: ResolvedStudentConfig, seed: number): StudentModel {
-    const rng = new Rng(seed);
+    const rng = makeRng(seed, "init");
     const params = paramSpecs(config).map((s) => {
       const n = s.shape.reduce((a, b) => a * b, 1);
       const v = new Float32Array(n);

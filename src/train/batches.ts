@@ -1,6 +1,6 @@
 /** Encoding SFT examples and planning length-bucketed batches, deterministic in the seed. */
 import { createHash } from "node:crypto";
-import { Rng } from "../model/rng.js";
+import { makeRng } from "../data/rng.js";
 import type { StudentTokenizer } from "../model/student-tokenizer.js";
 import type { TokenBatch } from "../model/transformer.js";
 import type { TrainExample } from "./spec.js";
@@ -56,7 +56,7 @@ export function encodeExamples(tok: StudentTokenizer, data: readonly TrainExampl
  * 16 batches, sorted by length within a window (little padding), then the batches shuffled.
  */
 export function planEpoch(lengths: readonly number[], batchSize: number, seed: number, epoch: number): number[][] {
-  const rng = new Rng((seed * 1_000_003 + epoch * 7919) >>> 0);
+  const rng = makeRng(seed, "epoch", epoch);
   const order = rng.shuffle(lengths.map((_, i) => i));
   const window = batchSize * 16;
   const batches: number[][] = [];

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { initBackend } from "../../src/backend.js";
 import { resolveStudentConfig } from "../../src/model/config.js";
 import { usingFastKernels } from "../../src/model/kernels.js";
-import { Rng } from "../../src/model/rng.js";
+import { makeRng } from "../../src/data/rng.js";
 import { StudentTokenizer } from "../../src/model/student-tokenizer.js";
 import { StudentModel, type TokenBatch } from "../../src/model/transformer.js";
 import { Trainer } from "../../src/train/trainer.js";
@@ -11,7 +11,7 @@ import { Trainer } from "../../src/train/trainer.js";
 // The generic (backend-independent) layer kernels are what tfjs-node-gpu runs; that backend
 // cannot install here, so they run on the cpu backend, against the wasm fast kernels.
 const cfg = resolveStudentConfig({ dModel: 16, nLayers: 2, nHeads: 2, maxLen: 12 }, 9);
-const r = new Rng(5);
+const r = makeRng(5);
 const B = 3, T = 10;
 const batch: TokenBatch = {
   B, T,

@@ -4,7 +4,7 @@ import { initBackend, backendInfo } from "../../src/backend.js";
 import { countParams, resolveStudentConfig, STUDENT_SIZES } from "../../src/model/config.js";
 import { setKernelMode, usingFastKernels } from "../../src/model/kernels.js";
 import { attention, layerNorm, linear, gelu, crossEntropy, embed } from "../../src/model/layers.js";
-import { Rng } from "../../src/model/rng.js";
+import { makeRng } from "../../src/data/rng.js";
 import { StudentTokenizer } from "../../src/model/student-tokenizer.js";
 import { StudentModel, type TokenBatch } from "../../src/model/transformer.js";
 
@@ -13,7 +13,7 @@ beforeAll(async () => {
 });
 
 function randn(shape: number[], seed: number, scale = 1): tf.Tensor {
-  const r = new Rng(seed);
+  const r = makeRng(seed);
   const n = shape.reduce((a, b) => a * b, 1);
   return tf.tensor(Float32Array.from({ length: n }, () => r.normal() * scale), shape);
 }
@@ -100,7 +100,7 @@ describe("student model", () => {
   it("whole-model gradients match between fast and generic kernels, and numerically", () => {
     const cfg = resolveStudentConfig({ dModel: 16, nLayers: 2, nHeads: 2, maxLen: 8 }, 7);
     const m = StudentModel.init(cfg, 1);
-    const r = new Rng(2);
+    const r = makeRng(2);
     const B = 2, T = 6;
     const batch: TokenBatch = { B, T, inputs: Int32Array.from({ length: B * T }, () => r.int(7)), targets: Int32Array.from({ length: B * T }, () => r.int(7)), weights: Float32Array.from({ length: B * T }, (_, i) => (i % 4 ? 1 : 0)) };
     // every parameter tensor: fast == generic, and 2 numerical entries of a few

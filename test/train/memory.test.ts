@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../../src/backend.js";
 import { resolveStudentConfig, STUDENT_SIZE_NAMES } from "../../src/model/config.js";
-import { Rng } from "../../src/model/rng.js";
+import { makeRng } from "../../src/data/rng.js";
 import { StudentTokenizer } from "../../src/model/student-tokenizer.js";
 import { StudentModel } from "../../src/model/transformer.js";
 import { stepFloatsPerRow, Trainer } from "../../src/train/trainer.js";
@@ -22,7 +22,7 @@ function heapBytes(): number {
 
 /** B examples of exactly T + 1 tokens (`<bos> prompt <resp> response <eos>`): every batch is full length. */
 function fullLength(seed: number) {
-  const r = new Rng(seed);
+  const r = makeRng(seed);
   const digits = () => String(r.int(10));
   return Array.from({ length: B }, () => {
     const prompt = Array.from({ length: 20 }, digits).join("");

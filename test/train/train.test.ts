@@ -5,10 +5,10 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../../src/backend.js";
 import { resolveStudentConfig } from "../../src/model/config.js";
-import { Rng } from "../../src/model/rng.js";
+import { makeRng } from "../../src/data/rng.js";
 import { StudentTokenizer } from "../../src/model/student-tokenizer.js";
 import { StudentModel } from "../../src/model/transformer.js";
-import { encodeExamples, makeBatch, planEpoch } from "../../src/train/batches.js";
+import { batchTokens, encodeExamples, makeBatch, planEpoch } from "../../src/train/batches.js";
 import { readCheckpoint } from "../../src/train/checkpoint.js";
 import { AdamW, learningRate } from "../../src/train/optimizer.js";
 import { setKernelMode } from "../../src/model/kernels.js";
@@ -25,7 +25,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** a+b with a one-line "reasoning" response ending in \boxed{}. */
 function addition(n: number, seed: number) {
-  const r = new Rng(seed);
+  const r = makeRng(seed);
   return Array.from({ length: n }, () => {
     const a = r.int(10);
     const b = r.int(10);
@@ -223,15 +223,20 @@ describe("batches, budgets, schedule", () => {
     };
     expect(mk({ kind: "epochs", epochs: 2 })).toBe(10);
     expect(mk({ kind: "steps", steps: 3 })).toBe(3);
-    const perExample = encodeExamples(StudentTokenizer.trainChar(data.flatMap((e) => [e.prompt, e.response])), data, 24).examples[0]!.ids.length - 1;
-    expect(mk({ kind: "tokens", tokens: perExample * 8 * 3 })).toBe(3);
+    // A tokens budget trains until the batches' tokens reach it: exactly the first three batches' tokens is three steps, one more is four.
+    const s = setup(data, { ...TRAIN, budget: { kind: "steps", steps: 3 } });
+    const three = [0, 1, 2].reduce((n, i) => n + batchTokens(s.trainer.data.examples, s.trainer.batchAt(i)), 0);
+    s.trainer.dispose();
+    s.model.dispose();
+    expect(mk({ kind: "tokens", tokens: three })).toBe(3);
+    expect(mk({ kind: "tokens", tokens: three + 1 })).toBe(4);
     expect(() => setup(data, { ...TRAIN, batchSize: 0 })).toThrow(/batchSize/);
     expect(() => setup(data, { ...TRAIN, budget: { kind: "weeks" } as never })).toThrow(/budget.kind/);
   });
 
   it("AdamW: the wasm JavaScript update equals the tensor-op update, clipping included", () => {
     const shapes = [[3, 4], [5]];
-    const r = new Rng(1);
+    const r = makeRng(1);
     const mk = (scale: number) => shapes.map((s) => tf.tensor(Float32Array.from({ length: s.reduce((a, b) => a * b) }, () => r.normal() * scale), s));
     const params = mk(1);
     const grads = mk(3); // norm well above the clip of 1
