@@ -241,13 +241,21 @@ export async function estimateStudy(p: StudyPreset, opts: { workers: number; sto
   const calibration: StudyEstimate["calibration"] = {};
   const steps = opts.calibrationSteps ?? 6;
   const probe = data.test.slice(0, 32);
+  // The first steps of a run compile kernels and grow the heap: two runs on the same data and seed,
+  // of WARM and WARM + steps steps, share those, so their difference times steady training only.
+  const WARM = 2;
   for (const student of students) {
     const t0 = Date.now();
     const capTokens = 64;
-    const r = await runTrainEval({ student, training: { ...p.training, warmupSteps: 1, budget: { kind: "steps", steps }, seed: 0 }, train: calib.train, test: probe, maxNewTokens: capTokens });
+    const calibrate = (n: number, test: EvalExample[]) =>
+      runTrainEval({ student, training: { ...p.training, lr: p.lrByStudent?.[student] ?? p.training.lr, warmupSteps: 1, budget: { kind: "steps", steps: n }, seed: 0 }, train: calib.train, test, maxNewTokens: capTokens });
+    const warm = await calibrate(WARM, probe.slice(0, 1));
+    const r = await calibrate(WARM + steps, probe);
     const train = r.trainSeconds ?? r.seconds;
+    const warmTrain = warm.trainSeconds ?? warm.seconds;
     const generated = r.examples.reduce((s, e) => s + e.generatedTokens, 0) || probe.length * capTokens;
-    calibration[student] = { trainTokensPerSecond: r.trainTokens / Math.max(train, 1e-6), decodeSecondsPerToken: (r.seconds - train) / generated, seconds: (Date.now() - t0) / 1000 };
+    const steady = (r.trainTokens - warm.trainTokens) / Math.max(train - warmTrain, 1e-6);
+    calibration[student] = { trainTokensPerSecond: steady > 0 && Number.isFinite(steady) ? steady : r.trainTokens / Math.max(train, 1e-6), decodeSecondsPerToken: (r.seconds - train) / generated, seconds: (Date.now() - t0) / 1000 };
   }
   let total = 0;
   let cells = 0;

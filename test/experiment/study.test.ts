@@ -6,7 +6,7 @@ import { StudentTokenizer } from "../../src/model/student-tokenizer.js";
 import { answersMatch, lastBoxed } from "../../src/eval/extract.js";
 import type { RunResult, RunSpec } from "../../src/train/spec.js";
 import type { CorpusRecord } from "../../src/data/record.js";
-import { decodeCap, epochTokens, planStudy, runStudy, STUDY_PRESETS, studyData, studyReading, summarizeStudy, type StudyPreset } from "../../src/experiment/study.js";
+import { decodeCap, epochTokens, estimateStudy, planStudy, runStudy, STUDY_PRESETS, studyData, studyReading, summarizeStudy, type StudyPreset } from "../../src/experiment/study.js";
 import { cleanup, tempDir } from "./helpers.js";
 
 afterAll(cleanup);
@@ -70,6 +70,29 @@ describe("study presets", () => {
       expect(o.runs()).toBe(before);
     }, 120_000);
   }
+
+  it("estimates from a calibration of steady training, counts only the cells not yet in the store", async () => {
+    const tiny: StudyPreset = {
+      ...STUDY_PRESETS.quick,
+      name: "tiny",
+      testQuestions: 8,
+      poolQuestions: 40,
+      epochs: 1,
+      lrByStudent: { nano: 5e-3 },
+      parts: [{ name: "p", description: "", students: ["nano"], variants: ["short", "long"], seeds: [0], budgets: ["equal-epochs"], trainQuestions: [40] }],
+    };
+    const data = studyData(tiny);
+    const store = tempDir();
+    const before = await estimateStudy(tiny, { workers: 1, store, data, calibrationSteps: 2 });
+    expect(before.cells).toBe(2);
+    expect(before.cached).toBe(0);
+    expect(before.seconds).toBeGreaterThan(0);
+    expect(before.calibration.nano!.trainTokensPerSecond).toBeGreaterThan(0);
+    const o = oracle([...data.train, ...data.testRecords]);
+    await runStudy(tiny, { store, runner: o.runner });
+    const after = await estimateStudy(tiny, { workers: 1, store, data, calibrationSteps: 2 });
+    expect([after.cells, after.cached, after.seconds]).toEqual([0, 2, 0]);
+  }, 120_000);
 
   it("caps come from each variant's data; the cut is exercised: a cap below the longest response fails the oracle", async () => {
     const preset = STUDY_PRESETS.quick;
