@@ -9,7 +9,7 @@ import { cpus, loadavg } from "node:os";
 import { initBackend } from "../src/backend.js";
 import { Decoder, generate } from "../src/eval/decoder.js";
 import { resolveStudentConfig } from "../src/model/config.js";
-import { Rng } from "../src/model/rng.js";
+import { makeRng } from "../src/data/rng.js";
 import { StudentModel } from "../src/model/transformer.js";
 
 const quick = process.argv.includes("--quick");
@@ -18,7 +18,7 @@ console.log(`backend: ${info.name} (${info.reason})`);
 const cfg = resolveStudentConfig({ dModel: 128, nLayers: 2, nHeads: 4, maxLen: 128 }, 64);
 const model = StudentModel.init(cfg, 1);
 const dec = new Decoder(model);
-const rng = new Rng(1);
+const rng = makeRng(1);
 const PROMPT = 8;
 const NEW = 120; // fills the 128-token context
 const prompt = () => [1, ...Array.from({ length: PROMPT - 2 }, () => 5 + rng.int(59)), 2];

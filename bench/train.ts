@@ -5,7 +5,8 @@
  * In one run: the wasm backend's 2-D matMul peak, training tokens/s of reference configs
  * A (D=128, 2 layers, T=128, batch 16) and B (D=256, 4 layers, T=256, batch 8), 4 heads, AdamW,
  * the ratio of achieved model FLOP/s to the peak, two single-threaded worker processes against one,
- * PyTorch on the same models when /usr/bin/python3 can import torch, and a flat-memory check
+ * PyTorch on the same models (Debian's python3-torch, installed by the bench itself when run as root;
+ * `--no-install-peer` skips it), and a flat-memory check
  * (tensor count and RSS over a longer run; --memory-seconds 1800 for the 30-minute version).
  * The last line is one JSON object.
  */
@@ -14,7 +15,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import { initBackend } from "../src/backend.js";
 import { resolveStudentConfig, trainFlopsPerToken, type ResolvedStudentConfig } from "../src/model/config.js";
-import { Rng } from "../src/model/rng.js";
+import { makeRng } from "../src/data/rng.js";
 import { StudentModel, type TokenBatch } from "../src/model/transformer.js";
 import { AdamW } from "../src/train/optimizer.js";
 
@@ -64,7 +65,7 @@ function setupTraining(name: ConfigName) {
   const cfg: ResolvedStudentConfig = resolveStudentConfig({ dModel: c.D, nLayers: c.L, nHeads: 4, maxLen: c.T }, VOCAB);
   const model = StudentModel.init(cfg, 1);
   const opt = new AdamW(model.specs.map((s) => s.shape), model.specs.map((s) => s.decay), 0.01, 1);
-  const r = new Rng(2);
+  const r = makeRng(2);
   const N = c.B * c.T;
   const batch: TokenBatch = { B: c.B, T: c.T, inputs: Int32Array.from({ length: N }, () => r.int(VOCAB)), targets: Int32Array.from({ length: N }, () => r.int(VOCAB)), weights: new Float32Array(N).fill(1) };
   const step = () => {
@@ -150,7 +151,27 @@ for name,(D,L,T,B,steps) in json.loads(sys.argv[1]).items():
 print(json.dumps({"torch":torch.__version__,"tokensPerSecond":res}))
 `;
 
+/**
+ * The peer's own setup step: Debian's PyTorch (python3-torch, CPU) for /usr/bin/python3, installed
+ * with apt-get when the bench runs as root and torch is missing (`--no-install-peer` skips it).
+ */
+function ensureTorch(): string | undefined {
+  if (spawnSync("/usr/bin/python3", ["-c", "import torch"]).status === 0) return undefined;
+  if (flag("--no-install-peer")) return "--no-install-peer given";
+  if (process.getuid?.() !== 0) return "not root: install it with `sudo apt-get install python3-torch`";
+  console.log("pytorch peer: installing Debian's python3-torch (apt-get, once)...");
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  let r = spawnSync("apt-get", ["install", "-y", "--no-install-recommends", "python3-torch"], { stdio: "inherit", env });
+  if (r.status !== 0) {
+    spawnSync("apt-get", ["update"], { stdio: "inherit", env });
+    r = spawnSync("apt-get", ["install", "-y", "--no-install-recommends", "python3-torch"], { stdio: "inherit", env });
+  }
+  return r.status === 0 ? undefined : `apt-get install python3-torch failed (exit ${r.status})`;
+}
+
 function torchSpeed(): { version: string; tokensPerSecond: Record<string, number> } | { unavailable: string } {
+  const setup = ensureTorch();
+  if (setup) return { unavailable: setup };
   const probe = spawnSync("/usr/bin/python3", ["-c", "import torch"], { encoding: "utf8" });
   if (probe.status !== 0) return { unavailable: (probe.stderr || probe.error?.message || "python3 missing").trim().split("\n").pop()! };
   const cfg = Object.fromEntries(Object.entries(CONFIGS).map(([k, c]) => [k, [c.D, c.L, c.T, c.B, quick ? 3 : 10]]));
