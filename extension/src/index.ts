@@ -1,14 +1,14 @@
 /**
  * mixdistill's JupyterLab extension: two plugins.
  * - `mixdistill-labextension:plot` renders gap plots (PLOT_MIME) everywhere outputs are shown.
- * - `mixdistill-labextension:mixer` renders the mixer widget (MIXER_MIME): bound to the notebook's
- *   kernel inside notebooks, read-only from the saved state elsewhere.
+ * - `mixdistill-labextension:widgets` registers the widget module "anywidget" with JupyterLab's
+ *   widget manager (anywidget-host.ts), so the mixer and `widgets.anywidget` models, whose views
+ *   travel in `_esm`, render through the standard widget manager (as anywidget does in VS Code).
  */
 import type { JupyterFrontEnd, JupyterFrontEndPlugin } from "@jupyterlab/application";
-import { INotebookTracker, type NotebookPanel } from "@jupyterlab/notebook";
 import { IRenderMimeRegistry } from "@jupyterlab/rendermime";
-import { MIXER_MIME } from "../../src/contract/index";
-import { mixerRendererFactory } from "./mixer";
+import { IJupyterWidgetRegistry } from "@jupyter-widgets/base";
+import { registerAnywidgetHost } from "./anywidget-host";
 import { plotRendererFactory } from "./plot";
 
 const plotPlugin: JupyterFrontEndPlugin<void> = {
@@ -21,25 +21,19 @@ const plotPlugin: JupyterFrontEndPlugin<void> = {
   },
 };
 
-const mixerPlugin: JupyterFrontEndPlugin<void> = {
-  id: "mixdistill-labextension:mixer",
-  description: "Renders mixdistill's mixer widget, bound to the notebook's kernel over a comm.",
+const widgetsPlugin: JupyterFrontEndPlugin<void> = {
+  id: "mixdistill-labextension:widgets",
+  description: "Renders anywidget models (mixdistill's mixer among them) through the Jupyter widget manager.",
   autoStart: true,
-  requires: [IRenderMimeRegistry],
-  optional: [INotebookTracker],
-  activate: (_app: JupyterFrontEnd, rendermime: IRenderMimeRegistry, tracker: INotebookTracker | null) => {
-    // Outside notebooks there is no kernel to bind to: show the saved state.
-    rendermime.addFactory(mixerRendererFactory(null));
-    // Each notebook gets a factory bound to its own session (as ipywidgets does).
-    const bind = (panel: NotebookPanel): void => {
-      const registry = panel.content.rendermime;
-      registry.removeMimeType(MIXER_MIME);
-      registry.addFactory(mixerRendererFactory(panel.sessionContext));
-    };
-    tracker?.forEach(bind);
-    tracker?.widgetAdded.connect((_sender, panel) => bind(panel));
+  optional: [IJupyterWidgetRegistry],
+  activate: (_app: JupyterFrontEnd, registry: IJupyterWidgetRegistry | null) => {
+    if (!registry) {
+      console.warn("mixdistill: no Jupyter widget manager (@jupyter-widgets/jupyterlab-manager) in this JupyterLab: widgets show their text fallbacks");
+      return;
+    }
+    registerAnywidgetHost(registry);
   },
 };
 
-const plugins: JupyterFrontEndPlugin<void>[] = [plotPlugin, mixerPlugin];
+const plugins: JupyterFrontEndPlugin<void>[] = [plotPlugin, widgetsPlugin];
 export default plugins;

@@ -5,7 +5,7 @@ import { MixerRegistry, type Mixer, type MixerOptions } from "./mixer.js";
 import { WidgetRegistry } from "./model.js";
 import { widgetsApi } from "./controls.js";
 
-export { Mixer, MixerError, MixerRegistry, type ComposeFn, type MixerChange, type MixerOptions } from "./mixer.js";
+export { Mixer, MixerError, MixerRegistry, MIXER_ANYWIDGET_ID, type ComposeFn, type MixerChange, type MixerOptions } from "./mixer.js";
 export { WidgetModel, WidgetRegistry, splitBuffers, joinBuffers, type Change } from "./model.js";
 export * as controls from "./controls.js";
 export { mixerStaticHtml, mixerText, histogramSvg } from "../../src/contract/static-view.js";
@@ -16,8 +16,9 @@ export { mixerStaticHtml, mixerText, histogramSvg } from "../../src/contract/sta
  * on the Jupyter widget protocol 2.1.
  */
 export const installWidgets: InstallWidgets = (host) => {
-  const registry = new MixerRegistry(host, mixComposition);
+  const widgetRegistry = new WidgetRegistry(host);
+  const registry = new MixerRegistry(widgetRegistry, mixComposition);
   const mixer = (corpus: readonly CorpusRecord[], opts: MixerOptions = {}): Mixer => registry.create(corpus, opts);
-  const widgets = widgetsApi(new WidgetRegistry(host));
+  const widgets = widgetsApi(widgetRegistry);
   return { mixer, widgets };
 };

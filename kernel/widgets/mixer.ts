@@ -1,29 +1,28 @@
 /**
- * The kernel side of the mixer widget. `mixer(corpus, opts)` returns a Mixer: its `value` is the
- * weights (settable from code), `composition` the current mix, and displaying it shows the slider
- * widget (MIXER_MIME) with text/plain and a static text/html view as fallbacks.
+ * The kernel side of the mixer: a Jupyter widget model on the kernel's widget protocol 2.1
+ * (kernel/widgets/model.ts). `mixer(corpus, opts)` returns a Mixer: its `value` is the weights
+ * (settable from code), `composition` the current mix, and displaying it shows the widget
+ * (`widget-view+json`) with text/plain and a static text/html view of the state as fallbacks.
  *
- * Binding: each front-end view opens a comm to MIXER_COMM_TARGET with open data `{comm_id}` naming
- * the mixer (the id in its mime bundle). The mixer answers every message on that comm: a state for
- * `request_state` and `update` (echoing `request_id`), an `{type: "error"}` for anything invalid.
- * A change from one view or from code is sent to every attached view.
+ * The model is an anywidget (module "anywidget", model AnyModel): its view is the ES module in
+ * `_esm`, bundled from extension/src/mixer-view.ts, so every widget front end renders the same view
+ * (JupyterLab and Notebook 7 through the mixdistill labextension's anywidget host or anywidget's
+ * own, VS Code through anywidget). The state names `sources`, `weights` (in source order, summing
+ * to 1), `strategy`, `seed`, `weightBy` and `composition`; a front end may set `weights`, `strategy`
+ * and `seed`. A bad value is answered with an error on that comm and the model keeps its last
+ * valid state (the view snaps back).
  */
-import { randomUUID } from "node:crypto";
-import {
-  MIXER_COMM_TARGET,
-  MIXER_MIME,
-  MIX_STRATEGIES,
-  parseMixerClientMessage,
-  type MixComposition,
-  type MixerBundleData,
-  type MixerKernelMessage,
-  type MixerState,
-  type MixStrategyName,
-} from "../../src/contract/index.js";
+import { MIX_STRATEGIES, type MixComposition, type MixerState, type MixStrategyName } from "../../src/contract/index.js";
+import { ANYWIDGET_MODULE, ANYWIDGET_VERSION } from "../../src/contract/widget.js";
 import type { CorpusRecord, MixOptions } from "../../src/index.js";
 import { resolveWeights } from "../../src/mix/index.js";
-import type { Comm, DisplayHandle, MimeBundle, WidgetHost } from "./host.js";
+import type { DisplayHandle, WidgetHost } from "./host.js";
+import { WidgetModel, type Change, type WidgetRegistry } from "./model.js";
+import { MIXER_VIEW_ESM } from "./mixer-view.generated.js";
 import { mixerStaticHtml, mixerText } from "../../src/contract/static-view.js";
+
+/** `_anywidget_id` of the mixer's model: how a front end or test recognises a mixer among widgets. */
+export const MIXER_ANYWIDGET_ID = "mixdistill.mixer";
 
 /** What a mixer needs to compute a composition: the library's mixComposition (src/mix). */
 export type ComposeFn = (corpus: readonly CorpusRecord[], options: MixOptions & { bins?: number }) => MixComposition;
@@ -74,27 +73,59 @@ function weightsFrom(value: unknown, sources: readonly string[], field: string):
   return resolveWeights(value, sources, field);
 }
 
-export class Mixer {
-  readonly id = randomUUID().replace(/-/g, "");
+export class Mixer extends WidgetModel {
   readonly sources: readonly string[];
-  private weightsNow: number[];
-  private strategyNow: MixStrategyName;
-  private seedNow: number;
   private readonly weightBy: "examples" | "tokens";
-  private compositionNow: MixComposition;
-  private readonly comms = new Set<Comm>();
   private readonly handles: DisplayHandle[] = [];
-  private closed = false;
   /** Milliseconds the last composition took to compute (what a slider move costs in the kernel). */
   lastComputeMs = 0;
 
   constructor(
+    registry: WidgetRegistry,
     private readonly corpus: readonly CorpusRecord[],
     private readonly opts: MixerOptions,
     private readonly compose: ComposeFn,
-    private readonly host: WidgetHost,
-    private readonly registry: MixerRegistry,
+    private readonly mixers: MixerRegistry,
   ) {
+    const init = Mixer.initial(corpus, opts, compose);
+    super(
+      registry,
+      {
+        _model_name: "AnyModel",
+        _model_module: ANYWIDGET_MODULE,
+        _model_module_version: ANYWIDGET_VERSION,
+        _view_name: "AnyView",
+        _view_module: ANYWIDGET_MODULE,
+        _view_module_version: ANYWIDGET_VERSION,
+        _esm: MIXER_VIEW_ESM,
+        _anywidget_id: MIXER_ANYWIDGET_ID,
+        sources: init.sources,
+        weights: init.weights,
+        strategy: init.strategy,
+        seed: init.seed,
+        weightBy: init.weightBy,
+        composition: init.composition,
+      },
+      {
+        weights: (v, m) => {
+          const sources = (m as unknown as Mixer).sources;
+          if (!Array.isArray(v) || v.length !== sources.length) throw new Error(`expected ${sources.length} weights (one per source), got ${JSON.stringify(v)}`);
+          v.forEach((x, i) => {
+            if (typeof x !== "number" || !Number.isFinite(x) || x < 0 || x > 1) throw new Error(`[${i}]: expected a number in [0, 1], got ${JSON.stringify(x)}`);
+          });
+          return reason(() => resolveWeights(v, sources, "weights"));
+        },
+        strategy: (v) => reason(() => checkStrategy(v)),
+        seed: (v) => reason(() => checkSeed(v)),
+      },
+    );
+    this.sources = init.sources;
+    this.weightBy = init.weightBy;
+    this.lastComputeMs = init.ms;
+  }
+
+  /** Checks the options and computes the first composition (before the comm opens). */
+  private static initial(corpus: readonly CorpusRecord[], opts: MixerOptions, compose: ComposeFn) {
     if (!Array.isArray(corpus) || corpus.length === 0) throw new MixerError("corpus", "expected a non-empty array of corpus records");
     const sources = opts.sources ?? Object.keys(corpus[0]?.responses ?? {}).slice(0, 2);
     if (!Array.isArray(sources) || sources.length < 2 || !sources.every((s) => typeof s === "string" && s))
@@ -105,202 +136,162 @@ export class Mixer {
     for (const s of sources)
       if (!known.has(s))
         throw new MixerError("sources", `no question has a "${s}" response (sources in this corpus: ${[...known].join(", ") || "none"})`);
-    this.sources = sources.slice();
     if (opts.weight !== undefined && opts.weights !== undefined) throw new MixerError("weight", "give weight or weights, not both");
-    this.weightsNow =
+    const weights =
       opts.weights !== undefined ? weightsFrom(opts.weights, sources, "weights")
       : opts.weight !== undefined ? weightsFrom(opts.weight, sources, "weight")
       : sources.map(() => 1 / sources.length);
-    this.strategyNow = checkStrategy(opts.strategy ?? "per-question");
-    this.seedNow = checkSeed(opts.seed ?? 0);
+    const strategy = checkStrategy(opts.strategy ?? "per-question");
+    const seed = checkSeed(opts.seed ?? 0);
     const weightBy = opts.weightBy ?? "examples";
     if (weightBy !== "examples" && weightBy !== "tokens") throw new MixerError("weightBy", `expected examples or tokens, got ${JSON.stringify(weightBy)}`);
-    this.weightBy = weightBy;
     if (opts.onChange !== undefined && typeof opts.onChange !== "function") throw new MixerError("onChange", "expected a function");
-    this.compositionNow = this.computeWith(this.weightsNow, this.strategyNow, this.seedNow);
+    const t0 = performance.now();
+    const composition = composeWith(corpus, opts, compose, sources, weights, strategy, seed, weightBy);
+    return { sources: sources.slice(), weights, strategy, seed, weightBy, composition, ms: performance.now() - t0 };
   }
 
   /** The weights, one per source, summing to 1. Setting them (array, or a number for the first of two) updates every view. */
   get value(): number[] {
-    return this.weightsNow.slice();
+    return (this.get("weights") as number[]).slice();
   }
   set value(v: number[] | number) {
-    this.set({ weights: weightsFrom(v, this.sources, "value") }, "code");
+    this.setFromCode({ weights: weightsFrom(v, this.sources, "value") });
   }
 
   get strategy(): MixStrategyName {
-    return this.strategyNow;
+    return this.get("strategy") as MixStrategyName;
   }
   set strategy(s: MixStrategyName) {
-    this.set({ strategy: checkStrategy(s) }, "code");
+    this.setFromCode({ strategy: checkStrategy(s) });
   }
 
   get seed(): number {
-    return this.seedNow;
+    return this.get("seed") as number;
   }
   set seed(s: number) {
-    this.set({ seed: checkSeed(s) }, "code");
+    this.setFromCode({ seed: checkSeed(s) });
   }
 
   get composition(): MixComposition {
-    return this.compositionNow;
+    return this.get("composition") as MixComposition;
   }
 
   get state(): MixerState {
     return {
       sources: this.sources.slice(),
-      weights: this.weightsNow.slice(),
-      strategy: this.strategyNow,
-      seed: this.seedNow,
+      weights: this.value,
+      strategy: this.strategy,
+      seed: this.seed,
       weightBy: this.weightBy,
-      composition: this.compositionNow,
+      composition: this.composition,
     };
   }
 
   /** The options that reproduce this mix with the library's `mix()` / `mixComposition()`. */
   get mixOptions(): MixOptions {
-    return { ...(this.opts.mixOptions ?? {}), sources: this.sources.slice(), weights: this.value, strategy: this.strategyNow, seed: this.seedNow, weightBy: this.weightBy };
+    return { ...(this.opts.mixOptions ?? {}), sources: this.sources.slice(), weights: this.value, strategy: this.strategy, seed: this.seed, weightBy: this.weightBy };
   }
 
-  /** Number of front-end views bound now. */
-  get views(): number {
-    return this.comms.size;
-  }
-
-  /** The mime bundle: the widget for JupyterLab, a static table for everything else (nbconvert). */
-  [Symbol.for("Jupyter.display")](): MimeBundle {
-    const state = this.state;
-    const data: MixerBundleData = { version: 1, comm_id: this.id, state };
-    return { [MIXER_MIME]: data, "text/plain": mixerText(state), "text/html": mixerStaticHtml(state) };
+  /** Whether the front ends can still reach this mixer (false after close()). */
+  get live(): boolean {
+    return !this.closed;
   }
 
   /**
-   * Displays the mixer with a display id, so that later changes (from code too, in a headless run)
-   * also update this output: the saved notebook then shows the final mix.
+   * Displays the mixer with a display id, so that later changes from code (a later cell setting
+   * `value`, a headless run) also refresh that output's text/html and text/plain fallbacks: the
+   * saved notebook and its HTML export then show the final mix.
    */
   show(): DisplayHandle {
-    const handle = this.host.display(this);
+    const handle = this.mixers.host.display(this);
     this.handles.push(handle);
     return handle;
   }
 
-  /** Unbinds every view (they turn read-only) and forgets the mixer. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    for (const c of this.comms) if (!c.closed) c.close({ message: "this mixer was closed in the kernel: re-run its cell for a live one" });
-    this.comms.clear();
-    this.registry.forget(this.id);
+  /** Closes the widget's comm (its views turn inert) and forgets the mixer. */
+  override close(): void {
+    if (!this.closed) this.error("this mixer was closed in the kernel: re-run its cell for a live one");
+    super.close();
+    this.mixers.forget(this);
   }
 
-  toString(): string {
+  override toString(): string {
     return mixerText(this.state);
   }
 
-  /** A view's comm: answer it now with the state, then every message on it. */
-  attach(comm: Comm): void {
-    if (this.closed) {
-      comm.send({ type: "error", message: "this mixer was closed in the kernel: re-run its cell for a live one" } satisfies MixerKernelMessage);
-      comm.close({ message: "this mixer was closed in the kernel: re-run its cell for a live one" });
-      return;
-    }
-    this.comms.add(comm);
-    comm.onMsg((data) => this.onMessage(comm, data));
-    comm.onClose(() => this.comms.delete(comm));
-    this.sendTo(comm, { type: "state", state: this.state });
+  protected override get kind(): string {
+    return "mixer";
   }
 
-  private onMessage(comm: Comm, data: unknown): void {
-    const request_id =
-      typeof data === "object" && data !== null && typeof (data as { request_id?: unknown }).request_id === "string"
-        ? (data as { request_id: string }).request_id
-        : undefined;
-    const parsed = parseMixerClientMessage(data);
-    if (!parsed.ok) {
-      this.sendTo(comm, { type: "error", ...(request_id !== undefined ? { request_id } : {}), message: parsed.error });
-      return;
-    }
-    const msg = parsed.value;
-    if (msg.type === "request_state") {
-      this.sendTo(comm, { type: "state", ...(request_id !== undefined ? { request_id } : {}), state: this.state });
-      return;
-    }
+  protected override textSummary(): string {
+    return mixerText(this.state);
+  }
+
+  protected override staticHtml(): string {
+    return mixerStaticHtml(this.state);
+  }
+
+  /** A change of weights, strategy or seed brings its composition (computed first: an error rejects the change). */
+  protected override derive(patch: Record<string, unknown>): Record<string, unknown> {
+    if (!("weights" in patch) && !("strategy" in patch) && !("seed" in patch)) return {};
+    const weights = (patch.weights as number[] | undefined) ?? this.value;
+    const strategy = (patch.strategy as MixStrategyName | undefined) ?? this.strategy;
+    const seed = (patch.seed as number | undefined) ?? this.seed;
+    const t0 = performance.now();
+    const composition = composeWith(this.corpus, this.opts, this.compose, this.sources, weights, strategy, seed, this.weightBy);
+    this.lastComputeMs = performance.now() - t0;
+    return { composition };
+  }
+
+  /** After a change from a front end: onChange (its error goes to that front end, the change stays). */
+  protected override changed(changes: readonly Change[]): void {
+    if (changes[0]?.origin !== "frontend" || !changes.some((c) => c.name !== "composition")) return;
+    const cb = this.opts.onChange;
+    if (!cb) return;
     try {
-      // The contract checked the message; the library's options check that the weights fit the sources.
-      this.set({ weights: msg.weights, strategy: msg.strategy, seed: msg.seed }, "frontend", comm, request_id);
+      cb({ weights: this.value, strategy: this.strategy, seed: this.seed, origin: "frontend" }, this);
     } catch (err) {
-      this.sendTo(comm, { type: "error", ...(request_id !== undefined ? { request_id } : {}), message: (err as Error).message });
+      this.error(`onChange callback failed: ${(err as Error).message}`);
     }
   }
 
-  /**
-   * Applies a change: recomputes the composition, answers the requesting view (with its request id),
-   * tells every other view, refreshes displays made by show(), then calls onChange.
-   */
-  private set(change: { weights?: number[]; strategy?: MixStrategyName; seed?: number }, origin: MixerChange["origin"], from?: Comm, request_id?: string): void {
-    const weights = change.weights ?? this.weightsNow;
-    const strategy = change.strategy ?? this.strategyNow;
-    const seed = change.seed ?? this.seedNow;
-    // Compute first: an error leaves the mixer as it was.
-    const composition = this.computeWith(weights, strategy, seed);
-    this.weightsNow = weights.slice();
-    this.strategyNow = strategy;
-    this.seedNow = seed;
-    this.compositionNow = composition;
-    const state = this.state;
-    for (const c of this.comms) {
-      if (c === from) this.sendTo(c, { type: "state", ...(request_id !== undefined ? { request_id } : {}), state });
-      else this.sendTo(c, { type: "state", state });
-    }
+  /** A change from code: front ends follow, displays made by show() refresh, then onChange (its error is thrown). */
+  private setFromCode(patch: { weights?: number[]; strategy?: MixStrategyName; seed?: number }): void {
+    if (this.closed) throw new MixerError("value", "this mixer was closed: re-run its cell for a live one");
+    this.set(patch);
     for (const h of this.handles) {
       try {
         h.update(this);
       } catch (err) {
-        this.report(from, request_id, `could not update the mixer's display: ${(err as Error).message}`);
+        this.mixers.host.reportError?.("mixer display update", err);
       }
     }
-    const cb = this.opts.onChange;
-    if (cb) {
-      try {
-        cb({ weights: this.value, strategy, seed, origin }, this);
-      } catch (err) {
-        if (origin === "code") throw err;
-        this.report(from, request_id, `onChange callback failed: ${(err as Error).message}`);
-      }
-    }
+    this.opts.onChange?.({ weights: this.value, strategy: this.strategy, seed: this.seed, origin: "code" }, this);
   }
+}
 
-  private computeWith(weights: number[], strategy: MixStrategyName, seed: number): MixComposition {
-    const t0 = performance.now();
-    const c = this.compose(this.corpus, {
-      ...(this.opts.mixOptions ?? {}),
-      sources: this.sources.slice(),
-      weights,
-      strategy,
-      seed,
-      weightBy: this.weightBy,
-      ...(this.opts.bins !== undefined ? { bins: this.opts.bins } : {}),
-    });
-    this.lastComputeMs = performance.now() - t0;
-    return c;
-  }
+function composeWith(
+  corpus: readonly CorpusRecord[], opts: MixerOptions, compose: ComposeFn, sources: readonly string[],
+  weights: number[], strategy: MixStrategyName, seed: number, weightBy: "examples" | "tokens",
+): MixComposition {
+  return compose(corpus, {
+    ...(opts.mixOptions ?? {}),
+    sources: sources.slice(),
+    weights,
+    strategy,
+    seed,
+    weightBy,
+    ...(opts.bins !== undefined ? { bins: opts.bins } : {}),
+  });
+}
 
-  private report(comm: Comm | undefined, request_id: string | undefined, message: string): void {
-    if (comm) this.sendTo(comm, { type: "error", ...(request_id !== undefined ? { request_id } : {}), message });
-    else console.error(`mixer: ${message}`);
-  }
-
-  private sendTo(comm: Comm, msg: MixerKernelMessage): void {
-    if (comm.closed) {
-      this.comms.delete(comm);
-      return;
-    }
-    try {
-      comm.send(msg);
-    } catch {
-      // The front end went away between the check and the send.
-      this.comms.delete(comm);
-    }
+/** Runs a check, rethrowing its error as the bare reason (the widget model names the trait). */
+function reason<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw new Error((err as Error).message.replace(/^mix(er)? option "[^"]*": /, ""));
   }
 }
 
@@ -315,47 +306,32 @@ function checkSeed(s: unknown): number {
   return s;
 }
 
-/** The mixers of one kernel, and the comm target views use to reach them. */
+/** The mixers of one kernel (each also a model of the kernel's widget registry). */
 export class MixerRegistry {
-  private readonly mixers = new Map<string, Mixer>();
+  private readonly mixers = new Set<Mixer>();
 
   constructor(
-    private readonly host: WidgetHost,
+    private readonly widgets: WidgetRegistry,
     private readonly compose: ComposeFn,
-  ) {
-    host.comms.registerTarget(MIXER_COMM_TARGET, (comm, openData) => this.onOpen(comm, openData));
+  ) {}
+
+  get host(): WidgetHost {
+    return this.widgets.host;
   }
 
   create(corpus: readonly CorpusRecord[], opts: MixerOptions = {}): Mixer {
     if (typeof opts !== "object" || opts === null) throw new MixerError("options", "expected an object");
-    const m = new Mixer(corpus, opts, this.compose, this.host, this);
-    this.mixers.set(m.id, m);
+    const m = new Mixer(this.widgets, corpus, opts, this.compose, this);
+    this.mixers.add(m);
     return m;
   }
 
-  get(id: string): Mixer | undefined {
-    return this.mixers.get(id);
+  /** Live mixers, in creation order. */
+  get all(): readonly Mixer[] {
+    return [...this.mixers];
   }
 
-  forget(id: string): void {
-    this.mixers.delete(id);
-  }
-
-  private onOpen(comm: Comm, openData: unknown): void {
-    const id = typeof openData === "object" && openData !== null ? (openData as { comm_id?: unknown }).comm_id : undefined;
-    if (typeof id !== "string") {
-      comm.send({ type: "error", message: "comm_open data: expected {comm_id: string} naming a mixer" } satisfies MixerKernelMessage);
-      comm.close({ message: "comm_open data: expected {comm_id}" });
-      return;
-    }
-    const m = this.mixers.get(id);
-    if (!m) {
-      // Typically a notebook reopened after a kernel restart: the view stays read-only.
-      const message = "this mixer was made by an earlier kernel session: re-run its cell to move the sliders again";
-      comm.send({ type: "error", message } satisfies MixerKernelMessage);
-      comm.close({ message });
-      return;
-    }
-    m.attach(comm);
+  forget(m: Mixer): void {
+    this.mixers.delete(m);
   }
 }

@@ -128,7 +128,7 @@ type Observer = (change: Change) => void;
  */
 export class WidgetModel {
   readonly comm: Comm;
-  private readonly state: Record<string, unknown>;
+  private readonly values: Record<string, unknown>;
   private readonly observers: { names: Set<string> | undefined; fn: Observer }[] = [];
   private readonly customHandlers: ((content: unknown, buffers: readonly Uint8Array[]) => void)[] = [];
   private isClosed = false;
@@ -139,8 +139,8 @@ export class WidgetModel {
     private readonly traits: Record<string, TraitCheck>,
   ) {
     registry.ensureControl();
-    this.state = { _view_count: null, ...initial };
-    const split = splitBuffers(this.state);
+    this.values = { _view_count: null, ...initial };
+    const split = splitBuffers(this.values);
     this.comm = registry.comms.open(
       WIDGET_COMM_TARGET,
       { state: split.state, buffer_paths: split.buffer_paths },
@@ -164,17 +164,18 @@ export class WidgetModel {
   }
 
   get(name: string): unknown {
-    return this.state[name];
+    return this.values[name];
   }
 
   /** The full state with binary values as they are (for saving, request_states). */
   serialisableState(): Record<string, unknown> {
-    return { ...this.state };
+    return { ...this.values };
   }
 
   /** Sets traits from kernel code: each value checked, all or nothing; the front ends follow. */
   set(patch: Record<string, unknown>): void {
-    const next = this.check(patch, true);
+    const checked = this.check(patch, true);
+    const next = { ...checked, ...this.derive(checked) };
     const changes = this.apply(next, "code");
     if (changes.length) this.sendUpdate(Object.fromEntries(changes.map((c) => [c.name, c.new])));
     this.notify(changes);
@@ -217,13 +218,29 @@ export class WidgetModel {
   }
 
   toString(): string {
-    return `${String(this.state._model_name).replace(/Model$/, "")}(${this.textSummary()})`;
+    return `${String(this.values._model_name).replace(/Model$/, "")}(${this.textSummary()})`;
+  }
+
+  /** The widget's name in messages (its model name by default). */
+  protected get kind(): string {
+    return String(this.values._model_name);
   }
 
   /** A short text of the state for text/plain (subclasses say more). */
   protected textSummary(): string {
-    return "value" in this.state ? `value=${JSON.stringify(this.state.value)}` : "";
+    return "value" in this.values ? `value=${JSON.stringify(this.values.value)}` : "";
   }
+
+  /**
+   * Values that follow from a checked patch (a composition from weights, say), applied with it.
+   * May throw to reject the whole patch, which then leaves the model as it was. None by default.
+   */
+  protected derive(_patch: Record<string, unknown>): Record<string, unknown> {
+    return {};
+  }
+
+  /** Called once per applied patch with its changes, before the observers. */
+  protected changed(_changes: readonly Change[]): void {}
 
   /** A static HTML fallback (for nbconvert and front ends without widgets); none by default. */
   protected staticHtml(): string | undefined {
@@ -236,16 +253,16 @@ export class WidgetModel {
     for (const [name, value] of Object.entries(patch)) {
       const check = this.traits[name];
       if (!check) {
-        if (fromCode && name in this.state) {
+        if (fromCode && name in this.values) {
           next[name] = value;
           continue;
         }
-        throw new Error(`${String(this.state._model_name)}: \`${name}\` is not a trait a front end can set`);
+        throw new Error(`${this.kind}: \`${name}\` is not a trait a front end can set`);
       }
       try {
         next[name] = check(value, this);
       } catch (err) {
-        throw new Error(`${String(this.state._model_name)}.${name}: ${(err as Error).message}`);
+        throw new Error(`${this.kind}.${name}: ${(err as Error).message}`);
       }
     }
     return next;
@@ -254,15 +271,22 @@ export class WidgetModel {
   private apply(next: Record<string, unknown>, origin: Change["origin"]): Change[] {
     const changes: Change[] = [];
     for (const [name, value] of Object.entries(next)) {
-      const old = this.state[name];
+      const old = this.values[name];
       if (sameValue(old, value)) continue;
-      this.state[name] = value;
+      this.values[name] = value;
       changes.push({ name, old, new: value, owner: this, origin });
     }
     return changes;
   }
 
   private notify(changes: readonly Change[]): void {
+    if (changes.length) {
+      try {
+        this.changed(changes);
+      } catch (err) {
+        this.registry.host.reportError?.(`change handler of ${this.kind}`, err);
+      }
+    }
     for (const c of changes)
       for (const o of [...this.observers]) {
         if (o.names && !o.names.has(c.name)) continue;
@@ -270,7 +294,7 @@ export class WidgetModel {
           o.fn(c);
         } catch (err) {
           // An observer's error is the user's: it is shown, the model and the other observers go on.
-          this.registry.host.reportError?.(`observer of ${String(this.state._model_name)}.${c.name}`, err);
+          this.registry.host.reportError?.(`observer of ${this.kind}.${c.name}`, err);
         }
       }
   }
@@ -281,7 +305,8 @@ export class WidgetModel {
     this.comm.send({ method, state: split.state, buffer_paths: split.buffer_paths }, {}, split.buffers);
   }
 
-  private error(message: string): void {
+  /** Sends an error to the front ends as a `custom` message `{type: "error", message}`. */
+  protected error(message: string): void {
     if (!this.isClosed) this.comm.send({ method: "custom", content: { type: "error", message } });
   }
 
@@ -295,14 +320,14 @@ export class WidgetModel {
     }
     switch (msg.method) {
       case "request_state":
-        this.sendUpdate(this.state);
+        this.sendUpdate(this.values);
         return;
       case "custom":
         for (const h of this.customHandlers) {
           try {
             h(msg.content, buffers);
           } catch (err) {
-            this.registry.host.reportError?.(`custom message handler of ${String(this.state._model_name)}`, err);
+            this.registry.host.reportError?.(`custom message handler of ${this.kind}`, err);
           }
         }
         return;
@@ -311,21 +336,25 @@ export class WidgetModel {
         return;
       case "update": {
         let next: Record<string, unknown>;
+        let derived: Record<string, unknown>;
         try {
           next = this.check(joinBuffers({ ...msg.state }, msg.buffer_paths ?? [], buffers), false);
+          derived = this.derive(next);
         } catch (err) {
           this.error((err as Error).message);
           // The view snaps back to the kept values of what it tried to set.
           const kept: Record<string, unknown> = {};
-          for (const k of Object.keys(msg.state)) if (k in this.state) kept[k] = this.state[k];
+          for (const k of Object.keys(msg.state)) if (k in this.values) kept[k] = this.values[k];
           if (Object.keys(kept).length) this.sendUpdate(kept);
           return;
         }
-        const changes = this.apply(next, "frontend");
-        // Other views follow (echo_update, protocol 2.1); a value the kernel normalised is sent back as an update.
+        const changes = this.apply({ ...next, ...derived }, "frontend");
+        // Other views follow (echo_update, protocol 2.1); a value the kernel normalised, and what
+        // follows from the change, are sent back as an update.
         if (Object.keys(next).length) this.sendUpdate(next, "echo_update");
         const normalised: Record<string, unknown> = {};
         for (const [k, v] of Object.entries(next)) if (!sameValue(v, msg.state[k])) normalised[k] = v;
+        for (const c of changes) if (c.name in derived) normalised[c.name] = c.new;
         if (Object.keys(normalised).length) this.sendUpdate(normalised);
         this.notify(changes);
         return;

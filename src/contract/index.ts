@@ -46,7 +46,11 @@ export interface SourceComposition {
 }
 
 export interface MixComposition {
-  total: { questions: number; tokens: number };
+  /**
+   * `questions` counts the examples written (one per question and source used); `questionsUsed` the
+   * distinct questions among them, fewer when a strategy repeats questions (interleave, concat).
+   */
+  total: { questions: number; tokens: number; questionsUsed?: number };
   sources: SourceComposition[];
   /** Questions dropped (missing response under the drop policy), if any. */
   dropped: number;

@@ -204,5 +204,5 @@ export function mixComposition(corpus: readonly CorpusRecord[], options: MixOpti
     totalTokens += tokens;
     return { source, questions: l.length, tokens, meanTokens: l.length ? tokens / l.length : 0, histogram: { edges, counts: histogramCounts(l, edges) } };
   });
-  return { total: { questions: plan.q.length, tokens: totalTokens }, sources, dropped: plan.dropped };
+  return { total: { questions: plan.q.length, tokens: totalTokens, questionsUsed: new Set(plan.q).size }, sources, dropped: plan.dropped };
 }

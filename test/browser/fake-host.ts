@@ -3,8 +3,11 @@ import type { Comm, CommManager, DisplayHandle, MimeBundle, WidgetHost } from ".
 
 export class FakeComm implements Comm {
   readonly sent: unknown[] = [];
+  /** For a comm the kernel opened: its comm_open data and metadata. */
+  openData: unknown = undefined;
+  openMetadata: unknown = undefined;
   closeData: unknown = undefined;
-  private msgHandlers: Array<(d: unknown) => void> = [];
+  private msgHandlers: Array<(d: unknown, buffers: readonly Uint8Array[]) => void> = [];
   private closeHandlers: Array<(d: unknown) => void> = [];
   private isClosed = false;
   constructor(readonly id: string, readonly target: string) {}
@@ -21,15 +24,15 @@ export class FakeComm implements Comm {
     this.closeData = data;
     for (const h of this.closeHandlers) h(data);
   }
-  onMsg(h: (d: unknown) => void): void {
+  onMsg(h: (d: unknown, buffers: readonly Uint8Array[]) => void): void {
     this.msgHandlers.push(h);
   }
   onClose(h: (d: unknown) => void): void {
     this.closeHandlers.push(h);
   }
   /** A comm_msg from the front end. */
-  receive(data: unknown): void {
-    for (const h of this.msgHandlers) h(data);
+  receive(data: unknown, buffers: readonly Uint8Array[] = []): void {
+    for (const h of this.msgHandlers) h(data, buffers);
   }
   last(): Record<string, unknown> {
     return this.sent[this.sent.length - 1] as Record<string, unknown>;
@@ -40,10 +43,22 @@ export class FakeHost implements WidgetHost {
   private targets = new Map<string, (comm: Comm, data: unknown) => void>();
   private n = 0;
   readonly displays: Array<{ id: string; bundles: MimeBundle[] }> = [];
+  /** Comms the kernel opened (widget models), in order. */
+  readonly opened: FakeComm[] = [];
+  readonly errors: Array<{ where: string; err: unknown }> = [];
+  reportError(where: string, err: unknown): void {
+    this.errors.push({ where, err });
+  }
   comms: CommManager = {
     registerTarget: (t, h) => void this.targets.set(t, h),
     unregisterTarget: (t) => void this.targets.delete(t),
-    open: (t) => new FakeComm(`k${++this.n}`, t),
+    open: (t, data, metadata) => {
+      const c = new FakeComm(`k${++this.n}`, t);
+      c.openData = JSON.parse(JSON.stringify(data ?? null));
+      c.openMetadata = metadata;
+      this.opened.push(c);
+      return c;
+    },
     get: () => undefined,
   };
   /** comm_open from the front end. */

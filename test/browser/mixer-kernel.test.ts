@@ -1,12 +1,18 @@
 /**
- * The kernel side of the mixer widget against an in-memory host: the comm protocol (state, update,
- * errors), value set from code, several views, callbacks, and the mime bundle's fallbacks.
+ * The kernel side of the mixer widget against an in-memory host: a widget model on the Jupyter
+ * widget protocol 2.1 (anywidget, its view in `_esm`), updates from a front end (applied, echoed,
+ * the composition sent back; bad ones answered with an error and the state kept), value set from
+ * code, callbacks, and the display bundle's fallbacks.
  */
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { MIXER_COMM_TARGET, MIXER_MIME, parseMixerBundle, parseMixerKernelMessage, type MixerState } from "../../src/contract/index.js";
+import type { MixComposition } from "../../src/contract/index.js";
+import { WIDGET_VIEW_MIME } from "../../src/contract/widget.js";
 import { synth } from "../../src/data/index.js";
 import type { CorpusRecord } from "../../src/data/record.js";
-import { installWidgets, type Mixer, type MixerChange, type MixerOptions } from "../../kernel/widgets/index.js";
+import { installWidgets, MIXER_ANYWIDGET_ID, type Mixer, type MixerChange, type MixerOptions } from "../../kernel/widgets/index.js";
+import { MIXER_VIEW_ESM } from "../../kernel/widgets/mixer-view.generated.js";
 import { FakeHost, type FakeComm } from "./fake-host.js";
 
 let corpus: CorpusRecord[];
@@ -18,35 +24,57 @@ function setup(opts: MixerOptions = { sources: ["long", "short"], weight: 0.2 })
   const host = new FakeHost();
   const globals = installWidgets(host) as { mixer: (c: CorpusRecord[], o?: MixerOptions) => Mixer };
   const m = globals.mixer(corpus, opts);
-  const view = (): FakeComm => host.openFromFrontend(MIXER_COMM_TARGET, { comm_id: m.id });
-  return { host, m, view };
+  const comm = host.opened.at(-1)!;
+  return { host, m, comm, mixer: globals.mixer };
 }
 
-const stateOf = (msg: unknown): MixerState => {
-  const p = parseMixerKernelMessage(msg);
-  if (!p.ok || p.value.type !== "state") throw new Error(`expected a state message, got ${JSON.stringify(msg)}`);
-  return p.value.state;
+type Sent = { method: string; state?: Record<string, unknown>; content?: { type?: string; message?: string } };
+const sentSince = (c: FakeComm, from: number): Sent[] => c.sent.slice(from) as Sent[];
+const count = (c: MixComposition, src: string): number => c.sources.find((s) => s.source === src)!.questions;
+const update = (c: FakeComm, state: Record<string, unknown>): Sent[] => {
+  const from = c.sent.length;
+  c.receive({ method: "update", state, buffer_paths: [] });
+  return sentSince(c, from);
 };
-const count = (s: MixerState, src: string): number => s.composition.sources.find((c) => c.source === src)!.questions;
 
-describe("kernel-side mixer", () => {
+describe("kernel-side mixer (a widget model)", () => {
   it("computes the Mix-Long composition: 20% of the questions answered long", () => {
     const { m } = setup();
     expect(m.value).toEqual([0.2, 0.8]);
     expect(m.composition.total.questions).toBe(400);
-    expect(count(m.state, "long")).toBe(80);
-    expect(count(m.state, "short")).toBe(320);
+    expect(count(m.composition, "long")).toBe(80);
+    expect(count(m.composition, "short")).toBe(320);
     const long = m.composition.sources[0]!;
     expect(long.meanTokens).toBeGreaterThan(m.composition.sources[1]!.meanTokens);
     expect(long.histogram.counts.reduce((a, b) => a + b, 0)).toBe(80);
   });
 
-  it("displays as the mixer mime type with text/plain and a static text/html view", () => {
+  it("opens a jupyter.widget comm whose state names weights, strategy, seed and the composition, its view in _esm", () => {
+    const { m, comm } = setup();
+    expect(comm.target).toBe("jupyter.widget");
+    expect(comm.openMetadata).toEqual({ version: "2.1.0" });
+    const st = (comm.openData as { state: Record<string, unknown> }).state;
+    expect(st).toMatchObject({
+      _model_name: "AnyModel",
+      _model_module: "anywidget",
+      _view_name: "AnyView",
+      _anywidget_id: MIXER_ANYWIDGET_ID,
+      sources: ["long", "short"],
+      weights: [0.2, 0.8],
+      strategy: "per-question",
+      seed: 0,
+      weightBy: "examples",
+    });
+    expect(st._esm).toBe(MIXER_VIEW_ESM);
+    expect(MIXER_VIEW_ESM).toMatch(/export\s*\{[^}]*as default/);
+    expect(count(st.composition as MixComposition, "long")).toBe(80);
+    expect(m.id).toBe(comm.id);
+  });
+
+  it("displays as a widget view with text/plain and a static text/html view of the state", () => {
     const { m } = setup();
     const bundle = (m as unknown as Record<symbol, () => Record<string, unknown>>)[Symbol.for("Jupyter.display")]!();
-    const parsed = parseMixerBundle(bundle[MIXER_MIME]);
-    expect(parsed.ok).toBe(true);
-    if (parsed.ok) expect(parsed.value.comm_id).toBe(m.id);
+    expect(bundle[WIDGET_VIEW_MIME]).toEqual({ model_id: m.id, version_major: 2, version_minor: 1 });
     expect(bundle["text/plain"]).toMatch(/long=0\.20, short=0\.80/);
     const html = bundle["text/html"] as string;
     expect(html).toContain("<table");
@@ -55,110 +83,111 @@ describe("kernel-side mixer", () => {
     expect(html).toContain("each question is used once, answered by one source drawn by the weights");
   });
 
-  it("answers a view's comm_open with the state, and an update with the new state and its request id", () => {
+  it("applies an update from a front end: echo_update, the new composition, .value and onChange follow", () => {
     const changes: MixerChange[] = [];
-    const { m, view } = setup({ sources: ["long", "short"], weight: 0.2, onChange: (c) => changes.push(c) });
-    const c = view();
-    expect(stateOf(c.last()).weights).toEqual([0.2, 0.8]);
-    c.receive({ type: "update", request_id: "r1", weights: [0.5, 0.5] });
-    expect(c.last().request_id).toBe("r1");
-    const s = stateOf(c.last());
-    expect(count(s, "long")).toBe(200);
+    const { m, comm } = setup({ sources: ["long", "short"], weight: 0.2, onChange: (c) => changes.push(c) });
+    const out = update(comm, { weights: [0.5, 0.5] });
+    expect(out[0]).toEqual({ method: "echo_update", state: { weights: [0.5, 0.5] }, buffer_paths: [] });
+    const comp = out.find((x) => x.method === "update" && x.state && "composition" in x.state)!.state!.composition as MixComposition;
+    expect(count(comp, "long")).toBe(200);
     expect(m.value).toEqual([0.5, 0.5]);
     expect(changes).toEqual([{ weights: [0.5, 0.5], strategy: "per-question", seed: 0, origin: "frontend" }]);
-    c.receive({ type: "update", request_id: "r2", strategy: "interleave", seed: 7 });
+    update(comm, { strategy: "interleave", seed: 7 });
     expect(m.strategy).toBe("interleave");
     expect(m.seed).toBe(7);
-    c.receive({ type: "request_state", request_id: "r3" });
-    expect(c.last()).toMatchObject({ type: "state", request_id: "r3" });
+    expect(changes).toHaveLength(2);
+    // interleave repeats questions: the examples written outnumber the questions used.
+    expect(m.composition.total.questions).toBeGreaterThan(m.composition.total.questionsUsed!);
+    const from = comm.sent.length;
+    comm.receive({ method: "request_state" });
+    const full = sentSince(comm, from)[0]!;
+    expect(full.method).toBe("update");
+    expect(full.state).toMatchObject({ weights: [0.5, 0.5], strategy: "interleave", seed: 7, _esm: MIXER_VIEW_ESM });
   });
 
-  it("answers invalid messages with an error on the comm and keeps its state", () => {
-    const { m, view } = setup();
-    const c = view();
-    const bad: unknown[] = [
-      null,
-      "hello",
-      { type: "nope", request_id: "a" },
-      { type: "update", request_id: "b" },
-      { type: "update", request_id: "c", weights: [0.7, 0.7] },
-      { type: "update", request_id: "d", weights: [0.2, 0.3, 0.5] },
-      { type: "update", request_id: "e", weights: [1.2, -0.2] },
-      { type: "update", request_id: "f", strategy: "shuffle" },
-      { type: "update", request_id: "g", seed: -1 },
-      { type: "update", request_id: 5, weights: [0.5, 0.5] },
+  it("answers bad state from a front end with an error on that comm and keeps its last valid state", () => {
+    const { m, comm } = setup();
+    const before = JSON.stringify(m.state);
+    const bad: Array<[unknown, RegExp]> = [
+      [{ method: "update", state: { weights: "half" } }, /weights: expected 2 weights/],
+      [{ method: "update", state: { weights: [0.7, 0.7, 0.1] } }, /expected 2 weights/],
+      [{ method: "update", state: { weights: [1.2, -0.2] } }, /weights: \[0\]: expected a number in \[0, 1\], got 1\.2/],
+      [{ method: "update", state: { weights: [0, 0] } }, /sum to 0/],
+      [{ method: "update", state: { weights: [0.5, null] } }, /\[1\]/],
+      [{ method: "update", state: { strategy: "shuffle" } }, /strategy: .*per-question, interleave, concat.*"shuffle"/],
+      [{ method: "update", state: { seed: -1 } }, /seed: expected a non-negative integer/],
+      [{ method: "update", state: { seed: 1.5 } }, /seed/],
+      [{ method: "update", state: { composition: { total: {} } } }, /composition` is not a trait a front end can set/],
+      [{ method: "update", state: { weights: [0.5, 0.5], seed: "x" } }, /seed/],
+      [{ method: "nope" }, /unknown method "nope"/],
+      [null, /expected an object/],
+      [{ method: "update", state: { weights: [0.5, 0.5] }, buffer_paths: [["weights", 5, "x"]] }, /buffer/],
     ];
-    for (const msg of bad) {
-      const before = c.sent.length;
-      expect(() => c.receive(msg)).not.toThrow();
-      expect(c.sent.length).toBe(before + 1);
-      expect(c.last().type).toBe("error");
-      expect(typeof c.last().message).toBe("string");
+    for (const [msg, why] of bad) {
+      const from = comm.sent.length;
+      expect(() => comm.receive(msg)).not.toThrow();
+      const out = sentSince(comm, from);
+      const err = out.find((x) => x.method === "custom" && x.content?.type === "error");
+      expect(err, JSON.stringify(msg)).toBeDefined();
+      expect(err!.content!.message).toMatch(why);
+      // Views that tried to set a value snap back to the kept one.
+      for (const x of out) if (x.method === "update" && x.state?.weights) expect(x.state.weights).toEqual([0.2, 0.8]);
+      expect(JSON.stringify(m.state)).toBe(before);
     }
-    expect(c.sent.filter((x) => (x as { request_id?: string }).request_id === "d")).toHaveLength(1);
-    expect((c.sent.find((x) => (x as { request_id?: string }).request_id === "d") as { message: string }).message).toMatch(/2 weights/);
+    // The mixed update (good weights, bad seed) was all or nothing.
     expect(m.value).toEqual([0.2, 0.8]);
-    expect(c.closed).toBe(false);
+    expect(comm.closed).toBe(false);
   });
 
-  it("refuses a comm for an unknown mixer with an error and closes it", () => {
-    const { host } = setup();
-    const c = host.openFromFrontend(MIXER_COMM_TARGET, { comm_id: "not-a-mixer" });
-    expect(c.sent[0]).toMatchObject({ type: "error", message: expect.stringMatching(/re-run its cell/) });
-    // What a user reads says what to do, without internal ids.
-    expect((c.sent[0] as { message: string }).message).not.toContain("not-a-mixer");
-    expect(c.closed).toBe(true);
-    const d = host.openFromFrontend(MIXER_COMM_TARGET, 42);
-    expect(d.sent[0]).toMatchObject({ type: "error" });
-    expect(d.closed).toBe(true);
+  it("normalises weights that do not sum to 1 and tells the front end the kept values", () => {
+    const { m, comm } = setup();
+    const out = update(comm, { weights: [0.25, 0.25] });
+    expect(m.value).toEqual([0.5, 0.5]);
+    expect(out.some((x) => x.method === "update" && JSON.stringify(x.state?.weights) === "[0.5,0.5]")).toBe(true);
   });
 
-  it("sends a value set from code to every view, and a change from one view to the others", () => {
+  it("sends a value set from code to the front ends; a bad one throws and changes nothing", () => {
     const changes: MixerChange[] = [];
-    const { m, view } = setup({ sources: ["long", "short"], weight: 0.2, onChange: (c) => changes.push(c) });
-    const a = view();
-    const b = view();
+    const { m, comm } = setup({ sources: ["long", "short"], weight: 0.2, onChange: (c) => changes.push(c) });
+    const from = comm.sent.length;
     m.value = 0.3;
-    expect(stateOf(a.last()).weights).toEqual([0.3, 0.7]);
-    expect(stateOf(b.last()).weights).toEqual([0.3, 0.7]);
+    const out = sentSince(comm, from);
+    expect(out[0]!.method).toBe("update");
+    expect(out[0]!.state!.weights).toEqual([0.3, 0.7]);
+    expect(count(out[0]!.state!.composition as MixComposition, "long")).toBe(120);
     expect(changes.at(-1)?.origin).toBe("code");
-    a.receive({ type: "update", request_id: "x", weights: [0.9, 0.1] });
-    expect(a.last().request_id).toBe("x");
-    expect(b.last().request_id).toBeUndefined();
-    expect(stateOf(b.last()).weights).toEqual([0.9, 0.1]);
     expect(() => (m.value = [0.5, 0.2, 0.3])).toThrow(/value/);
-    expect(m.value).toEqual([0.9, 0.1]);
-    const seen = a.sent.length;
-    a.close();
-    expect(m.views).toBe(1);
-    m.value = [0.4, 0.6];
-    expect(a.sent.length).toBe(seen);
-    expect(stateOf(b.last()).weights).toEqual([0.4, 0.6]);
+    expect(() => ((m as { strategy: string }).strategy = "shuffle")).toThrow(/strategy/);
+    expect(m.value).toEqual([0.3, 0.7]);
+    expect(m.mixOptions).toMatchObject({ sources: ["long", "short"], weights: [0.3, 0.7], strategy: "per-question", seed: 0 });
+    m.close();
+    expect(m.live).toBe(false);
+    expect(comm.closed).toBe(true);
+    expect(() => (m.value = 0.5)).toThrow(/re-run its cell/);
   });
 
   it("reports a failing onChange on the comm instead of crashing", () => {
-    const { m, view } = setup({ sources: ["long", "short"], weight: 0.2, onChange: () => { throw new Error("boom"); } });
-    const c = view();
-    c.receive({ type: "update", request_id: "r", weights: [0.6, 0.4] });
+    const { m, comm } = setup({ sources: ["long", "short"], weight: 0.2, onChange: () => { throw new Error("boom"); } });
+    const out = update(comm, { weights: [0.6, 0.4] });
     expect(m.value).toEqual([0.6, 0.4]);
-    expect(c.sent.some((x) => (x as { type: string; message?: string }).type === "error" && /boom/.test((x as { message: string }).message))).toBe(true);
+    expect(out.some((x) => x.method === "custom" && /boom/.test(x.content?.message ?? ""))).toBe(true);
   });
 
-  it("updates outputs made with show() when the value changes (headless runs keep the final mix)", () => {
+  it("refreshes outputs made with show() when code changes the value (headless runs keep the final mix)", () => {
     const { m, host } = setup();
     m.show();
     m.value = [0.6, 0.4];
     const bundles = host.displays[0]!.bundles;
     expect(bundles).toHaveLength(2);
     expect(bundles[1]!["text/plain"]).toMatch(/long=0\.60/);
+    expect(bundles[1]!["text/html"]).toContain('data-mixdistill-weights="[0.6,0.4]"');
+    expect(bundles[1]![WIDGET_VIEW_MIME]).toEqual(bundles[0]![WIDGET_VIEW_MIME]);
   });
 
   it("supports three sources and validates options with the field named", () => {
-    const { m } = setup({ sources: ["long", "short", "pad"], weights: [1, 1, 2] });
+    const { m, mixer } = setup({ sources: ["long", "short", "pad"], weights: [1, 1, 2] });
     expect(m.value).toEqual([0.25, 0.25, 0.5]);
     expect(m.composition.sources.map((s) => s.questions).reduce((a, b) => a + b, 0)).toBe(400);
-    const host = new FakeHost();
-    const { mixer } = installWidgets(host) as { mixer: (c: CorpusRecord[], o?: MixerOptions) => Mixer };
     expect(() => mixer(corpus, { sources: ["long"] })).toThrow(/sources/);
     expect(() => mixer(corpus, { sources: ["long", "medium"] })).toThrow(/no question has a "medium" response \(sources in this corpus: long, short, large, small, pad, long_noslip\)/);
     expect(() => mixer(corpus, { sources: ["long", "short"], weight: 2 })).toThrow(/weight/);
@@ -171,5 +200,11 @@ describe("kernel-side mixer", () => {
     expect(m.value).toEqual([0.25, 0.25, 0.5]);
     expect(() => mixer(corpus, { sources: ["long", "short"], strategy: "x" as never })).toThrow(/strategy/);
     expect(() => mixer([], {})).toThrow(/corpus/);
+  });
+
+  it("sends the view bundled from extension/src/mixer-view.ts as it is now", () => {
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, "..", "..", "scripts", "bundle-views.mjs"), "--check"], { encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
   });
 });
