@@ -41,8 +41,8 @@ const CSS = `
 .mixdistill-mixer-composition { border-collapse: collapse; width: 100%; max-width: 100%; table-layout: auto; }
 .mixdistill-mixer-composition th, .mixdistill-mixer-composition td { padding: 2px 6px; text-align: right; white-space: nowrap;
   border-bottom: 1px solid var(--jp-border-color2, #ddd); }
-.mixdistill-mixer-composition th:first-child, .mixdistill-mixer-composition td:first-child { text-align: left; white-space: normal; overflow-wrap: anywhere; }
-.mixdistill-mixer-composition th { font-weight: 600; border-bottom-color: var(--jp-border-color1, #999); }
+.mixdistill-mixer-composition th:first-child, .mixdistill-mixer-composition td:first-child { text-align: left; max-width: 10em; overflow: hidden; text-overflow: ellipsis; }
+.mixdistill-mixer-composition th { font-weight: 600; white-space: normal; vertical-align: bottom; border-bottom-color: var(--jp-border-color1, #999); }
 .mixdistill-mixer-hist svg { display: block; max-width: 100%; height: auto; }
 .mixdistill-mixer-total td { font-weight: 600; }
 .mixdistill-mixer-error { color: var(--jp-error-color1, #d32f2f); min-height: 1em; }
@@ -93,6 +93,10 @@ export function render({ model, el: root }: { model: AfmModel; el: HTMLElement }
 
   let inputs: HTMLInputElement[] = [];
   let builtFor = "";
+  // The weights when the current gesture (a drag, a run of key presses) began: the others keep their
+  // proportions of that, not of the rounded weights of the previous step.
+  let anchor: number[] | null = null;
+  let lastSent = "";
   const sources = (): string[] => (model.get("sources") as string[]) ?? [];
   const weightsNow = (): number[] => ((model.get("weights") as number[]) ?? []).slice();
 
@@ -130,9 +134,16 @@ export function render({ model, el: root }: { model: AfmModel; el: HTMLElement }
       input.step = String(10 ** -WEIGHT_DECIMALS);
       input.dataset.source = source;
       input.setAttribute("aria-label", `weight of ${source}`);
+      const begin = (): void => {
+        anchor ??= inputs.map((s) => Number(s.value));
+      };
+      input.addEventListener("pointerdown", begin);
+      input.addEventListener("keydown", begin);
+      input.addEventListener("blur", () => (anchor = null));
       input.addEventListener("input", () => {
         const before = inputs.map((s) => Number(s.value));
-        const next = rebalance(before, i, Number(input.value));
+        const next = rebalance(anchor ?? before, i, Number(input.value));
+        lastSent = JSON.stringify(next);
         const moved = next.map((w, j) => (j !== i && Math.abs(w - before[j]!) > 1e-9 ? j : -1)).filter((j) => j >= 0);
         showWeights(next, i, moved);
         commit("weights", next);
@@ -200,6 +211,8 @@ export function render({ model, el: root }: { model: AfmModel; el: HTMLElement }
 
   const showAll = (): void => {
     if (JSON.stringify(sources()) !== builtFor) buildSliders();
+    // Weights that are not the ones this view sent (code, another view) start a new gesture.
+    if (JSON.stringify(weightsNow()) !== lastSent) anchor = null;
     const active = inputs.indexOf(document.activeElement as HTMLInputElement);
     showWeights(weightsNow(), active);
     const s = model.get("strategy") as MixStrategyName;
