@@ -144,7 +144,10 @@ def main(argv):
             params.update(nb.metadata.get("mixdistill", {}).get("test_parameters", {}))
         params.update(overrides)
         inject_parameters(nb, params, path)
-        client = NotebookClient(nb, timeout=args.timeout, kernel_name=args.kernel,
+        # No widget state in the notebook: nbconvert would then draw each widget output with the
+        # widget HTML manager fetched from a CDN (blank offline) instead of its static text/html
+        # fallback, which shows the widget's last state (the mixer's composition) anywhere.
+        client = NotebookClient(nb, timeout=args.timeout, kernel_name=args.kernel, store_widget_state=False,
                                 resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
         start = time.time()
         status = "ok"
