@@ -77,6 +77,7 @@ async function runInstall(args: string[]): Promise<number> {
   }
   const r = install(PACKAGE_ROOT, dataDir ?? userDataDir());
   process.stdout.write(`installed kernelspec "mixdistill" in ${r.kernelDir}\n`);
+  process.stdout.write(`installed nbconvert HTML template "mixdistill" (plotly.js and MathJax for offline reports) in ${r.nbconvertTemplateDir}\n`);
   if (r.labextensionDir) process.stdout.write(`installed JupyterLab extension in ${r.labextensionDir}\n`);
   else process.stdout.write("no prebuilt JupyterLab extension found (extension/labextension); kernel only\n");
   if (r.widgetManagerDir) process.stdout.write(`JupyterLab widget manager found in ${r.widgetManagerDir}: widgets.* render in JupyterLab\n`);

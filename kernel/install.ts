@@ -4,7 +4,8 @@
  */
 import process from "node:process";
 import { Buffer } from "node:buffer";
-import { cpSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { deflateSync } from "node:zlib";
@@ -105,9 +106,78 @@ function replaceDir(target: string, build: (tmp: string) => void): void {
   }
 }
 
+/** The name of the nbconvert HTML template `mixdistill install` provides. */
+export const NBCONVERT_TEMPLATE = "mixdistill";
+
+/** A JavaScript file as a Jinja template that includes it verbatim, safe inside a <script> element. */
+function rawJinja(js: string, what: string): string {
+  if (js.includes("{% endraw %}")) throw new Error(`${what} contains "{% endraw %}" and cannot be included in the nbconvert template`);
+  return `{% raw %}${js.replace(/<\/script/gi, "<\\/script")}{% endraw %}`;
+}
+
+const PLOT_MIME_FOR_TEMPLATE = "application/vnd.mixdistill.plot.v1+json";
+
+/**
+ * The `mixdistill` nbconvert template: JupyterLab's `lab` HTML template with what an offline report
+ * needs and nothing it cannot load. plotly.js is inlined once, only when the notebook has plots;
+ * MathJax 3 (SVG output, no font files) is inlined so markdown maths renders offline; no require.js
+ * (nothing in these reports loads AMD modules, and Debian's template points at a file that is often
+ * not installed), and no widget-manager script from a CDN (widgets show their saved static views).
+ */
+export function nbconvertTemplateFiles(): Record<string, string> {
+  // plotly.js and MathJax as this package's own dependencies resolve them.
+  const require = createRequire(import.meta.url);
+  const plotly = readFileSync(require.resolve("plotly.js-dist-min/plotly.min.js"), "utf8");
+  let mathjax: string | undefined;
+  try {
+    mathjax = readFileSync(require.resolve("mathjax-full/es5/tex-svg.js"), "utf8");
+  } catch {
+    // Without mathjax-full the lab template's own MathJax block stays.
+  }
+  const conf = { base_template: "lab", mimetypes: { "text/html": true } };
+  const index = `{%- extends 'lab/index.html.j2' -%}
+{#- mixdistill's HTML report template (installed by \`mixdistill install\`). -#}
+{%- macro has_output(nb, mime) -%}
+{%- for cell in nb.cells -%}{%- for output in cell.get('outputs', []) -%}{%- if output.get('data') and mime in output.get('data') -%}1{%- endif -%}{%- endfor -%}{%- endfor -%}
+{%- endmacro -%}
+
+{%- block html_head_js -%}
+{%- if has_output(nb, '${PLOT_MIME_FOR_TEMPLATE}') %}
+<script type="text/javascript">if (!window.Plotly) { (function (module, exports, define) {
+{% include 'plotly.min.js.j2' %}
+}).call(window); }</script>
+{%- endif -%}
+{%- endblock html_head_js -%}
+
+{%- block jupyter_widgets -%}
+{%- endblock jupyter_widgets -%}
+
+${mathjax === undefined ? "" : `{%- block html_head_js_mathjax -%}
+<script type="text/javascript">
+window.MathJax = {
+  tex: { inlineMath: [["$", "$"], ["\\\\(", "\\\\)"]], displayMath: [["$$", "$$"], ["\\\\[", "\\\\]"]], processEscapes: true, processEnvironments: true },
+  options: { skipHtmlTags: ["script", "noscript", "style", "textarea", "pre", "code"], ignoreHtmlClass: "tex2jax_ignore|mixdistill-plot-text" },
+  svg: { fontCache: "global" },
+};
+</script>
+<script type="text/javascript">
+{% include 'mathjax-tex-svg.js.j2' %}
+</script>
+{%- endblock html_head_js_mathjax -%}
+`}`;
+  return {
+    "conf.json": JSON.stringify(conf, null, 2) + "\n",
+    "index.html.j2": index,
+    "plotly.min.js.j2": rawJinja(plotly, "plotly.min.js"),
+    ...(mathjax === undefined ? {} : { "mathjax-tex-svg.js.j2": rawJinja(mathjax, "MathJax's tex-svg.js") }),
+  };
+}
+
 export interface InstallResult {
   dataDir: string;
   kernelDir: string;
+  /** The nbconvert HTML template (\`--template mixdistill\`). */
+  nbconvertTemplateDir: string;
   labextensionDir?: string;
   /** Where JupyterLab's widget manager (`widgets.*` need it) and anywidget's front end were found, if at all. */
   widgetManagerDir?: string;
@@ -144,7 +214,12 @@ export function install(packageRoot: string, dataDir: string): InstallResult {
     writeFileSync(join(tmp, "logo-32x32.png"), logoPng(32));
     writeFileSync(join(tmp, "logo-64x64.png"), logoPng(64));
   });
-  const result: InstallResult = { dataDir, kernelDir };
+  const nbconvertTemplateDir = join(dataDir, "nbconvert", "templates", NBCONVERT_TEMPLATE);
+  const templateFiles = nbconvertTemplateFiles();
+  replaceDir(nbconvertTemplateDir, (tmp) => {
+    for (const [name, text] of Object.entries(templateFiles)) writeFileSync(join(tmp, name), text);
+  });
+  const result: InstallResult = { dataDir, kernelDir, nbconvertTemplateDir };
   const prebuilt = join(packageRoot, "extension", "labextension");
   if (existsSync(prebuilt)) {
     const target = join(dataDir, "labextensions", "mixdistill-labextension");

@@ -70,6 +70,19 @@ def error_outputs(nb):
     return errors
 
 
+def html_exporter(template):
+    """nbconvert's HTML exporter with the `mixdistill` template (plotly.js once and MathJax inlined, so
+    reports draw plots and maths offline), which `mixdistill install` puts in the Jupyter data dir."""
+    from jupyter_core.paths import jupyter_path
+    from nbconvert import HTMLExporter
+
+    found = any(os.path.isdir(os.path.join(d, "nbconvert", "templates", template)) for d in jupyter_path())
+    if not found:
+        raise SystemExit(f"nbconvert template {template!r} not found in {jupyter_path()}: "
+                         "run `node bin/mixdistill.js install` (or `npm run setup`) first")
+    return HTMLExporter(template_name=template)
+
+
 def current_umask():
     mask = os.umask(0o022)
     os.umask(mask)
@@ -109,6 +122,8 @@ def main(argv):
     ap.add_argument("--kernel", default="mixdistill", help="kernelspec name (default: mixdistill)")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default: 1800)")
     ap.add_argument("--no-html", action="store_true", help="skip the HTML reports")
+    ap.add_argument("--template", default="mixdistill",
+                    help="nbconvert HTML template of the reports (default: mixdistill, from `mixdistill install`)")
     args = ap.parse_args(argv)
 
     paths = list(args.notebooks)
@@ -167,8 +182,7 @@ def main(argv):
         atomic_write(out_nb, nbformat.writes(nb))
         html_path = None
         if not args.no_html:
-            from nbconvert import HTMLExporter
-            body, _ = HTMLExporter().from_notebook_node(nb)
+            body, _ = html_exporter(args.template).from_notebook_node(nb)
             html_path = os.path.join(args.out, base + ".html")
             atomic_write(html_path, body)
         summary.append({"notebook": path, "status": status, "seconds": seconds, "executed": out_nb,

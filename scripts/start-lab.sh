@@ -3,7 +3,8 @@
 # Uses the user's own JupyterLab when one is installed; otherwise the JupyterLab 4 front end built
 # in extension/app on Debian's jupyter_server (python3-jupyter-server, python3-jupyterlab-server).
 # The kernelspec and the prebuilt labextension are installed into .cache/jupyter (found through
-# JUPYTER_PATH), so nothing outside the checkout changes.
+# JUPYTER_PATH), so nothing outside the checkout changes. HTML exports (File > Save and Export As > HTML)
+# use the `mixdistill` nbconvert template install provides: plotly.js and MathJax inlined, offline.
 # Environment: PORT (default 8888), IP (default 127.0.0.1), TOKEN (default: random).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +27,7 @@ if jupyter lab --version >/dev/null 2>&1; then
   echo "mixdistill: starting your JupyterLab ($(jupyter lab --version)) on notebooks/"
   echo "mixdistill: open $URL"
   exec jupyter lab --no-browser --ip="$IP" --port="$PORT" --ServerApp.port_retries=0 \
-    --ServerApp.token="$TOKEN" --ServerApp.root_dir="$ROOT/notebooks" "${ROOT_FLAG[@]}"
+    --ServerApp.token="$TOKEN" --ServerApp.root_dir="$ROOT/notebooks" --HTMLExporter.template_name=mixdistill "${ROOT_FLAG[@]}"
 fi
 
 if ! /usr/bin/python3 -c 'import jupyter_server, jupyterlab_server' 2>/dev/null; then

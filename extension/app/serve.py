@@ -42,6 +42,10 @@ def _take_state_dir(argv):
 
 
 STATE_DIR, ARGV = _take_state_dir(sys.argv[1:])
+# File > Save and Export As > HTML uses mixdistill's nbconvert template (from `mixdistill install`):
+# plotly.js and MathJax inlined at export time, so the exported page draws plots and maths offline.
+if not any(a.startswith("--HTMLExporter.template_name") for a in ARGV):
+    ARGV.append("--HTMLExporter.template_name=mixdistill")
 if STATE_DIR is None:
     STATE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "mixdistill-lab")
 STATE_DIR = os.path.abspath(STATE_DIR)

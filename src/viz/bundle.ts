@@ -4,9 +4,11 @@
  * with the numbers. Objects display through `[Symbol.for("Jupyter.display")]()`, so both
  * `display(plot)` and a cell's last expression work.
  *
- * plotly.js (~4.8 MB) goes into a notebook once: the first plot displayed in a kernel process
- * carries it (guarded by `window.Plotly`), later plots only call it. If the output that carried it
- * is cleared, or cells run out of order in a new session, display `plotlyInit()` once.
+ * plotly.js (~4.8 MB) does not go into notebooks: JupyterLab's mixdistill extension renders the plot
+ * mime type with its own copy, and the HTML export gets plotly.js once, at export time, from the
+ * `mixdistill` nbconvert template that `mixdistill install` provides (used by `npm run notebooks`
+ * and by JupyterLab's File > Save and Export As > HTML on the servers `npm start` runs). Front ends
+ * with neither can opt in: `configurePlots({ plotlyJs: "once" })` or display `plotlyInit()`.
  */
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
@@ -18,12 +20,12 @@ export type MimeBundle = Record<string, unknown>;
 /** How text/html outputs carry plotly.js: once per kernel process (default), in every plot, or never. */
 export type PlotlyInclusion = "once" | "every" | "none";
 
-let inclusion: PlotlyInclusion = "once";
+let inclusion: PlotlyInclusion = "none";
 let shipped = false;
 let counter = 0;
 let plotlySource: string | undefined;
 
-/** Chooses how plot HTML carries plotly.js ("none": the front end provides it, e.g. JupyterLab with the extension). */
+/** Chooses how plot HTML carries plotly.js ("none", the default: the front end or the HTML export provides it). */
 export function configurePlots(opts: { plotlyJs?: PlotlyInclusion }): void {
   if (opts.plotlyJs !== undefined) {
     if (!["once", "every", "none"].includes(opts.plotlyJs)) throw new Error(`plotlyJs: expected once, every or none, got ${JSON.stringify(opts.plotlyJs)}`);
@@ -97,7 +99,7 @@ export class Plot {
       `var el = document.getElementById(${JSON.stringify(id)}), txt = document.getElementById(${JSON.stringify(id + "-text")});` +
       `var fig = ${scriptJson(fig)};` +
       `if (window.Plotly) { window.Plotly.newPlot(el, fig.data, fig.layout, {responsive: true, displaylogo: false}).then(function () { txt.style.display = "none"; }); }` +
-      ` else { el.style.height = "auto"; el.textContent = "plotly.js is not loaded in this page: display plotlyInit() once, then re-run this cell."; }` +
+      ` else { el.style.height = "auto"; el.textContent = "plotly.js is not in this page (the numbers are below): export with the mixdistill nbconvert template (mixdistill install; nbconvert --template mixdistill), or display plotlyInit() once and re-run this cell."; }` +
       `})();</script>`;
     const data: MimeBundle = {
       [PLOT_MIME]: this.title ? { ...fig, title: this.title } : fig,

@@ -257,6 +257,19 @@ describe("install", () => {
     expect(readFileSync(join(r.labextensionDir!, "static", "remoteEntry.js"), "utf8")).toBe("x");
   });
 
+  it("installs the mixdistill nbconvert template: lab's, with plotly.js and MathJax verbatim and no require.js", () => {
+    const data = join(tmp(), "data");
+    const r = install(REPO, data);
+    expect(r.nbconvertTemplateDir).toBe(join(data, "nbconvert", "templates", "mixdistill"));
+    expect(JSON.parse(readFileSync(join(r.nbconvertTemplateDir, "conf.json"), "utf8")).base_template).toBe("lab");
+    const index = readFileSync(join(r.nbconvertTemplateDir, "index.html.j2"), "utf8");
+    expect(index).toMatch(/^\{%- extends 'lab\/index\.html\.j2' -%\}/);
+    for (const block of ["html_head_js", "jupyter_widgets", "html_head_js_mathjax"]) expect(index).toContain(`{%- block ${block} -%}`);
+    const plotly = readFileSync(join(r.nbconvertTemplateDir, "plotly.min.js.j2"), "utf8");
+    expect(plotly.startsWith("{% raw %}") && plotly.endsWith("{% endraw %}")).toBe(true);
+    expect(plotly).not.toMatch(/<\/script/i);
+  });
+
   it("jupyter_client lists the installed kernelspec", () => {
     const prefix = tmp();
     const cli = spawnSync(process.execPath, [join(REPO, "bin", "mixdistill.js"), "install", "--prefix", prefix], { encoding: "utf8" });

@@ -166,7 +166,16 @@ describe("notebooks", () => {
     expect(Math.max(...Object.values(k.maxAccuracyByVariant))).toBeGreaterThan(0);
   });
 
-  it("exports HTML reports whose plots draw offline (plotly.js inlined once)", () => {
+  it("executed notebooks carry no plotly.js (notebook 01 with all its outputs stays under 300 KB)", () => {
+    for (const s of first) {
+      const text = readFileSync(s.executed, "utf8");
+      expect(text.match(/plotly\.js v\d+\.\d+\.\d+/g) ?? [], s.notebook).toEqual([]);
+    }
+    const nb1 = first.find((s) => s.notebook.includes("01-"))!;
+    expect(statSync(nb1.executed).size).toBeLessThan(300 * 1024);
+  });
+
+  it("exports HTML reports whose plots draw offline (plotly.js added once by the mixdistill template)", () => {
     for (const s of first) {
       const html = readFileSync(s.html!, "utf8");
       expect(html, s.notebook).not.toMatch(/<script[^>]+src=["']https?:\/\/[^"']*plotly/);
