@@ -12,7 +12,7 @@ import { isAbsolute, join, resolve as resolvePath } from "node:path";
 import { pathToFileURL } from "node:url";
 import vm from "node:vm";
 import { resolveOwnExport, resolvePackage } from "./resolve.js";
-import { CellSyntaxError, RUNTIME, type TransformedCell, transformCell } from "./transform.js";
+import { CellSyntaxError, type ColumnAnchors, RUNTIME, type TransformedCell, transformCell, unshiftColumn } from "./transform.js";
 
 export type ExecOutcome =
   | { status: "ok"; hasValue: boolean; value?: unknown }
@@ -42,6 +42,8 @@ interface CellRecord {
   map: SourceMap | undefined;
   /** Length of the prefix the rewrite put on line 1. */
   prefix: number;
+  /** How the rewrite moved columns on each line. */
+  columns: ColumnAnchors;
   /** The script's last line: the call of the cell's async wrapper, not cell code. */
   lastLine: number;
 }
@@ -229,8 +231,7 @@ export class Executor {
         if (err instanceof CellSyntaxError) return this.syntaxOutcome(err, filename);
         throw err;
       }
-      const prefix = cell.script.indexOf("{") + 1;
-      this.cells.set(filename, { map: cell.map ? new SourceMap(cell.map as never) : undefined, prefix, lastLine: cell.script.split("\n").length });
+      this.cells.set(filename, { map: cell.map ? new SourceMap(cell.map as never) : undefined, prefix: cell.prefix, columns: cell.columns, lastLine: cell.script.split("\n").length });
       let script: vm.Script;
       try {
         script = new vm.Script(cell.script, {
@@ -337,13 +338,16 @@ export class Executor {
   }
 
   private mapPosition(rec: CellRecord, line: number, column: number): { line: number; column: number } {
-    const col0 = Math.max(0, (line === 1 ? column - rec.prefix : column) - 1);
+    // Back through the rewrite's column shifts (`return { value: (`, dropped `const`, ...), then esbuild's map.
+    const col0 = unshiftColumn(rec.columns, line - 1, Math.max(0, (line === 1 ? column - rec.prefix : column) - 1));
     if (!rec.map) return { line, column: col0 + 1 };
-    const entry = rec.map.findEntry(line - 1, col0) as { originalLine?: number; originalColumn?: number };
+    const entry = rec.map.findEntry(line - 1, col0) as { generatedLine?: number; generatedColumn?: number; originalLine?: number; originalColumn?: number };
     if (entry && typeof entry.originalLine === "number") {
-      return { line: entry.originalLine + 1, column: (entry.originalColumn ?? 0) + 1 };
+      // The nearest mapping at or before the position; within the same generated line, the distance carries over.
+      const delta = entry.generatedLine === line - 1 && typeof entry.generatedColumn === "number" ? col0 - entry.generatedColumn : 0;
+      return { line: entry.originalLine + 1, column: (entry.originalColumn ?? 0) + Math.max(0, delta) + 1 };
     }
-    return { line, column };
+    return { line, column: col0 + 1 };
   }
 }
 

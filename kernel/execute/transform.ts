@@ -46,6 +46,10 @@ export interface TransformedCell {
   script: string;
   /** Maps lines of `script` (after the prefix on line 1) to lines of the cell; absent when they are the same. */
   map: SourceMapPayload | undefined;
+  /** Characters of the wrapper before the cell's code on line 1 of `script`. */
+  prefix: number;
+  /** How the rewrite moved columns: positions in `script` (after the prefix) to the code `map` starts from. */
+  columns: ColumnAnchors;
   /** Names the cell declares at top level (the executor defines them as globals before the script runs). */
   declared: string[];
   /** Enums the cell declares: they start empty, so a re-run replaces the enum instead of merging into it. */
@@ -70,20 +74,75 @@ interface Edit {
   text: string;
 }
 
-/** Applies edits (non-overlapping) keeping the number of newlines of every replaced range. */
-function applyEdits(src: string, edits: Edit[]): string {
+/**
+ * Where the columns of a rewritten line come from, per 0-based line: `[outColumn, sourceColumn, inserted]`
+ * from that column on (an inserted run maps every column to where the insertion stands).
+ */
+export type ColumnAnchors = Map<number, Array<[number, number, boolean]>>;
+
+/**
+ * Applies edits (non-overlapping) keeping the number of newlines of every replaced range, and records
+ * how columns moved, so positions in the rewritten code map back to the code it was made from.
+ */
+function applyEdits(src: string, edits: Edit[]): { code: string; columns: ColumnAnchors } {
   edits.sort((a, b) => a.start - b.start || a.end - b.end);
+  const columns: ColumnAnchors = new Map();
   let out = "";
   let pos = 0;
+  let line = 0;
+  let outCol = 0;
+  const anchor = (srcCol: number, inserted: boolean): void => {
+    let list = columns.get(line);
+    if (!list) columns.set(line, (list = []));
+    list.push([outCol, srcCol, inserted]);
+  };
+  const srcColumn = (at: number): number => at - (src.lastIndexOf("\n", at - 1) + 1);
+  const copy = (from: number, to: number): void => {
+    if (from >= to) return;
+    const pieces = src.slice(from, to).split("\n");
+    anchor(srcColumn(from), false);
+    pieces.forEach((piece, i) => {
+      if (i > 0) {
+        line++;
+        outCol = 0;
+        anchor(0, false);
+      }
+      outCol += piece.length;
+    });
+    out += src.slice(from, to);
+  };
   for (const e of edits) {
     if (e.start < pos) throw new Error(`internal: overlapping edits at ${e.start}`);
-    out += src.slice(pos, e.start);
+    copy(pos, e.start);
     const removed = src.slice(e.start, e.end);
     const lost = (removed.match(/\n/g)?.length ?? 0) - (e.text.match(/\n/g)?.length ?? 0);
-    out += e.text + (lost > 0 ? "\n".repeat(lost) : "");
+    const text = e.text + (lost > 0 ? "\n".repeat(lost) : "");
+    const pieces = text.split("\n");
+    pieces.forEach((piece, i) => {
+      if (i > 0) {
+        line++;
+        outCol = 0;
+      }
+      if (piece.length) anchor(srcColumn(e.start), true);
+      outCol += piece.length;
+    });
+    out += text;
     pos = e.end;
+    // What follows the edit continues from the end of the range it replaced.
+    anchor(srcColumn(e.end), false);
   }
-  return out + src.slice(pos);
+  copy(pos, src.length);
+  return { code: out, columns };
+}
+
+/** A 0-based position in rewritten code, mapped through `columns` to the code it was made from. */
+export function unshiftColumn(columns: ColumnAnchors, line: number, column: number): number {
+  const list = columns.get(line);
+  if (!list) return column;
+  let best: [number, number, boolean] | undefined;
+  for (const a of list) if (a[0] <= column) best = a;
+  if (!best) return column;
+  return best[2] ? best[1] : best[1] + (column - best[0]);
 }
 
 /** Names bound by a declaration pattern (`a`, `{a, b: [c]}`, `...rest`, defaults). */
@@ -313,9 +372,10 @@ function rewrite(js: string, program: AnyNode, map: SourceMapPayload | undefined
   // Function declarations are hoisted inside the async arrow; publish them as globals first thing,
   // and again when the cell ends, so `f = other` in the declaring cell is what later cells see.
   const publish = functionNames.map((f) => `${rt}.global.${f} = ${f};`).join(" ");
-  const code = applyEdits(js, edits);
-  const script = publish ? `(async () => {${publish} ${rt}.atEnd(() => {${publish}}); ${code}\n})()` : `(async () => { ${code}\n})()`;
-  return { script, map, declared: unique, enums: [...new Set(enums)], hasResult };
+  const { code, columns } = applyEdits(js, edits);
+  const head = publish ? `(async () => {${publish} ${rt}.atEnd(() => {${publish}}); ` : `(async () => { `;
+  const script = `${head}${code}\n})()`;
+  return { script, map, prefix: head.length, columns, declared: unique, enums: [...new Set(enums)], hasResult };
 }
 
 /** esbuild's enum output: `var E = ((E2) => { ... })(E || {})` (with a pure annotation). */

@@ -133,6 +133,26 @@ describe("execution", () => {
     expect(frames).not.toContain("dist/kernel");
   });
 
+  it("traceback columns are the cell's, through every rewrite (JavaScript and TypeScript cells)", async () => {
+    // [code, line, column] as V8 reports the cell's code run as written (an async function of it), 1-based.
+    const cases: Array<[string, number, number]> = [
+      ["undefinedFn()", 1, 1], // a last expression: the rewrite wraps it in `return { value: (`
+      ["  undefinedFn()", 1, 3],
+      ["const a = 1; undefinedFn()", 1, 14], // `const` dropped before it on the same line
+      ["const n: number = 1;\nconsole.log(n, undefinedFn());", 2, 13], // TypeScript: esbuild's map, then the rewrite's
+      ["import { join } from 'node:path'; const p = join('a'); undefinedFn(p)", 1, 56], // an import rewritten on the line
+      ["function g() { return undefinedFn(); }\nlet x = 2;\ng()", 1, 16], // inside a function of a cell that publishes it
+      ["const o = { f: (v: string) => v.notAMethod() };\no.f('s')", 1, 33],
+    ];
+    for (const [code, line, column] of cases) {
+      const r = await k.execute(code, { stop_on_error: false });
+      expect(r.reply.content.status, code).toBe("error");
+      const frame = (r.reply.content.traceback as string[]).find((l) => /In\[\d+\]:\d+:\d+/.test(l));
+      expect(frame, code).toBeDefined();
+      expect(/In\[\d+\]:(\d+:\d+)/.exec(frame!)![1], code).toBe(`${line}:${column}`);
+    }
+  });
+
   it("reports syntax errors with their position", async () => {
     const r = await k.execute("const fine = 1;\nlet broken = (;");
     expect(r.reply.content.ename).toBe("SyntaxError");
