@@ -151,12 +151,18 @@ function kernelSide(): void {
 }
 
 const missing = missingPrerequisite();
-if (missing) console.log(`end to end: skipped (${missing})`);
-else {
+const result: Record<string, unknown> = { bench: "mixer", n };
+if (missing) {
+  console.log(`end to end: skipped (${missing})`);
+  result.endToEnd = `skipped: ${missing}`;
+} else {
   console.log(`end to end in JupyterLab: ${moves} slider moves each, key press to the page showing the kernel's answer`);
   const { mixer, peer } = await endToEnd();
   console.log(`  mixer (widget route, composition of ${n} questions recomputed): ${fmt(mixer)}`);
   console.log(`  peer  (IntSlider -> kernel observe -> IntSlider):           ${fmt(peer)}`);
-  console.log(`  ratio mixer / peer (medians, same run): ${(pct(mixer, 50) / pct(peer, 50)).toFixed(2)}`);
+  const ratio = pct(mixer, 50) / pct(peer, 50);
+  console.log(`  ratio mixer / peer (medians, same run): ${ratio.toFixed(2)}`);
+  Object.assign(result, { mixerMedianMs: pct(mixer, 50), mixerP95Ms: pct(mixer, 95), peerMedianMs: pct(peer, 50), peerP95Ms: pct(peer, 95), ratioMixerToPeer: ratio });
 }
 kernelSide();
+console.log(JSON.stringify(result));

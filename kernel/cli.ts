@@ -80,13 +80,18 @@ async function runInstall(args: string[]): Promise<number> {
   process.stdout.write(`installed nbconvert HTML template "mixdistill" (plotly.js and MathJax for offline reports) in ${r.nbconvertTemplateDir}\n`);
   if (r.labextensionDir) process.stdout.write(`installed JupyterLab extension in ${r.labextensionDir}\n`);
   else process.stdout.write("no prebuilt JupyterLab extension found (extension/labextension); kernel only\n");
-  if (r.widgetManagerDir) process.stdout.write(`JupyterLab widget manager found in ${r.widgetManagerDir}: widgets.* render in JupyterLab\n`);
+  if (r.widgetManagerDir) process.stdout.write(`JupyterLab widget manager found in ${r.widgetManagerDir}: widgets.* and the mixer render in JupyterLab\n`);
   else
     process.stdout.write(
-      "JupyterLab widget manager not found: for widgets.* in your own JupyterLab, install it with `pip install jupyterlab_widgets` " +
+      "JupyterLab widget manager not found: for widgets.* and the mixer in your own JupyterLab, install it with `pip install jupyterlab_widgets` " +
         "(JupyterLab and Notebook 7 need it; VS Code brings its own)\n",
     );
-  if (!r.anywidgetDir) process.stdout.write("anywidget's front end not found: for widgets.anywidget(...) in JupyterLab, `pip install anywidget`\n");
+  if (!r.anywidgetDir)
+    process.stdout.write(
+      r.labextensionDir
+        ? "anywidget's own front end not found: the mixdistill extension's anywidget host renders the mixer and widgets.anywidget(...) in JupyterLab\n"
+        : "anywidget's front end not found: for the mixer and widgets.anywidget(...) in JupyterLab, `pip install anywidget`\n",
+    );
   return 0;
 }
 
