@@ -107,7 +107,7 @@ describe.skipIf(missing !== null)(`the JupyterLab front end${missing ? ` (skippe
       "@jupyterlab/csvviewer-extension:csv",
       "@jupyterlab/imageviewer-extension:plugin",
       "mixdistill-labextension:plot",
-      "mixdistill-labextension:mixer",
+      "mixdistill-labextension:widgets",
     ])
       expect(state.active, id).toContain(id);
     expect(session.errors).toEqual([]);
