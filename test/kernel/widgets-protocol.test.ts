@@ -179,4 +179,33 @@ describe("widget protocol 2.1 (a front end that knows nothing of mixdistill)", (
     expect(comms.length).toBeGreaterThan(5);
     expect(comms.every((c) => c.target_name === "jupyter.widget")).toBe(true);
   });
+
+  it("the mixer is an anywidget any widget front end can drive: state by name, update, request_state, errors", async () => {
+    const { open, bundle } = await show(
+      "import { synth as synthW } from 'mixdistill';\nconst mw = mixer(synthW({ task: 'mixed', n: 400, seed: 3 }), { sources: ['long', 'short'], weight: 0.2 }); mw",
+    );
+    const id = open.content.comm_id;
+    const st = open.content.data.state;
+    expect(open.metadata.version).toBe("2.1.0");
+    expect(st).toMatchObject({ _model_name: "AnyModel", _model_module: "anywidget", _view_name: "AnyView", weights: [0.2, 0.8], strategy: "per-question", seed: 0 });
+    expect(typeof st._esm).toBe("string");
+    expect(st.composition.sources[0]).toMatchObject({ source: "long", questions: 80 });
+    expect(bundle["text/html"]).toContain('data-mixdistill-weights="[0.2,0.8]"');
+    let from = k.iopubLog.length;
+    await sendComm(id, { method: "update", state: { weights: [0.5, 0.5], strategy: "interleave" }, buffer_paths: [] });
+    const upd = await nextComm(id, (d) => d.method === "update" && d.state?.composition, from);
+    expect(upd.content.data.state.composition.total.questionsUsed).toBeLessThan(upd.content.data.state.composition.total.questions);
+    let r = await k.execute("JSON.stringify([mw.value, mw.strategy])");
+    expect(r.iopub.find((m) => m.header.msg_type === "execute_result")!.content.data["text/plain"]).toContain('[[0.5,0.5],"interleave"]');
+    from = k.iopubLog.length;
+    await sendComm(id, { method: "update", state: { weights: [2, -1] }, buffer_paths: [] });
+    const err = await nextComm(id, (d) => d.method === "custom" && d.content?.type === "error", from);
+    expect(err.content.data.content.message).toMatch(/mixer\.weights: \[0\]: expected a number in \[0, 1\], got 2/);
+    from = k.iopubLog.length;
+    await sendComm(id, { method: "request_state" });
+    const full = await nextComm(id, (d) => d.method === "update" && d.state?._esm, from);
+    expect(full.content.data.state).toMatchObject({ weights: [0.5, 0.5], strategy: "interleave" });
+    r = await k.execute("mw.value = [0.3, 0.7]");
+    expect(r.reply.content.status).toBe("ok");
+  });
 });
