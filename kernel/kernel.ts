@@ -15,6 +15,7 @@ import { KernelHost } from "./host.js";
 import { TypeScriptInterpreter } from "./interpreter.js";
 import { Protocol } from "./protocol/dispatch.js";
 import { type ConnectionInfo, DEFAULT_LIMITS } from "./protocol/wire.js";
+import { disableAsyncHookChecks } from "./protocol/control-bridge.js";
 import { Transport } from "./transport.js";
 
 /** The package root, seen from dist/kernel/kernel.js. */
@@ -53,7 +54,9 @@ export class Kernel {
     const log = opts.log ?? ((line: string) => void realStderrWrite(`[mixdistill] ${line}\n`));
     const kernelId = opts.info.kernel_name ?? "mixdistill";
     const limits = { maxJsonBytes: opts.maxJsonBytes ?? DEFAULT_LIMITS.maxJsonBytes };
-    this.transport = new Transport({ info: opts.info, session: this.session, kernelId, limits, log });
+    // So that the I/O thread can stop a loop in a timer callback without Node aborting the process.
+    const asyncChecksOff = disableAsyncHookChecks();
+    this.transport = new Transport({ info: opts.info, session: this.session, kernelId, limits, log, asyncChecksOff });
     this.transport.controlReady.catch((err: unknown) => {
       log(`cannot start the heartbeat/control/iopub thread: ${(err as Error)?.message ?? String(err)}`);
       process.exit(1);

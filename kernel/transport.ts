@@ -17,6 +17,8 @@ export interface TransportOptions {
   kernelId: string;
   limits: DecodeLimits;
   log: (line: string) => void;
+  /** Whether Node's async-hook stack checks are off (see disableAsyncHookChecks). */
+  asyncChecksOff?: () => boolean;
 }
 
 /** Where received traffic goes (the protocol layer). */
@@ -49,7 +51,7 @@ export class Transport implements Outlet {
       onInterrupt: (seq) => this.sink?.interrupt(seq),
       onRequest: (msg) => this.sink?.request(msg, "control"),
       log: opts.log,
-    });
+    }, opts.asyncChecksOff);
     this.controlReady = this.control.ready;
   }
 
@@ -74,13 +76,23 @@ export class Transport implements Outlet {
   }
 
   /** The I/O thread's interrupt bookkeeping, for the executor. */
-  get interrupts(): { interruptCount(): number; interruptConsumed(seq: number): void; runningCellCode(on: boolean): void } {
+  get interrupts(): { interruptCount(): number; interruptSpent(): number; interruptConsumed(seq: number): void; runningCellCode(on: boolean): void; awaitingCell(on: boolean): void } {
     const c = this.control;
     return {
       interruptCount: () => Atomics.load(c.interrupts, 0),
+      interruptSpent: () => Atomics.load(c.interrupts, 5),
       interruptConsumed: (seq) => c.consumed(seq),
       runningCellCode: (on) => c.runningCellCode(on),
+      awaitingCell: (on) => c.awaiting(on),
     };
+  }
+
+  executing(parent: Partial<Header>): void {
+    this.control.setParent(parent);
+  }
+
+  idle(on: boolean): void {
+    this.control.setIdle(on);
   }
 
   send(channel: "shell" | "control" | "stdin", frames: Buffer[]): void {

@@ -32,10 +32,17 @@ export interface ExecutorOptions {
   packageRoot: string;
   /** How many interrupts the I/O thread has received (a counter shared between the threads). */
   interruptCount?: () => number;
+  /** The last interrupt the I/O thread carried out itself (it stopped a loop while no request ran). */
+  interruptSpent?: () => number;
   /** Called when interrupt `seq` has been acted on (the I/O thread stops re-signalling). */
   interruptConsumed?: (seq: number) => void;
   /** Called with true just before cell code starts under `breakOnSigint`, false once it returned. */
   runningCellCode?: (on: boolean) => void;
+  /**
+   * Called with true while the executor awaits a cell's promise (what holds the main thread then is
+   * the cell's own code after an `await`, or a timer: the I/O thread may stop it), false after.
+   */
+  awaitingCell?: (on: boolean) => void;
 }
 
 interface CellRecord {
@@ -159,7 +166,7 @@ export class Executor {
   interruptNumbered(seq: number): void {
     if (seq <= this.lastInterrupt) return;
     this.lastInterrupt = seq;
-    this.interrupt();
+    if (seq > (this.opts.interruptSpent?.() ?? 0)) this.interrupt();
     this.opts.interruptConsumed?.(seq);
   }
 
@@ -262,9 +269,11 @@ export class Executor {
         } finally {
           this.opts.runningCellCode?.(false);
         }
+        this.opts.awaitingCell?.(true);
         try {
           result = await Promise.race([pending, interrupted]);
         } finally {
+          this.opts.awaitingCell?.(false);
           const hooks = this.endHooks;
           this.endHooks = [];
           for (const h of hooks) h();

@@ -20,6 +20,8 @@ export type FromControl =
 export type ToControl =
   | { type: "send" | "publish"; data: Uint8Array; lengths: number[] }
   | { type: "stream"; name: "stdout" | "stderr"; text: string; parent: Partial<Header> }
+  /** The execute_request whose output a notice about a stuck main thread belongs to. */
+  | { type: "parent"; parent: Partial<Header> }
   | { type: "flush" }
   | { type: "close" };
 
@@ -33,6 +35,11 @@ export function unpackFrames(data: Uint8Array, lengths: number[]): Buffer[] {
   }
   return frames;
 }
+
+/** Values of the shared slot [4]: not stoppable; a cell awaits code that loops; no request runs. */
+export const STOPPABLE_NO = 0;
+export const STOPPABLE_CELL = 1;
+export const STOPPABLE_IDLE = 2;
 
 export interface ControlHandlers {
   /** `seq`: the interrupt's number (the shared counter's value after it). */
@@ -56,9 +63,40 @@ export class ControlBridge {
    * thread runs cell code under `breakOnSigint`, [3] when that started (ms, mod 2^31). SIGINT is only
    * sent while [2] is 1 and not in the first milliseconds (a signal that lands while Node starts its
    * SIGINT watchdog can hang the process), and again now and then until [1] catches up, so a signal
-   * that landed just before the watchdog started is not lost.
+   * that landed just before the watchdog started is not lost. [4] whether code that holds the main
+   * thread outside `breakOnSigint` (a loop after an `await`, in a timer) may be stopped by terminating
+   * it through the inspector (`STOPPABLE_*`); the I/O thread acts on it when an interrupt stays
+   * unconsumed. [5] the last interrupt the I/O thread carried out itself by stopping a timer's loop
+   * while no request ran: the main thread marks it consumed and does not apply it to a cell that
+   * starts next.
    */
-  readonly interrupts = new Int32Array(new SharedArrayBuffer(16));
+  readonly interrupts = new Int32Array(new SharedArrayBuffer(24));
+
+  private awaitingCell = false;
+  private idle = true;
+
+  private updateStoppable(): void {
+    const state = !this.asyncChecksOff() ? STOPPABLE_NO : this.awaitingCell ? STOPPABLE_CELL : this.idle ? STOPPABLE_IDLE : STOPPABLE_NO;
+    Atomics.store(this.interrupts, 4, state);
+  }
+
+  /** The executor awaits a cell's promise (the only kernel work pending is that wait, which an interrupt ends). */
+  awaiting(on: boolean): void {
+    this.awaitingCell = on;
+    this.updateStoppable();
+  }
+
+  /** No request is being handled (what still runs is timers and callbacks of earlier cells). */
+  setIdle(on: boolean): void {
+    this.idle = on;
+    this.updateStoppable();
+  }
+
+  /** The running (or last) execute_request: a notice about a loop that cannot be stopped goes to its output. */
+  setParent(parent: Partial<Header>): void {
+    const msg: ToControl = { type: "parent", parent };
+    this.worker.postMessage(msg);
+  }
 
   /** The main thread is (not) running cell code under `breakOnSigint`. */
   runningCellCode(on: boolean): void {
@@ -73,8 +111,12 @@ export class ControlBridge {
   private readonly worker: Worker;
   private closedPromise: Promise<void> | undefined;
 
-  /** Starts the thread. Frames handed over before it is bound are sent once it is. */
-  constructor(info: ConnectionInfo, session: string, kernelId: string, limits: DecodeLimits, handlers: ControlHandlers) {
+  /**
+   * Starts the thread. Frames handed over before it is bound are sent once it is. `asyncChecksOff`:
+   * whether Node's async-hook stack checks are off on this thread (terminating a timer callback
+   * with them on aborts the process), see `disableAsyncHookChecks`.
+   */
+  constructor(info: ConnectionInfo, session: string, kernelId: string, limits: DecodeLimits, handlers: ControlHandlers, private readonly asyncChecksOff: () => boolean = () => false) {
     const worker = new Worker(new URL("./control-worker.js", import.meta.url), { workerData: { info, session, kernelId, limits, interrupts: this.interrupts, launcher: process.ppid } });
     this.worker = worker;
     this.ready = new Promise((resolve, reject) => {
@@ -106,6 +148,7 @@ export class ControlBridge {
     });
     // The worker must not keep the process alive on its own once the main thread is done.
     worker.unref();
+    this.updateStoppable();
   }
 
   /** A reply on the control channel. */
@@ -164,4 +207,33 @@ export class ControlBridge {
     });
     return this.closedPromise;
   }
+}
+
+/**
+ * Turns off Node's async-hook stack check on this thread (as `--no-force-async-hooks-checks` does)
+ * and returns a function telling whether it is still off. With the check on, stopping a timer or
+ * immediate callback by terminating it leaves an entry on the async-id stack and Node aborts the
+ * process ("async hook stack has become corrupted"); with it off the kernel carries on. It comes
+ * back on while an async hook is enabled (`async_hooks.createHook(...).enable()`, AsyncLocalStorage),
+ * and then such a loop cannot be stopped. Undefined fields (another runtime) count as "on".
+ */
+export function disableAsyncHookChecks(): () => boolean {
+  let fields: Uint32Array | undefined;
+  let kCheck = -1;
+  const quiet = process.noDeprecation;
+  try {
+    // process.binding is deprecated (DEP0111) but the only way to these fields without a flag.
+    process.noDeprecation = true;
+    const binding = (process as unknown as { binding(name: string): { async_hook_fields?: Uint32Array; constants?: { kCheck?: number } } }).binding("async_wrap");
+    if (binding.async_hook_fields instanceof Uint32Array && typeof binding.constants?.kCheck === "number") {
+      fields = binding.async_hook_fields;
+      kCheck = binding.constants.kCheck;
+      fields[kCheck] = 0;
+    }
+  } catch {
+    fields = undefined;
+  } finally {
+    process.noDeprecation = quiet;
+  }
+  return () => fields !== undefined && fields[kCheck] === 0;
 }

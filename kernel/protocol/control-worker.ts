@@ -7,7 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import * as zmq from "zeromq";
 import { type ConnectionInfo, type DecodeLimits, type Header, type Message, DigestHistory, Signer, decode, encode, endpoint, newHeader } from "./wire.js";
-import { type FromControl, type ToControl, unpackFrames } from "./control-bridge.js";
+import { type FromControl, STOPPABLE_CELL, STOPPABLE_IDLE, type ToControl, unpackFrames } from "./control-bridge.js";
 
 interface ControlWorkerData {
   info: ConnectionInfo;
@@ -93,6 +93,100 @@ function resignalUntilConsumed(seq: number, tries = 20): void {
   }, 150);
 }
 
+/**
+ * An interrupt the main thread has not acted on this long means it has not run its event loop since:
+ * it is held by synchronous code that `breakOnSigint` does not cover (a loop after an `await` in a
+ * cell, in a timer, a callback or a comm handler), or by a long native call.
+ */
+const STUCK_MS = 400;
+/** After terminating, how long the main thread has to act on the interrupt before the notice goes out. */
+const AFTER_TERMINATE_MS = 300;
+
+/** The execute_request a notice belongs to (the running or last cell). */
+let lastParent: Partial<Header> | undefined;
+/** An interrupt number the main thread is stuck on (the notice went out), while it stays unconsumed. */
+let stuckOn = 0;
+const consumed = (seq: number): boolean => Atomics.load(interrupts, 1) >= seq;
+const isStuck = (): boolean => stuckOn > 0 && !consumed(stuckOn);
+
+/** Text on the last cell's stderr, sent from here (the main thread cannot). */
+function notice(text: string, parent = lastParent): void {
+  flushStream();
+  publish(encode(signer, [Buffer.from(`kernel.${kernelId}.stream`)], newHeader("stream", session), parent ?? {}, {}, { name: "stderr", text }));
+}
+
+/**
+ * Ends the JavaScript the main thread is running, through the inspector (`Runtime.terminateExecution`
+ * on a session connected to the main thread; the one command it serves while that thread is busy).
+ * The termination unwinds that code's stack and drops the promise callbacks queued with it; globals
+ * and everything else stay. Resolves with whether the inspector answered.
+ */
+async function terminateMainThread(): Promise<boolean> {
+  let inspector: typeof import("node:inspector");
+  try {
+    inspector = await import("node:inspector");
+  } catch {
+    return false;
+  }
+  const s = new inspector.Session();
+  try {
+    s.connectToMainThread();
+  } catch {
+    return false;
+  }
+  return new Promise((resolve) => {
+    s.post("Runtime.terminateExecution", (err) => {
+      // A session left connected makes the process wait for "the debugger" when it exits.
+      s.disconnect();
+      resolve(!err);
+    });
+  });
+}
+
+const RESTART_HINT = "Restart the kernel to stop it (Kernel > Restart in JupyterLab); variables and imports are lost.";
+
+/**
+ * Interrupt `seq` not acted on after STUCK_MS: stop what holds the main thread when that is safe (a
+ * cell awaiting code that loops, or an idle kernel with a looping timer), else tell the user, in the
+ * cell's output, that the loop cannot be interrupted and a restart is needed.
+ */
+function watchStuck(seq: number): void {
+  setTimeout(() => {
+    if (consumed(seq)) return;
+    const state = Atomics.load(interrupts, 4);
+    if (state !== STOPPABLE_CELL && state !== STOPPABLE_IDLE) {
+      stuckOn = seq;
+      notice(`Interrupt: the kernel is busy in synchronous code that runs outside the cell's own run (a loop in a callback, a comm handler, or while an async hook is enabled), and an interrupt cannot stop it there. ${RESTART_HINT}\n`);
+      return;
+    }
+    // Stopping the loop is all this interrupt does: a request queued behind it must not be stopped too.
+    if (state === STOPPABLE_IDLE) Atomics.store(interrupts, 5, seq);
+    // The cell that was running or ran last (a request waiting behind the loop becomes the parent once it starts).
+    const parent = lastParent;
+    void terminateMainThread().then((answered) => {
+      setTimeout(() => {
+        if (!consumed(seq)) {
+          stuckOn = seq;
+          notice(`Interrupt: the kernel is busy in code that an interrupt cannot stop (a long native call?). ${RESTART_HINT}\n`, parent);
+        } else if (answered && state === STOPPABLE_IDLE) {
+          notice("Interrupted: stopped a synchronous loop in a timer or callback of an earlier cell; variables are kept.\n", parent);
+        }
+      }, AFTER_TERMINATE_MS);
+    });
+  }, STUCK_MS).unref();
+}
+
+/**
+ * A shutdown_request while the main thread is stuck (the notice went out): answered here and the
+ * process ends, so a front end's restart does not wait for a thread that will not answer.
+ */
+function shutdownStuck(msg: Message): void {
+  const restart = msg.content.restart === true;
+  sendControl(encode(signer, msg.identities, newHeader("shutdown_reply", session), msg.header, {}, { status: "ok", restart }));
+  // A sent message is only queued in ZeroMQ: give it a moment on the wire before the process ends.
+  void Promise.all([controlTail, iopubTail]).then(() => setTimeout(() => process.kill(process.pid, "SIGKILL"), 200));
+}
+
 async function controlLoop(): Promise<void> {
   try {
     for await (const frames of control) {
@@ -108,9 +202,14 @@ async function controlLoop(): Promise<void> {
         post({ type: "interrupt", seq });
         sigint(seq);
         resignalUntilConsumed(seq);
+        watchStuck(seq);
         sendControl(
           encode(signer, msg.identities, newHeader("interrupt_reply", session), msg.header, {}, { status: "ok" }),
         );
+        continue;
+      }
+      if (msg.header.msg_type === "shutdown_request" && isStuck()) {
+        shutdownStuck(msg);
         continue;
       }
       post(toWire(msg));
@@ -143,6 +242,10 @@ port.on("message", (m: ToControl) => {
         flushStream();
       });
     }
+    return;
+  }
+  if (m.type === "parent") {
+    lastParent = m.parent;
     return;
   }
   if (m.type !== "send") flushStream();

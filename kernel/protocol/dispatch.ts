@@ -25,6 +25,10 @@ export interface Outlet {
   stream(name: "stdout" | "stderr", text: string, parent: Partial<Header>): void;
   /** Sends pending stream text now. */
   flushStreams(): void;
+  /** An execute_request starts: a notice the I/O thread sends about a stuck main thread goes to its output. */
+  executing?(parent: Partial<Header>): void;
+  /** Whether no shell request is being handled. */
+  idle?(on: boolean): void;
 }
 
 /** What comm_open, comm_msg, comm_close and comm_info_request reach (kernel/comms.ts). */
@@ -169,7 +173,10 @@ export class Protocol implements ExecutionContext {
       return;
     }
     this.queue.push({ msg, channel });
-    this.processing ??= this.pump();
+    if (!this.processing) {
+      this.outlet.idle?.(false);
+      this.processing = this.pump();
+    }
   }
 
   /** Resolves once every queued shell request has been handled (tests; shutdown). */
@@ -192,6 +199,7 @@ export class Protocol implements ExecutionContext {
       for (let item = this.queue.shift(); item; item = this.queue.shift()) await this.dispatch(item.msg, item.channel);
     } finally {
       this.processing = undefined;
+      this.outlet.idle?.(true);
     }
   }
 
@@ -296,6 +304,7 @@ export class Protocol implements ExecutionContext {
     if (storeHistory) this.executionCount++;
     const count = this.executionCount;
     this.parent = msg;
+    this.outlet.executing?.(msg.header);
     this.allowStdin = allowStdin;
     this.payload = [];
     if (!silent) this.publish("execute_input", { code, execution_count: count }, msg);
