@@ -89,7 +89,7 @@ export interface TypeScriptInterpreterOptions {
   /** Type-check cells and report type errors as warnings (default true; `kernel.typeCheck` changes it). */
   typeCheck?: boolean;
   /** The I/O thread's interrupt counter, for the executor (see ExecutorOptions). */
-  interrupts?: Pick<ExecutorOptions, "interruptCount" | "interruptSpent" | "interruptConsumed" | "runningCellCode" | "awaitingCell">;
+  interrupts?: Pick<ExecutorOptions, "interruptCount" | "interruptSpent" | "interruptConsumed" | "runningCellCode" | "awaitingCell" | "importing">;
   /**
    * What must be ready before the first cell runs (the widget globals); resolves to the names of
    * the globals it added, which are declared to the language service. Called once.

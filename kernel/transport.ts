@@ -76,7 +76,7 @@ export class Transport implements Outlet {
   }
 
   /** The I/O thread's interrupt bookkeeping, for the executor. */
-  get interrupts(): { interruptCount(): number; interruptSpent(): number; interruptConsumed(seq: number): void; runningCellCode(on: boolean): void; awaitingCell(on: boolean): void } {
+  get interrupts(): { interruptCount(): number; interruptSpent(): number; interruptConsumed(seq: number): void; runningCellCode(on: boolean): void; awaitingCell(on: boolean): void; importing(on: boolean): void } {
     const c = this.control;
     return {
       interruptCount: () => Atomics.load(c.interrupts, 0),
@@ -84,6 +84,7 @@ export class Transport implements Outlet {
       interruptConsumed: (seq) => c.consumed(seq),
       runningCellCode: (on) => c.runningCellCode(on),
       awaitingCell: (on) => c.awaiting(on),
+      importing: (on) => c.importing(on),
     };
   }
 

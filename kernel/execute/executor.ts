@@ -43,6 +43,8 @@ export interface ExecutorOptions {
    * the cell's own code after an `await`, or a timer: the I/O thread may stop it), false after.
    */
   awaitingCell?: (on: boolean) => void;
+  /** Called with true when a cell's import starts and false when it settled (its module's code must not be stopped). */
+  importing?: (on: boolean) => void;
 }
 
 interface CellRecord {
@@ -117,7 +119,14 @@ export class Executor {
     this.kernelRequire = createRequire(join(opts.packageRoot, "package.json"));
     const runtime: Runtime = {
       global: globalThis,
-      import: (spec) => this.importModule(spec),
+      import: async (spec) => {
+        this.opts.importing?.(true);
+        try {
+          return await this.importModule(spec);
+        } finally {
+          this.opts.importing?.(false);
+        }
+      },
       defaultExport: (mod) => ("default" in mod ? mod.default : mod),
       namedExport: (mod, name) => {
         if (name in mod) return mod[name];

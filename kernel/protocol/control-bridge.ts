@@ -40,6 +40,8 @@ export function unpackFrames(data: Uint8Array, lengths: number[]): Buffer[] {
 export const STOPPABLE_NO = 0;
 export const STOPPABLE_CELL = 1;
 export const STOPPABLE_IDLE = 2;
+/** A cell's import is loading: stopping its module's top-level code would leave the module unloadable. */
+export const STOPPABLE_NO_IMPORTING = 3;
 
 export interface ControlHandlers {
   /** `seq`: the interrupt's number (the shared counter's value after it). */
@@ -74,15 +76,22 @@ export class ControlBridge {
 
   private awaitingCell = false;
   private idle = true;
+  private imports = 0;
 
   private updateStoppable(): void {
-    const state = !this.asyncChecksOff() ? STOPPABLE_NO : this.awaitingCell ? STOPPABLE_CELL : this.idle ? STOPPABLE_IDLE : STOPPABLE_NO;
+    const state = this.imports > 0 ? STOPPABLE_NO_IMPORTING : !this.asyncChecksOff() ? STOPPABLE_NO : this.awaitingCell ? STOPPABLE_CELL : this.idle ? STOPPABLE_IDLE : STOPPABLE_NO;
     Atomics.store(this.interrupts, 4, state);
   }
 
   /** The executor awaits a cell's promise (the only kernel work pending is that wait, which an interrupt ends). */
   awaiting(on: boolean): void {
     this.awaitingCell = on;
+    this.updateStoppable();
+  }
+
+  /** A cell's import starts (true) or has settled (false). */
+  importing(on: boolean): void {
+    this.imports = Math.max(0, this.imports + (on ? 1 : -1));
     this.updateStoppable();
   }
 

@@ -7,7 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import * as zmq from "zeromq";
 import { type ConnectionInfo, type DecodeLimits, type Header, type Message, DigestHistory, Signer, decode, encode, endpoint, newHeader } from "./wire.js";
-import { type FromControl, STOPPABLE_CELL, STOPPABLE_IDLE, type ToControl, unpackFrames } from "./control-bridge.js";
+import { type FromControl, STOPPABLE_CELL, STOPPABLE_IDLE, STOPPABLE_NO_IMPORTING, type ToControl, unpackFrames } from "./control-bridge.js";
 
 interface ControlWorkerData {
   info: ConnectionInfo;
@@ -98,9 +98,9 @@ function resignalUntilConsumed(seq: number, tries = 20): void {
  * it is held by synchronous code that `breakOnSigint` does not cover (a loop after an `await` in a
  * cell, in a timer, a callback or a comm handler), or by a long native call.
  */
-const STUCK_MS = 400;
+const STUCK_MS = 500;
 /** After terminating, how long the main thread has to act on the interrupt before the notice goes out. */
-const AFTER_TERMINATE_MS = 300;
+const AFTER_TERMINATE_MS = 250;
 
 /** The execute_request a notice belongs to (the running or last cell). */
 let lastParent: Partial<Header> | undefined;
@@ -121,7 +121,7 @@ function notice(text: string, parent = lastParent): void {
  * The termination unwinds that code's stack and drops the promise callbacks queued with it; globals
  * and everything else stay. Resolves with whether the inspector answered.
  */
-async function terminateMainThread(): Promise<boolean> {
+async function terminateMainThread(seq: number): Promise<boolean> {
   let inspector: typeof import("node:inspector");
   try {
     inspector = await import("node:inspector");
@@ -135,6 +135,13 @@ async function terminateMainThread(): Promise<boolean> {
     return false;
   }
   return new Promise((resolve) => {
+    // Checked again at the last moment: termination applies to the main thread's next JavaScript
+    // too, and once it runs again that would be the kernel's own.
+    if (consumed(seq)) {
+      s.disconnect();
+      resolve(false);
+      return;
+    }
     s.post("Runtime.terminateExecution", (err) => {
       // A session left connected makes the process wait for "the debugger" when it exits.
       s.disconnect();
@@ -150,20 +157,26 @@ const RESTART_HINT = "Restart the kernel to stop it (Kernel > Restart in Jupyter
  * cell awaiting code that loops, or an idle kernel with a looping timer), else tell the user, in the
  * cell's output, that the loop cannot be interrupted and a restart is needed.
  */
-function watchStuck(seq: number): void {
+function watchStuck(seq: number, told = false): void {
   setTimeout(() => {
     if (consumed(seq)) return;
     const state = Atomics.load(interrupts, 4);
+    if (state === STOPPABLE_NO_IMPORTING) {
+      // Watched on: what the cell runs once the module has loaded is stopped as usual.
+      if (!told) notice("Interrupt: the kernel is loading a module the cell imports; its top-level code cannot be stopped without leaving the module unusable. The interrupt takes effect once it has loaded.\n");
+      watchStuck(seq, true);
+      return;
+    }
     if (state !== STOPPABLE_CELL && state !== STOPPABLE_IDLE) {
       stuckOn = seq;
-      notice(`Interrupt: the kernel is busy in synchronous code that runs outside the cell's own run (a loop in a callback, a comm handler, or while an async hook is enabled), and an interrupt cannot stop it there. ${RESTART_HINT}\n`);
+      notice(`Interrupt: the kernel is held by synchronous code that an interrupt cannot stop here (a loop in a comm or widget handler, or one after an await or in a timer while an async hook is enabled). ${RESTART_HINT}\n`);
       return;
     }
     // Stopping the loop is all this interrupt does: a request queued behind it must not be stopped too.
     if (state === STOPPABLE_IDLE) Atomics.store(interrupts, 5, seq);
     // The cell that was running or ran last (a request waiting behind the loop becomes the parent once it starts).
     const parent = lastParent;
-    void terminateMainThread().then((answered) => {
+    void terminateMainThread(seq).then((answered) => {
       setTimeout(() => {
         if (!consumed(seq)) {
           stuckOn = seq;
