@@ -4,7 +4,8 @@
  *
  * Interrupts: synchronous code runs with `breakOnSigint`, so the SIGINT the control thread sends
  * stops it; pending async work is abandoned by rejecting the cell's promise, and the cell's
- * AbortSignal is aborted so library code (training loops) can stop cleanly.
+ * AbortSignal is aborted so library code (training loops) can stop cleanly. Code that loops after
+ * the cell's first `await` is stopped by the I/O thread (control-worker.ts) while this awaits it.
  */
 import { createRequire, isBuiltin, SourceMap } from "node:module";
 import { existsSync } from "node:fs";

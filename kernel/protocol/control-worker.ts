@@ -2,7 +2,10 @@
  * Heartbeat, control and IOPub on their own thread, so they answer (and outputs leave) while the
  * main thread runs a long synchronous cell. An interrupt_request is handled right here: SIGINT to our own process stops
  * synchronous code run with `breakOnSigint`, and a message to the main thread aborts pending async work.
- * Other control requests (shutdown, kernel_info, ...) are forwarded to the main thread's dispatcher.
+ * An interrupt the main thread does not act on (a loop after an `await` or in a timer holds it) is
+ * carried out here by terminating that code through the inspector when that is safe; otherwise the
+ * cell is told that a restart is needed. Other control requests (shutdown, kernel_info, ...) are
+ * forwarded to the main thread's dispatcher.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import * as zmq from "zeromq";
