@@ -27,6 +27,8 @@ export interface HostProtocol {
 export interface HostInterpreter {
   /** The running execution's AbortSignal. */
   readonly signal: AbortSignal;
+  /** Cell code took the signal (`interruptSignal()`, `kernel.signal`): it watches for interrupts. */
+  signalWatched?(): void;
   /** Whether an execution is in progress. */
   readonly busy: boolean;
   typeCheck: boolean;
@@ -64,6 +66,7 @@ export class KernelHost {
       sink,
       comms: opts.comms,
       signal: () => interpreter.signal,
+      signalWatched: () => interpreter.signalWatched?.(),
       typeCheck: { get: () => interpreter.typeCheck, set: (on) => (interpreter.typeCheck = on) },
     });
   }

@@ -89,7 +89,7 @@ export interface TypeScriptInterpreterOptions {
   /** Type-check cells and report type errors as warnings (default true; `kernel.typeCheck` changes it). */
   typeCheck?: boolean;
   /** The I/O thread's interrupt counter, for the executor (see ExecutorOptions). */
-  interrupts?: Pick<ExecutorOptions, "interruptCount" | "interruptSpent" | "interruptConsumed" | "runningCellCode" | "awaitingCell" | "importing">;
+  interrupts?: Pick<ExecutorOptions, "interruptCount" | "interruptSpent" | "interruptConsumed" | "runningCellCode" | "awaitingCell" | "importing" | "signalWatched">;
   /**
    * What must be ready before the first cell runs (the widget globals); resolves to the names of
    * the globals it added, which are declared to the language service. Called once.
@@ -139,6 +139,10 @@ export class TypeScriptInterpreter implements Interpreter {
   /** The AbortSignal of the running execution (what `kernel.signal` is). */
   get signal(): AbortSignal {
     return this.executor.signal;
+  }
+
+  signalWatched(): void {
+    this.executor.signalWatched();
   }
 
   /** Whether an execute request is in progress (input requests are only allowed then). */

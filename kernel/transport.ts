@@ -76,7 +76,7 @@ export class Transport implements Outlet {
   }
 
   /** The I/O thread's interrupt bookkeeping, for the executor. */
-  get interrupts(): { interruptCount(): number; interruptSpent(): number; interruptConsumed(seq: number): void; runningCellCode(on: boolean): void; awaitingCell(on: boolean): void; importing(on: boolean): void } {
+  get interrupts(): { interruptCount(): number; interruptSpent(): number; interruptConsumed(seq: number): void; runningCellCode(on: boolean): void; awaitingCell(on: boolean): void; importing(on: boolean): void; signalWatched(): void } {
     const c = this.control;
     return {
       interruptCount: () => Atomics.load(c.interrupts, 0),
@@ -85,6 +85,7 @@ export class Transport implements Outlet {
       runningCellCode: (on) => c.runningCellCode(on),
       awaitingCell: (on) => c.awaiting(on),
       importing: (on) => c.importing(on),
+      signalWatched: () => c.signalWatched(),
     };
   }
 

@@ -44,6 +44,8 @@ export interface ExecutorOptions {
    * the cell's own code after an `await`, or a timer: the I/O thread may stop it), false after.
    */
   awaitingCell?: (on: boolean) => void;
+  /** The running cell's code asked for its AbortSignal (it watches for interrupts and stops by itself). */
+  signalWatched?: () => void;
   /** Called with true when a cell's import starts and false when it settled (its module's code must not be stopped). */
   importing?: (on: boolean) => void;
 }
@@ -158,6 +160,11 @@ export class Executor {
 
   get busy(): boolean {
     return this.controller !== undefined;
+  }
+
+  /** Cell code took the running execution's signal (see ExecutorOptions.signalWatched). */
+  signalWatched(): void {
+    if (this.controller) this.opts.signalWatched?.();
   }
 
   /** Aborts the running execution, if any. Returns whether there was one. */

@@ -66,11 +66,17 @@ export interface CellGlobalsDeps {
   sink: OutputSink;
   comms: CommManager;
   signal: () => AbortSignal;
+  /** Cell code asked for the signal (`interruptSignal()`, `kernel.signal`): it stops by itself when interrupted. */
+  signalWatched?: () => void;
   /** Whether cells are type-checked (warnings) before their reply. */
   typeCheck: { get(): boolean; set(on: boolean): void };
 }
 
-export function createCellGlobals({ sink, comms, signal, typeCheck }: CellGlobalsDeps): Record<string, unknown> {
+export function createCellGlobals({ sink, comms, signal, signalWatched, typeCheck }: CellGlobalsDeps): Record<string, unknown> {
+  const watchedSignal = (): AbortSignal => {
+    signalWatched?.();
+    return signal();
+  };
   const display = (obj: unknown, opts: DisplayOptions = {}): DisplayHandle => {
     const displayId = opts.id ?? randomUUID().replace(/-/g, "");
     sink.displayData(toMimeBundle(obj, { raw: opts.raw === true ? false : undefined }), { ...metadataOf(obj), ...(opts.metadata ?? {}) }, displayId, false);
@@ -159,12 +165,12 @@ export function createCellGlobals({ sink, comms, signal, typeCheck }: CellGlobal
   const input = (promptText = "", opts: { password?: boolean } = {}): Promise<string> => sink.input(String(promptText), opts.password === true);
   const page = (obj: unknown): void => sink.page(toMimeBundle(obj));
 
-  const helpers = { display, updateDisplay, clearOutput, html, markdown, svg, png, json, progress, prompt: input, input, page, comms, interruptSignal: signal };
+  const helpers = { display, updateDisplay, clearOutput, html, markdown, svg, png, json, progress, prompt: input, input, page, comms, interruptSignal: watchedSignal };
   // Every helper also lives on `kernel`, which the kernel's own code holds: a cell that declares
   // `json` or `display` shadows the global, not what `kernel.json` / `kernel.display` are.
   const kernel = {
     get signal() {
-      return signal();
+      return watchedSignal();
     },
     /** Type-check each cell and show type errors as warnings (default true; MIXDISTILL_TYPECHECK=0 turns it off). */
     get typeCheck() {

@@ -40,6 +40,8 @@ export function unpackFrames(data: Uint8Array, lengths: number[]): Buffer[] {
 export const STOPPABLE_NO = 0;
 export const STOPPABLE_CELL = 1;
 export const STOPPABLE_IDLE = 2;
+/** A cell awaits code that watches its AbortSignal: a long step is waited for, a second interrupt stops it. */
+export const STOPPABLE_CELL_WATCHING = 4;
 /** A cell's import is loading: stopping its module's top-level code would leave the module unloadable. */
 export const STOPPABLE_NO_IMPORTING = 3;
 
@@ -77,15 +79,24 @@ export class ControlBridge {
   private awaitingCell = false;
   private idle = true;
   private imports = 0;
+  private watched = false;
 
   private updateStoppable(): void {
-    const state = this.imports > 0 ? STOPPABLE_NO_IMPORTING : !this.asyncChecksOff() ? STOPPABLE_NO : this.awaitingCell ? STOPPABLE_CELL : this.idle ? STOPPABLE_IDLE : STOPPABLE_NO;
+    const state = this.imports > 0 ? STOPPABLE_NO_IMPORTING : !this.asyncChecksOff() ? STOPPABLE_NO : this.awaitingCell ? (this.watched ? STOPPABLE_CELL_WATCHING : STOPPABLE_CELL) : this.idle ? STOPPABLE_IDLE : STOPPABLE_NO;
     Atomics.store(this.interrupts, 4, state);
   }
 
   /** The executor awaits a cell's promise (the only kernel work pending is that wait, which an interrupt ends). */
   awaiting(on: boolean): void {
     this.awaitingCell = on;
+    if (!on) this.watched = false;
+    this.updateStoppable();
+  }
+
+  /** The running cell's code took its AbortSignal (until the executor stops awaiting the cell). */
+  signalWatched(): void {
+    if (this.watched) return;
+    this.watched = true;
     this.updateStoppable();
   }
 

@@ -10,7 +10,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import * as zmq from "zeromq";
 import { type ConnectionInfo, type DecodeLimits, type Header, type Message, DigestHistory, Signer, decode, encode, endpoint, newHeader } from "./wire.js";
-import { type FromControl, STOPPABLE_CELL, STOPPABLE_IDLE, STOPPABLE_NO_IMPORTING, type ToControl, unpackFrames } from "./control-bridge.js";
+import { type FromControl, STOPPABLE_CELL, STOPPABLE_CELL_WATCHING, STOPPABLE_IDLE, STOPPABLE_NO_IMPORTING, type ToControl, unpackFrames } from "./control-bridge.js";
 
 interface ControlWorkerData {
   info: ConnectionInfo;
@@ -111,6 +111,8 @@ let lastParent: Partial<Header> | undefined;
 let stuckOn = 0;
 const consumed = (seq: number): boolean => Atomics.load(interrupts, 1) >= seq;
 const isStuck = (): boolean => stuckOn > 0 && !consumed(stuckOn);
+/** An interrupt that found a cell in a long step of code that watches its signal (the user was told). */
+let waitedOn = 0;
 
 /** Text on the last cell's stderr, sent from here (the main thread cannot). */
 function notice(text: string, parent = lastParent): void {
@@ -170,7 +172,14 @@ function watchStuck(seq: number, told = false): void {
       watchStuck(seq, true);
       return;
     }
-    if (state !== STOPPABLE_CELL && state !== STOPPABLE_IDLE) {
+    if (state === STOPPABLE_CELL_WATCHING && !(waitedOn > 0 && waitedOn < seq && !consumed(waitedOn))) {
+      // Code that checks the signal (a training loop between steps) stops cleanly at its next check;
+      // cutting a step short would leave its state half-updated. A second interrupt cuts it.
+      waitedOn = seq;
+      notice("Interrupt: the cell is in a long synchronous step of code that watches the interrupt signal; it stops when that step ends. Interrupt again to stop it where it is.\n");
+      return;
+    }
+    if (state !== STOPPABLE_CELL && state !== STOPPABLE_CELL_WATCHING && state !== STOPPABLE_IDLE) {
       stuckOn = seq;
       notice(`Interrupt: the kernel is held by synchronous code that an interrupt cannot stop here (a loop in a comm or widget handler, or one after an await or in a timer while an async hook is enabled). ${RESTART_HINT}\n`);
       return;

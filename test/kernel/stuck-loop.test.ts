@@ -89,6 +89,32 @@ describe("a loop outside the cell's synchronous part is stopped, state kept", ()
     expect(resultOf((await k.execute(`[slow.v, (await import(${JSON.stringify(file)})).v]`)).iopub)).toEqual({ "text/plain": "[ 7, 7 ]" });
   });
 
+  it("code that watches the signal is not cut mid-step: told, it stops cleanly at its next check", async () => {
+    const id = await k.send("shell", "execute_request", {
+      code: "const sig = interruptSignal(); let steps = 0, midStep = false; while (!sig.aborted) { await new Promise((r) => setImmediate(r)); midStep = true; const until = Date.now() + 1200; while (Date.now() < until) {} midStep = false; steps++ }",
+      stop_on_error: false,
+    });
+    await k.waitIopub((m) => m.parent_header.msg_id === id && m.header.msg_type === "execute_input");
+    await new Promise((r) => setTimeout(r, 300));
+    await k.request("control", "interrupt_request", {}, 5000);
+    const note = await k.waitIopub((m) => m.parent_header.msg_id === id && m.header.msg_type === "stream" && m.content.name === "stderr", 3000);
+    expect(String(note.content.text)).toContain("stops when that step ends");
+    expect((await k.reply(id, 5000)).content.ename).toBe("Interrupted");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(resultOf((await k.execute("[midStep, steps > 0]")).iopub)).toEqual({ "text/plain": "[ false, true ]" });
+  });
+
+  it("a second interrupt stops code that watches the signal but never checks it", async () => {
+    const id = await k.send("shell", "execute_request", { code: "interruptSignal(); await null; while (true) {}", stop_on_error: false });
+    await k.waitIopub((m) => m.parent_header.msg_id === id && m.header.msg_type === "execute_input");
+    await new Promise((r) => setTimeout(r, 300));
+    await k.request("control", "interrupt_request", {}, 5000);
+    await k.waitIopub((m) => m.parent_header.msg_id === id && m.header.msg_type === "stream" && String(m.content.text).includes("Interrupt again"), 3000);
+    await k.request("control", "interrupt_request", {}, 5000);
+    expect((await k.reply(id, 5000)).content.ename).toBe("Interrupted");
+    expect(resultOf((await k.execute("'after'")).iopub)).toEqual({ "text/plain": "'after'" });
+  });
+
   it("a setInterval whose callback loops is stopped and does not run again", async () => {
     await k.execute("let ticks = 0; setInterval(() => { ticks++; if (ticks === 2) while (true) {} }, 30)");
     await new Promise((r) => setTimeout(r, 400));
