@@ -92,6 +92,10 @@ export class PlotRenderer extends Widget implements IRenderMime.IRenderer {
     const P = await loadPlotly();
     if (this.isDisposed) return;
     const layout = mergeUnder(themeLayout(this.node), { autosize: true, ...fig.layout });
+    // The figure's own height (Figure 1 with two panels is 820 px): the container takes it, so the
+    // drawing is not cut to the stylesheet's default; the width follows the panel.
+    const height = Number(fig.layout.height);
+    this.plotNode.style.height = Number.isFinite(height) && height > 0 ? `${height}px` : "";
     this.node.dataset.theme = document.body.dataset.jpThemeLight === "false" ? "dark" : "light";
     await P.react(this.plotNode, fig.data, layout, { responsive: false, displaylogo: false });
     this.drawn = true;
