@@ -4,9 +4,10 @@
  * JupyterLab (light, after switching to dark, after a resize) and in the offline HTML report, both
  * panels and every tick label lie inside the output area and no two axis titles overlap.
  * Screenshots of the figure, light and dark, go to test-results/browser/ (docs/img/ has copies).
+ * Also: notebook 01 saved from JupyterLab after Run All stays small (no plotly.js in it).
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -89,7 +90,8 @@ async function runCell(index: number): Promise<Locator> {
 describe.skipIf(missing !== null)(`Figure 1, two panels, whole${missing ? ` (skipped: ${missing})` : ""}`, () => {
   beforeAll(async () => {
     ensureBuilt();
-    lab = await startLab({ "figure.ipynb": NB });
+    const nb01 = JSON.parse(readFileSync(join(ROOT, "notebooks", "01-paper-learnability-gap.ipynb"), "utf8")) as unknown;
+    lab = await startLab({ "figure.ipynb": NB, "01-paper-learnability-gap.ipynb": nb01 }, { MIXDISTILL_LAB_EXPOSE_APP: "1" });
     session = await openBrowser();
     page = session.page;
   }, 600_000);
@@ -157,4 +159,34 @@ describe.skipIf(missing !== null)(`Figure 1, two panels, whole${missing ? ` (ski
       rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
+
+  it("notebook 01 saved after Run All is under 300 KB and carries no plotly.js", async () => {
+    const path = "01-paper-learnability-gap.ipynb";
+    const state = await page.evaluate(async (p) => {
+      type Cell = { model: { type: string; executionCount: number | null } };
+      type Panel = { context: { ready: Promise<void>; save(): Promise<void>; model: { dirty: boolean } }; sessionContext: { ready: Promise<void>; session: { kernel: { status: string } | null } | null }; content: { widgets: Cell[] } };
+      const app = (window as unknown as { jupyterapp: { commands: { execute(id: string, args?: unknown): Promise<unknown> } } }).jupyterapp;
+      const panel = (await app.commands.execute("docmanager:open", { path: p })) as Panel;
+      await panel.context.ready;
+      await panel.sessionContext.ready;
+      await new Promise((r) => setTimeout(r, 2000));
+      await app.commands.execute("notebook:run-all-cells");
+      const code = () => panel.content.widgets.filter((c) => c.model.type === "code");
+      const deadline = Date.now() + 240_000;
+      while (Date.now() < deadline) {
+        const done = code().every((c) => typeof c.model.executionCount === "number") && panel.sessionContext.session?.kernel?.status === "idle";
+        if (done) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      await panel.context.save();
+      return { cells: code().length, ran: code().filter((c) => typeof c.model.executionCount === "number").length };
+    }, path);
+    expect(state.ran).toBe(state.cells);
+    const saved = join(lab.rootDir, path);
+    const text = readFileSync(saved, "utf8");
+    expect(text).toContain("application/vnd.mixdistill.plot.v1+json"); // the plots are there, drawn by the extension
+    expect(text.match(/plotly\.js v\d+\.\d+\.\d+/g) ?? []).toEqual([]);
+    expect(statSync(saved).size).toBeLessThan(300 * 1024);
+    console.log(`notebook 01 saved after Run All: ${(statSync(saved).size / 1024).toFixed(0)} KB`);
+  }, 300_000);
 });
