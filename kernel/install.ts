@@ -122,7 +122,9 @@ const PLOT_MIME_FOR_TEMPLATE = "application/vnd.mixdistill.plot.v1+json";
  * needs and nothing it cannot load. plotly.js is inlined once, only when the notebook has plots;
  * MathJax 3 (SVG output, no font files) is inlined so markdown maths renders offline; no require.js
  * (nothing in these reports loads AMD modules, and Debian's template points at a file that is often
- * not installed), and no widget-manager script from a CDN (widgets show their saved static views).
+ * not installed), and no widget-manager script from a CDN: a widget output shows its static fallback
+ * (text/html, else text/plain) whether or not the notebook carries widget state, so the mixer's last
+ * composition is visible offline.
  */
 export function nbconvertTemplateFiles(): Record<string, string> {
   // plotly.js and MathJax as this package's own dependencies resolve them.
@@ -151,6 +153,27 @@ export function nbconvertTemplateFiles(): Record<string, string> {
 
 {%- block jupyter_widgets -%}
 {%- endblock jupyter_widgets -%}
+
+{#- No widget manager is loaded (it would come from a CDN), so a widget view is shown by its static
+    fallback, also when the notebook carries widget state: text/html where the widget has one (the
+    mixer's last composition), else text/plain. Never an empty widget placeholder. -#}
+{%- block data_widget_view scoped -%}
+{%- if 'text/html' in output.data -%}
+<div class="jp-RenderedHTMLCommon jp-RenderedHTML jp-OutputArea-output {{ extra_class }}" data-mime-type="text/html">
+{%- if resources.should_sanitize_html %}
+{{ output.data['text/html'] | clean_html }}
+{%- else %}
+{{ output.data['text/html'] }}
+{%- endif %}
+</div>
+{%- else -%}
+<div class="jp-RenderedText jp-OutputArea-output {{ extra_class }}" data-mime-type="text/plain">
+<pre>
+{{- output.data.get('text/plain', '') | ansi2html -}}
+</pre>
+</div>
+{%- endif -%}
+{%- endblock data_widget_view -%}
 
 ${mathjax === undefined ? "" : `{%- block html_head_js_mathjax -%}
 <script type="text/javascript">

@@ -1,15 +1,16 @@
 /**
  * The same kind of notebook exported with nbconvert (executed headlessly on the mixdistill kernel)
- * to HTML: the plots draw offline, and the mixer shows its last state as static content.
- * The HTML is opened in headless Chromium with every non-file request refused.
+ * to HTML with the mixdistill template: the plots draw offline, and the mixer shows its last state as
+ * static content, with or without widget state in the notebook. Each HTML is opened in headless
+ * Chromium with every non-file request refused.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { WIDGET_VIEW_MIME } from "../../src/contract/widget.js";
-import { ensureBuilt, missingPrerequisite, notebook, openBrowser, ROOT, screenshotPath, type BrowserSession } from "./lab.js";
+import { WIDGET_STATE_MIME, WIDGET_VIEW_MIME } from "../../src/contract/widget.js";
+import { ensureBuilt, missingPrerequisite, notebook, openBrowser, ROOT, screenshotPath } from "./lab.js";
 
 const missing = missingPrerequisite();
 
@@ -21,7 +22,7 @@ const NB = notebook([
 ]);
 
 let tmp: string;
-let session: BrowserSession;
+let executed: Record<string, unknown> & { cells: unknown[]; metadata: Record<string, unknown> };
 
 describe.skipIf(missing !== null)(`nbconvert HTML export${missing ? ` (skipped: ${missing})` : ""}`, () => {
   beforeAll(async () => {
@@ -31,70 +32,98 @@ describe.skipIf(missing !== null)(`nbconvert HTML export${missing ? ` (skipped: 
     const inst = spawnSync(process.execPath, [join(ROOT, "bin", "mixdistill.js"), "install", "--prefix", prefix], { encoding: "utf8" });
     if (inst.status !== 0) throw new Error(`mixdistill install failed:\n${inst.stderr}`);
     writeFileSync(join(tmp, "export.ipynb"), JSON.stringify(NB));
-    const r = spawnSync(
-      "/usr/bin/python3",
-      // As a notebook saved by JupyterLab (whose widget manager does not save widget state unless
-      // asked) and as `npm run notebooks` runs them: without widget state, nbconvert shows each
-      // widget's static fallback. (With it, nbconvert draws widgets with the widget HTML manager from
-      // a CDN, which cannot work offline.) With the template JupyterLab's HTML export uses on the servers
-      // `npm start` runs (extension/app/serve.py).
-      ["-m", "nbconvert", "--to", "html", "--template", "mixdistill", "--execute", "--ExecutePreprocessor.timeout=300", "--ExecutePreprocessor.store_widget_state=False", "--output-dir", tmp, join(tmp, "export.ipynb")],
-      {
-        encoding: "utf8",
-        env: { ...process.env, JUPYTER_PATH: join(prefix, "share", "jupyter"), JUPYTER_DATA_DIR: join(tmp, "data"), JUPYTER_CONFIG_DIR: join(tmp, "config"), JUPYTER_RUNTIME_DIR: join(tmp, "runtime") },
-        timeout: 300_000,
-      },
-    );
-    if (r.status !== 0) throw new Error(`nbconvert --execute failed (${r.status ?? r.signal}):\n${r.stderr.slice(-4000)}`);
-    session = await openBrowser();
+    const env = { ...process.env, JUPYTER_PATH: join(prefix, "share", "jupyter"), JUPYTER_DATA_DIR: join(tmp, "data"), JUPYTER_CONFIG_DIR: join(tmp, "config"), JUPYTER_RUNTIME_DIR: join(tmp, "runtime") };
+    const nbconvert = (args: string[], what: string): void => {
+      const r = spawnSync("/usr/bin/python3", ["-m", "nbconvert", ...args], { encoding: "utf8", env, timeout: 300_000 });
+      if (r.status !== 0) throw new Error(`nbconvert ${what} failed (${r.status ?? r.signal}):\n${r.stderr.slice(-4000)}`);
+    };
+    // Executed with the widget state stored in the notebook's metadata, as JupyterLab saves it when
+    // asked and as `npm run notebooks` runs them.
+    nbconvert(["--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=300", "--ExecutePreprocessor.store_widget_state=True", "--output", "executed", "--output-dir", tmp, join(tmp, "export.ipynb")], "--execute");
+    executed = JSON.parse(readFileSync(join(tmp, "executed.ipynb"), "utf8"));
+    // The same notebook without widget state (as JupyterLab saves it by default).
+    const stateless = structuredClone(executed);
+    delete (stateless.metadata as Record<string, unknown>).widgets;
+    writeFileSync(join(tmp, "stateless.ipynb"), JSON.stringify(stateless));
+    // With the template JupyterLab's HTML export uses on the servers `npm start` runs (extension/app/serve.py).
+    for (const name of ["executed", "stateless"]) nbconvert(["--to", "html", "--template", "mixdistill", "--output-dir", tmp, join(tmp, `${name}.ipynb`)], `--to html ${name}.ipynb`);
   }, 400_000);
 
   afterAll(async () => {
-    await session?.close();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  it("keeps the mixer's last state (set from code after display) in the notebook", () => {
-    // m.show() displayed with a display id, so `m.value = ...` in a later cell updated that output.
-    const html = readFileSync(join(tmp, "export.html"), "utf8");
-    expect(html).toContain("mixdistill-mixer-static");
-    expect(html).toContain('data-mixdistill-weights="[0.35,0.65]"');
-    // Without widget state the widget view is not rendered by nbconvert: only its fallbacks are.
-    expect(html).not.toContain(`<script type="${WIDGET_VIEW_MIME}"`);
+  /** The mixer's output (m.show()) in the executed notebook. */
+  const mixerOutput = (): { data: Record<string, unknown> } => {
+    const cells = executed.cells as Array<{ outputs: Array<{ data?: Record<string, unknown> }> }>;
+    const out = cells[2]!.outputs.find((o) => o.data?.[WIDGET_VIEW_MIME]);
+    if (!out) throw new Error("the mixer cell has no widget-view output");
+    return out as { data: Record<string, unknown> };
+  };
+
+  it("stores the mixer's widget state (its last weights) in the executed notebook's metadata", () => {
+    const modelId = (mixerOutput().data[WIDGET_VIEW_MIME] as { model_id: string }).model_id;
+    const widgets = (executed.metadata as { widgets?: Record<string, { state: Record<string, { state: Record<string, unknown> }> }> }).widgets;
+    const model = widgets?.[WIDGET_STATE_MIME]?.state[modelId];
+    expect(model, "the mixer's model in the notebook's widget state").toBeDefined();
+    expect(model!.state.weights).toEqual([0.35, 0.65]);
+    // m.show() displayed with a display id, so `m.value = ...` in a later cell updated that output's fallback too.
+    expect(String(mixerOutput().data["text/html"])).toContain('data-mixdistill-weights="[0.35,0.65]"');
   });
 
-  it("opens offline: plots drawn by plotly.js from the page itself, mixer table shown", async () => {
-    const { page, errors } = session;
-    const external: string[] = [];
-    await page.route("**/*", (route) => {
-      const url = route.request().url();
-      if (url.startsWith("file:") || url.startsWith("data:")) return route.continue();
-      external.push(url);
-      return route.abort();
+  for (const name of ["executed", "stateless"] as const) {
+    const what = name === "executed" ? "with widget state" : "without widget state";
+
+    it(`${what}: the HTML shows the mixer's static view with its last state, not an empty widget placeholder`, () => {
+      const html = readFileSync(join(tmp, `${name}.html`), "utf8");
+      expect(html).toContain("mixdistill-mixer-static");
+      expect(html).toContain('data-mixdistill-weights="[0.35,0.65]"');
+      // No widget manager is in the page, so no widget view is left for one to fill in.
+      expect(html).not.toContain(`<script type="${WIDGET_VIEW_MIME}"`);
+      expect(html).not.toContain('class="jupyter-widgets jp-OutputArea-output');
+      // The saved state still travels with the page (for a tool that reads it) when the notebook had it.
+      expect(html.includes(`<script type="${WIDGET_STATE_MIME}">`)).toBe(name === "executed");
     });
-    const missingFiles: string[] = [];
-    page.on("requestfailed", (r) => void (r.url().startsWith("file:") && missingFiles.push(r.url())));
-    await page.goto(`file://${join(tmp, "export.html")}`);
-    const plot = page.locator(".mixdistill-plot");
-    await plot.locator("svg.main-svg").first().waitFor({ timeout: 30_000 });
-    expect(await plot.locator(".barlayer .point").count()).toBeGreaterThan(3);
-    const table = page.locator(".mixdistill-mixer-static table");
-    await table.waitFor();
-    const longRow = table.locator("tbody tr").first();
-    expect(await longRow.locator("td").first().textContent()).toBe("long");
-    expect(await longRow.locator("td").nth(1).textContent()).toBe("35%");
-    // The last cell printed the kernel's count for long after the change.
-    const outputs = page.locator(".jp-OutputArea-output");
-    const kernelCount = Number(((await outputs.last().textContent()) ?? "").trim());
-    expect(kernelCount).toBe(Math.round(0.35 * 2000));
-    expect(await longRow.locator("td").nth(2).textContent()).toBe(kernelCount.toLocaleString("en-US"));
-    expect(await longRow.locator("svg rect").count()).toBeGreaterThan(0);
-    await page.screenshot({ path: screenshotPath("10-nbconvert-export"), fullPage: true });
-    // Nothing fetched from the network: plotly.js is in the page.
-    expect(external).toEqual([]);
-    // The mixdistill template inlines what the page needs: no require.js or MathJax files are asked for
-    // (Debian's own template links them from /usr/share/javascript, often not installed).
-    expect(missingFiles).toEqual([]);
-    expect(errors).toEqual([]);
-  });
+
+    it(`${what}: opens offline, plots drawn by plotly.js from the page itself, mixer table shown`, async () => {
+      const session = await openBrowser();
+      try {
+        const { page, errors } = session;
+        const external: string[] = [];
+        await page.route("**/*", (route) => {
+          const url = route.request().url();
+          if (url.startsWith("file:") || url.startsWith("data:")) return route.continue();
+          external.push(url);
+          return route.abort();
+        });
+        const missingFiles: string[] = [];
+        page.on("requestfailed", (r) => void (r.url().startsWith("file:") && missingFiles.push(r.url())));
+        await page.goto(`file://${join(tmp, `${name}.html`)}`);
+        const plot = page.locator(".mixdistill-plot");
+        await plot.locator("svg.main-svg").first().waitFor({ timeout: 30_000 });
+        expect(await plot.locator(".barlayer .point").count()).toBeGreaterThan(3);
+        const table = page.locator(".mixdistill-mixer-static table");
+        await table.waitFor();
+        expect(await table.isVisible()).toBe(true);
+        const longRow = table.locator("tbody tr").first();
+        expect(await longRow.locator("td").first().textContent()).toBe("long");
+        expect(await longRow.locator("td").nth(1).textContent()).toBe("35%");
+        // The last cell printed the kernel's count for long after the change.
+        const outputs = page.locator(".jp-OutputArea-output");
+        const kernelCount = Number(((await outputs.last().textContent()) ?? "").trim());
+        expect(kernelCount).toBe(Math.round(0.35 * 2000));
+        expect(await longRow.locator("td").nth(2).textContent()).toBe(kernelCount.toLocaleString("en-US"));
+        expect(await longRow.locator("svg rect").count()).toBeGreaterThan(0);
+        await page.screenshot({ path: screenshotPath(name === "executed" ? "10-nbconvert-export" : "10-nbconvert-export-stateless"), fullPage: true });
+        // Nothing fetched from the network: plotly.js is in the page, and no widget manager is asked for.
+        expect(external).toEqual([]);
+        // The mixdistill template inlines what the page needs: no require.js or MathJax files are asked for
+        // (Debian's own template links them from /usr/share/javascript, often not installed).
+        expect(missingFiles).toEqual([]);
+        expect(errors).toEqual([]);
+      } finally {
+        await session.close();
+      }
+    });
+  }
 });
