@@ -159,10 +159,10 @@ def main(argv):
             params.update(nb.metadata.get("mixdistill", {}).get("test_parameters", {}))
         params.update(overrides)
         inject_parameters(nb, params, path)
-        # No widget state in the notebook: nbconvert would then draw each widget output with the
-        # widget HTML manager fetched from a CDN (blank offline) instead of its static text/html
-        # fallback, which shows the widget's last state (the mixer's composition) anywhere.
-        client = NotebookClient(nb, timeout=args.timeout, kernel_name=args.kernel, store_widget_state=False,
+        # The widget state goes into the executed notebook's metadata (as JupyterLab saves it), so a
+        # saved report's widgets come back live when it is opened with the kernel; the HTML report
+        # (mixdistill template) shows each widget's static fallback, the mixer's last composition.
+        client = NotebookClient(nb, timeout=args.timeout, kernel_name=args.kernel, store_widget_state=True,
                                 resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
         start = time.time()
         status = "ok"
