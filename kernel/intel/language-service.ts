@@ -43,6 +43,47 @@ declare function page(obj: unknown): void;
 declare const comms: import("@mixdistill/kernel-host").CommManager;
 /** The AbortSignal of the running execution; an interrupt aborts it. */
 declare function interruptSignal(): AbortSignal;
+/** A Jupyter widget on the widget protocol 2.1 (ipywidgets' model names and traits). Show it with display(w) or as a cell's last value. */
+interface MixdistillWidget {
+  readonly id: string;
+  /** A trait's current value. */
+  get(name: string): unknown;
+  /** Sets traits from code; the front ends follow. */
+  set(patch: Record<string, unknown>): void;
+  /** Calls fn after each change of the named traits (all when omitted); returns a function that stops observing. */
+  observe(fn: (change: MixdistillWidgetChange) => void, names?: string | readonly string[]): () => void;
+  /** Sends a \`custom\` message to the front ends. */
+  send(content: unknown, buffers?: readonly Uint8Array[]): void;
+  /** Handles \`custom\` messages from a front end. */
+  onCustom(fn: (content: unknown, buffers: readonly Uint8Array[]) => void): void;
+  close(): void;
+}
+interface MixdistillWidgetChange { name: string; old: unknown; new: unknown; owner: MixdistillWidget; origin: "frontend" | "code" }
+interface MixdistillDescribed extends MixdistillWidget { description: string; disabled: boolean }
+interface MixdistillValueWidget<V> extends MixdistillDescribed { value: V }
+interface MixdistillDescriptionOptions { description?: string; disabled?: boolean }
+interface MixdistillSliderOptions extends MixdistillDescriptionOptions { value?: number; min?: number; max?: number; step?: number; orientation?: "horizontal" | "vertical"; readout?: boolean; readout_format?: string; continuous_update?: boolean }
+interface MixdistillSelectionOptions<V> extends MixdistillDescriptionOptions { /** Values, or [label, value] pairs. */ options: readonly (V | readonly [string, V])[]; value?: V; index?: number }
+interface MixdistillSelection<V> extends MixdistillDescribed { readonly options: readonly V[]; index: number; readonly label: string; value: V }
+type MixdistillButtonStyle = "primary" | "success" | "info" | "warning" | "danger" | "";
+interface MixdistillButton extends MixdistillDescribed { /** Calls fn when the button is clicked in a front end. */ onClick(fn: (b: MixdistillButton) => void): void; /** Clicks from code (runs the handlers). */ click(): void }
+interface MixdistillBox extends MixdistillDescribed { children: readonly MixdistillWidget[] }
+interface MixdistillOutput extends MixdistillDescribed { appendStdout(text: string): void; appendDisplay(obj: unknown): void; clear(): void }
+/** Jupyter widgets from cells: ipywidgets' common controls and anywidget. */
+declare const widgets: {
+  IntSlider(o?: MixdistillSliderOptions): MixdistillValueWidget<number>;
+  FloatSlider(o?: MixdistillSliderOptions): MixdistillValueWidget<number>;
+  Dropdown<V>(o: MixdistillSelectionOptions<V>): MixdistillSelection<V>;
+  ToggleButtons<V>(o: MixdistillSelectionOptions<V> & { button_style?: MixdistillButtonStyle }): MixdistillSelection<V>;
+  Text(o?: MixdistillDescriptionOptions & { value?: string; placeholder?: string; continuous_update?: boolean }): MixdistillValueWidget<string>;
+  Checkbox(o?: MixdistillDescriptionOptions & { value?: boolean; indent?: boolean }): MixdistillValueWidget<boolean>;
+  Button(o?: MixdistillDescriptionOptions & { button_style?: MixdistillButtonStyle; icon?: string }): MixdistillButton;
+  HBox(children: readonly MixdistillWidget[]): MixdistillBox;
+  VBox(children: readonly MixdistillWidget[]): MixdistillBox;
+  Output(): MixdistillOutput;
+  /** A custom widget: \`esm\` is an ES module whose default export has render({ model, el }); \`state\` holds its own traits. */
+  anywidget(o: { esm: string; css?: string; state?: Record<string, unknown> }): MixdistillWidget;
+};
 /** Every helper, also when a cell has shadowed its global name; the running execution's signal; type checking on or off. */
 declare const kernel: {
   readonly signal: AbortSignal; typeCheck: boolean; readonly comms: import("@mixdistill/kernel-host").CommManager;
