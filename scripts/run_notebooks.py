@@ -156,7 +156,11 @@ def main(argv):
         nb = nbformat.read(path, as_version=4)
         params = {}
         if args.small:
-            params.update(nb.metadata.get("mixdistill", {}).get("test_parameters", {}))
+            # "{out}" in a test parameter is the --out folder: a small run's own files (notebook 3's
+            # results store) go there, never into the committed results a notebook reads by default.
+            out_dir = os.path.abspath(args.out)
+            for name, value in nb.metadata.get("mixdistill", {}).get("test_parameters", {}).items():
+                params[name] = value.replace("{out}", out_dir) if isinstance(value, str) else value
         params.update(overrides)
         inject_parameters(nb, params, path)
         # The widget state goes into the executed notebook's metadata (as JupyterLab saves it), so a
