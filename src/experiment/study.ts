@@ -231,6 +231,8 @@ export interface StudyEstimate {
  * A wall-time estimate before a study starts, from a short measured calibration: each student trains
  * a few steps on the study's own mixed data and decodes one evaluation batch, in this process.
  */
+const WARM = 2;
+
 export async function estimateStudy(p: StudyPreset, opts: { workers: number; store?: string; data?: StudyData; parts?: string[]; calibrationSteps?: number } = { workers: 2 }): Promise<StudyEstimate> {
   const data = opts.data ?? studyData(p);
   const sweeps = planStudy(p, data, opts.parts);
@@ -241,14 +243,15 @@ export async function estimateStudy(p: StudyPreset, opts: { workers: number; sto
   const calibration: StudyEstimate["calibration"] = {};
   const steps = opts.calibrationSteps ?? 6;
   const probe = data.test.slice(0, 32);
-  // The first steps of a run compile kernels and grow the heap: two runs on the same data and seed,
-  // of WARM and WARM + steps steps, share those, so their difference times steady training only.
-  const WARM = 2;
+  // The first run in a process compiles kernels, and the first steps of any run grow the heap: after
+  // one throw-away run, two runs on the same data and seed, of WARM and WARM + steps steps, share
+  // their first steps, so their difference times steady training only.
   for (const student of students) {
     const t0 = Date.now();
     const capTokens = 64;
     const calibrate = (n: number, test: EvalExample[]) =>
       runTrainEval({ student, training: { ...p.training, lr: p.lrByStudent?.[student] ?? p.training.lr, warmupSteps: 1, budget: { kind: "steps", steps: n }, seed: 0 }, train: calib.train, test, maxNewTokens: capTokens });
+    await calibrate(1, probe.slice(0, 1));
     const warm = await calibrate(WARM, probe.slice(0, 1));
     const r = await calibrate(WARM + steps, probe);
     const train = r.trainSeconds ?? r.seconds;
