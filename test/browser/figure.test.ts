@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Locator, Page } from "playwright-core";
 import { gapPlot } from "../../src/viz/index.js";
 import { paperGaps } from "../../src/gap/index.js";
-import { ensureBuilt, missingPrerequisite, notebook, openBrowser, ROOT, screenshotPath, startLab, type BrowserSession, type LabServer } from "./lab.js";
+import { ensureBuilt, missingPrerequisite, notebook, openBrowser, ROOT, screenshotPath, startLab, type BrowserSession, type LabServer, notebookDriver } from "./lab.js";
 
 const missing = missingPrerequisite();
 const FIGURE = `gapPlot([paperGaps(1), paperGaps(2)], { title: "Learnability gaps in the paper (Tables 1 and 2)" })`;
@@ -76,16 +76,8 @@ function expectWhole(l: Layout, where: string): void {
 let lab: LabServer;
 let session: BrowserSession;
 let page: Page;
+const { cells, runCell } = notebookDriver(() => page);
 
-const cells = (): Locator => page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell");
-
-async function runCell(index: number): Promise<Locator> {
-  const cell = cells().nth(index);
-  await cell.locator(".jp-InputArea-prompt").click();
-  await page.keyboard.press("Shift+Enter");
-  await expect.poll(async () => (await cell.locator(".jp-InputArea-prompt").textContent()) ?? "", { timeout: 120_000 }).toMatch(/\[\d+\]/);
-  return cell;
-}
 
 describe.skipIf(missing !== null)(`Figure 1, two panels, whole${missing ? ` (skipped: ${missing})` : ""}`, () => {
   beforeAll(async () => {

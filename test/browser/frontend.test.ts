@@ -10,7 +10,7 @@ import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Locator, Page } from "playwright-core";
-import { ARTIFACTS, ROOT, ensureBuilt, missingPrerequisite, openBrowser, screenshotPath, startLab, type BrowserSession, type LabServer } from "./lab.js";
+import { ARTIFACTS, ROOT, ensureBuilt, missingPrerequisite, openBrowser, screenshotPath, startLab, type BrowserSession, type LabServer, notebookDriver } from "./lab.js";
 
 const missing = missingPrerequisite();
 /** The product's notebooks, served beside the test notebook. */
@@ -40,16 +40,8 @@ const FRONT = {
 let lab: LabServer;
 let session: BrowserSession;
 let page: Page;
+const { cells, runCell } = notebookDriver(() => page);
 
-const cells = (): Locator => page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell");
-
-async function runCell(index: number): Promise<Locator> {
-  const cell = cells().nth(index);
-  await cell.locator(".jp-InputArea-prompt").click();
-  await page.keyboard.press("Shift+Enter");
-  await expect.poll(async () => (await cell.locator(".jp-InputArea-prompt").textContent()) ?? "", { timeout: 120_000 }).toMatch(/\[\d+\]/);
-  return cell;
-}
 
 describe.skipIf(missing !== null)(`the JupyterLab front end${missing ? ` (skipped: ${missing})` : ""}`, () => {
   beforeAll(async () => {

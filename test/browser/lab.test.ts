@@ -10,7 +10,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Locator, Page } from "playwright-core";
-import { ARTIFACTS, ensureBuilt, missingPrerequisite, notebook, openBrowser, screenshotPath, startLab, type BrowserSession, type LabServer } from "./lab.js";
+import { ARTIFACTS, ensureBuilt, missingPrerequisite, notebook, openBrowser, screenshotPath, startLab, type BrowserSession, type LabServer, notebookDriver } from "./lab.js";
 
 const missing = missingPrerequisite();
 const N = 7500;
@@ -23,35 +23,12 @@ const LIVE = notebook([
 let lab: LabServer;
 let session: BrowserSession;
 let page: Page;
+const { cells, kernelIdle, runCell, cellResult } = notebookDriver(() => page);
 /** The steps build on each other: after the first failure the rest fail at once, naming it. */
 let broken: string | undefined;
 const requireEarlierSteps = (): void => {
   if (broken) throw new Error(`not run: an earlier step failed ("${broken}")`);
 };
-
-const cells = (): Locator => page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell");
-/** Cells run before the session has its kernel are silently skipped by JupyterLab: wait for it. */
-async function kernelIdle(): Promise<void> {
-  await expect
-    .poll(async () => (await page.locator("#jp-main-statusbar").textContent()) ?? "", { timeout: 60_000 })
-    .toMatch(/TypeScript \(mixdistill\) \| Idle/);
-}
-
-async function runCell(index: number): Promise<Locator> {
-  const cell = cells().nth(index);
-  await cell.locator(".jp-InputArea-prompt").click();
-  await page.keyboard.press("Shift+Enter");
-  // Done when the prompt shows the new execution count ([n]: rather than [*]: or the old one).
-  await expect.poll(async () => (await cell.locator(".jp-InputArea-prompt").textContent()) ?? "", { timeout: 120_000 }).toMatch(/\[\d+\]/);
-  await expect.poll(async () => (await cell.locator(".jp-InputArea-prompt").textContent()) ?? "", { timeout: 120_000 }).not.toMatch(/\*/);
-  return cell;
-}
-
-async function cellResult(index: number): Promise<string> {
-  const cell = await runCell(index);
-  const text = (await cell.locator(".jp-OutputArea-output").last().textContent()) ?? "";
-  return text.trim().replace(/^'|'$/g, "");
-}
 
 describe.skipIf(missing !== null)(`JupyterLab front end${missing ? ` (skipped: ${missing})` : ""}`, () => {
   beforeAll(async () => {

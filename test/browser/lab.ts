@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Locator, type Page } from "playwright-core";
+import { expect } from "vitest";
 
 export const ROOT = resolve(import.meta.dirname, "..", "..");
 export const ARTIFACTS = join(ROOT, "test-results", "browser");
@@ -203,3 +204,42 @@ export function notebook(cells: Array<string | { source: string; outputs?: unkno
 }
 
 export const readJson = (p: string): unknown => JSON.parse(readFileSync(p, "utf8"));
+
+/** Drives the visible notebook of a page: its cells, the kernel's idle state, running a cell. */
+export interface NotebookDriver {
+  cells(): Locator;
+  /** Cells run before the session has its kernel are silently skipped by JupyterLab: wait for it. */
+  kernelIdle(): Promise<void>;
+  /** Runs cell `index` (Shift+Enter) and waits until its prompt shows a new execution count. */
+  runCell(index: number): Promise<Locator>;
+  /** Runs cell `index` and returns the text of its last output (quotes of a string value removed). */
+  cellResult(index: number): Promise<string>;
+}
+
+export function notebookDriver(page: () => Page): NotebookDriver {
+  const cells = (): Locator => page().locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell");
+  const prompt = async (cell: Locator): Promise<string> => (await cell.locator(".jp-InputArea-prompt").textContent()) ?? "";
+  const runCell = async (index: number): Promise<Locator> => {
+    const cell = cells().nth(index);
+    await cell.locator(".jp-InputArea-prompt").click();
+    await page().keyboard.press("Shift+Enter");
+    // Done when the prompt shows the new execution count ([n]: rather than [*]: or the old one).
+    await expect.poll(() => prompt(cell), { timeout: 120_000 }).toMatch(/\[\d+\]/);
+    await expect.poll(() => prompt(cell), { timeout: 120_000 }).not.toMatch(/\*/);
+    return cell;
+  };
+  return {
+    cells,
+    kernelIdle: async () => {
+      await expect
+        .poll(async () => (await page().locator("#jp-main-statusbar").textContent()) ?? "", { timeout: 60_000 })
+        .toMatch(/TypeScript \(mixdistill\) \| Idle/);
+    },
+    runCell,
+    cellResult: async (index: number) => {
+      const cell = await runCell(index);
+      const text = (await cell.locator(".jp-OutputArea-output").last().textContent()) ?? "";
+      return text.trim().replace(/^'|'$/g, "");
+    },
+  };
+}

@@ -10,7 +10,7 @@ import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Locator, Page } from "playwright-core";
-import { ARTIFACTS, ensureBuilt, missingPrerequisite, notebook, openBrowser, ROOT, screenshotPath, startLab, type BrowserSession, type LabServer } from "./lab.js";
+import { ARTIFACTS, ensureBuilt, missingPrerequisite, notebook, openBrowser, ROOT, screenshotPath, startLab, type BrowserSession, type LabServer, notebookDriver } from "./lab.js";
 
 const missing = missingPrerequisite();
 const N = 7500;
@@ -32,39 +32,18 @@ const CELLS = [
 let lab: LabServer;
 let session: BrowserSession;
 let page: Page;
+const { cells, kernelIdle, runCell, cellResult } = notebookDriver(() => page);
 let broken: string | undefined;
 const requireEarlierSteps = (): void => {
   if (broken) throw new Error(`not run: an earlier step failed ("${broken}")`);
 };
 
-const cells = (): Locator => page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell");
 const output = (cell: number): Locator => cells().nth(cell).locator(".jp-OutputArea-output").first();
 const mixerIn = (cell: number): Locator => output(cell).locator(".mixdistill-anywidget .mixdistill-mixer");
 const slider = (mix: Locator, source: string): Locator => mix.locator(`input[type=range][data-source="${source}"]`);
 const questions = (mix: Locator, source: string): Locator => mix.locator(`tr[data-source="${source}"] .mixdistill-mixer-questions`);
 const weightsOf = async (mix: Locator): Promise<number[]> => JSON.parse((await mix.getAttribute("data-weights")) ?? "[]") as number[];
 const num = (s: string | null): number => Number((s ?? "").replace(/,/g, ""));
-
-async function kernelIdle(): Promise<void> {
-  await expect
-    .poll(async () => (await page.locator("#jp-main-statusbar").textContent()) ?? "", { timeout: 60_000 })
-    .toMatch(/TypeScript \(mixdistill\) \| Idle/);
-}
-
-async function runCell(index: number): Promise<Locator> {
-  const cell = cells().nth(index);
-  await cell.locator(".jp-InputArea-prompt").click();
-  await page.keyboard.press("Shift+Enter");
-  await expect.poll(async () => (await cell.locator(".jp-InputArea-prompt").textContent()) ?? "", { timeout: 120_000 }).toMatch(/\[\d+\]/);
-  await expect.poll(async () => (await cell.locator(".jp-InputArea-prompt").textContent()) ?? "", { timeout: 120_000 }).not.toMatch(/\*/);
-  return cell;
-}
-
-async function cellResult(index: number): Promise<string> {
-  const cell = await runCell(index);
-  const text = (await cell.locator(".jp-OutputArea-output").last().textContent()) ?? "";
-  return text.trim().replace(/^'|'$/g, "");
-}
 
 describe.skipIf(missing !== null)(`widgets in JupyterLab${missing ? ` (skipped: ${missing})` : ""}`, () => {
   beforeAll(async () => {
