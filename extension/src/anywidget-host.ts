@@ -16,6 +16,14 @@ export const ANYWIDGET_HOST_VERSION = "0.11.0";
 
 type Callback = (...args: unknown[]) => void;
 
+/** The part of a JupyterLab kernel connection the host watches (its signals). */
+interface KernelSignals {
+  statusChanged?: { connect(cb: (sender: unknown, status: string) => void): unknown; disconnect(cb: (sender: unknown, status: string) => void): unknown };
+  disposed?: { connect(cb: () => void): unknown; disconnect(cb: () => void): unknown };
+}
+/** Kernel states after which a model's kernel side is gone. */
+const KERNEL_GONE = new Set(["restarting", "autorestarting", "dead"]);
+
 interface AfmModule {
   render?: (ctx: { model: AfmModelApi; el: HTMLElement }) => unknown;
   initialize?: (ctx: { model: AfmModelApi }) => unknown;
@@ -78,6 +86,33 @@ export class AnyModel extends DOMWidgetModel {
 
   /** Resolves once the module is loaded and its `initialize` ran. */
   ready: Promise<AfmModule> | null = null;
+
+  override initialize(attributes: Parameters<DOMWidgetModel["initialize"]>[0], options: Parameters<DOMWidgetModel["initialize"]>[1]): void {
+    super.initialize(attributes, options);
+    this.watchKernel();
+  }
+
+  /**
+   * Marks the comm dead ("comm_live_update", as the widget manager does on a restart) when the
+   * kernel restarts by itself, stops or is shut down, which JupyterLab's widget manager does not
+   * report to its models: views (the mixer's) tell the user their controls no longer do anything.
+   */
+  private watchKernel(): void {
+    const kernel = (this.widget_manager as unknown as { kernel?: KernelSignals | null }).kernel;
+    if (!kernel?.statusChanged) return;
+    const gone = (): void => {
+      if (this.comm_live) this.comm_live = false;
+    };
+    const onStatus = (_: unknown, status: string): void => {
+      if (KERNEL_GONE.has(status)) gone();
+    };
+    kernel.statusChanged.connect(onStatus);
+    kernel.disposed?.connect(gone);
+    this.once("destroy", () => {
+      kernel.statusChanged?.disconnect(onStatus);
+      kernel.disposed?.disconnect(gone);
+    });
+  }
 
   override defaults(): ReturnType<DOMWidgetModel["defaults"]> {
     return {

@@ -46,6 +46,8 @@ const CSS = `
 .mixdistill-mixer-hist svg { display: block; max-width: 100%; height: auto; }
 .mixdistill-mixer-total td { font-weight: 600; }
 .mixdistill-mixer-error { color: var(--jp-error-color1, #d32f2f); min-height: 1em; }
+.mixdistill-mixer-lost { color: var(--jp-warn-color0, #b35900); font-weight: 600; }
+.mixdistill-mixer[data-lost] .mixdistill-mixer-sliders, .mixdistill-mixer[data-lost] .mixdistill-mixer-controls { opacity: 0.5; }
 `;
 
 const el = <K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] => {
@@ -55,6 +57,8 @@ const el = <K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: 
   return e;
 };
 const int = (n: number): string => Math.round(n).toLocaleString("en-US");
+/** What the mixer says once its kernel side is gone. */
+export const LOST_MESSAGE = "This mixer's kernel has restarted or stopped: re-run the cell that made it to use it again.";
 const repeats = (s: MixStrategyName): boolean => s !== "per-question";
 
 export function render({ model, el: root }: { model: AfmModel; el: HTMLElement }): () => void {
@@ -251,11 +255,28 @@ export function render({ model, el: root }: { model: AfmModel; el: HTMLElement }
   for (const n of ["sources", "weights", "strategy", "seed"]) model.on(`change:${n}`, onState);
   model.on("change:composition", onComposition);
   model.on("msg:custom", onCustom);
+  // The kernel side of the mixer is gone (the kernel restarted or stopped): say what to do and
+  // disable the controls, which could no longer change anything. Widget managers built on
+  // @jupyter-widgets/base, which anywidget's hosts are, fire "comm_live_update" when they mark a
+  // model's comm dead (a model's comm is live from before its first view, so after render it only
+  // goes dead) and "destroy" when the model is closed.
+  const onLost = (): void => {
+    if (node.dataset.lost !== undefined) return;
+    node.dataset.lost = "";
+    for (const c of [...inputs, strategy, seed]) c.disabled = true;
+    const lost = el("div", "mixdistill-mixer-lost", LOST_MESSAGE);
+    lost.setAttribute("role", "status");
+    node.append(lost);
+  };
+  model.on("comm_live_update", onLost);
+  model.on("destroy", onLost);
   showAll();
   return () => {
     for (const n of ["sources", "weights", "strategy", "seed"]) model.off(`change:${n}`, onState);
     model.off("change:composition", onComposition);
     model.off("msg:custom", onCustom);
+    model.off("comm_live_update", onLost);
+    model.off("destroy", onLost);
   };
 }
 

@@ -209,4 +209,38 @@ describe.skipIf(missing !== null)(`widgets in JupyterLab${missing ? ` (skipped: 
   it("logs no console errors beyond the known start-up noise", () => {
     expect(session.errors).toEqual([]);
   });
+
+  // Last: it restarts the kernel, which every earlier step needs.
+  it("after a kernel restart each mixer says to re-run its cell, with no internal ids, and its controls are disabled", async () => {
+    requireEarlierSteps();
+    const mixers = [mixerIn(5), mixerIn(8), mixerIn(10)];
+    for (const mix of mixers) expect(await mix.locator(".mixdistill-mixer-lost").count()).toBe(0);
+    await page.evaluate(async () => {
+      const app = (window as unknown as { jupyterapp: { shell: { currentWidget: { sessionContext: { session: { kernel: { restart(): Promise<void> } } } } } } }).jupyterapp;
+      await app.shell.currentWidget.sessionContext.session.kernel.restart();
+    });
+    const message = "This mixer's kernel has restarted or stopped: re-run the cell that made it to use it again.";
+    for (const mix of mixers) {
+      const lost = mix.locator(".mixdistill-mixer-lost");
+      await lost.waitFor({ timeout: 30_000 });
+      expect(await lost.textContent()).toBe(message);
+      for (const control of await mix.locator("input, select").all()) expect(await control.isDisabled()).toBe(true);
+    }
+    // No comm or model id anywhere in what the user reads.
+    const ids = await page.evaluate(() => {
+      const w = (window as unknown as { jupyterapp: { shell: { currentWidget: { content: { widgets: Array<{ model: { sharedModel: { outputs?: Array<{ data?: Record<string, { model_id?: string }> }> } } }> } } } } }).jupyterapp;
+      return w.shell.currentWidget.content.widgets.flatMap((c) => (c.model.sharedModel.outputs ?? []).map((o) => o.data?.["application/vnd.jupyter.widget-view+json"]?.model_id ?? "")).filter(Boolean);
+    });
+    expect(ids.length).toBeGreaterThanOrEqual(3);
+    for (const mix of mixers) {
+      const text = (await mix.textContent()) ?? "";
+      for (const id of ids) expect(text).not.toContain(id);
+      expect(text).not.toMatch(/[0-9a-f]{8}-?[0-9a-f]{4}|[0-9a-f]{16,}/i);
+    }
+    // A slider no longer moves (it is disabled), so nothing is sent to the new kernel.
+    const before = await weightsOf(mixers[0]!);
+    await slider(mixers[0]!, "long").press("ArrowRight").catch(() => undefined);
+    expect(await weightsOf(mixers[0]!)).toEqual(before);
+    await kernelIdle();
+  }, 120_000);
 });
