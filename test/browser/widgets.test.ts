@@ -48,7 +48,7 @@ const num = (s: string | null): number => Number((s ?? "").replace(/,/g, ""));
 describe.skipIf(missing !== null)(`widgets in JupyterLab${missing ? ` (skipped: ${missing})` : ""}`, () => {
   beforeAll(async () => {
     ensureBuilt();
-    lab = await startLab({ "widgets.ipynb": notebook(CELLS) });
+    lab = await startLab({ "widgets.ipynb": notebook(CELLS) }, { MIXDISTILL_LAB_EXPOSE_APP: "1" });
     session = await openBrowser();
     page = session.page;
   }, 600_000);
@@ -211,7 +211,7 @@ describe.skipIf(missing !== null)(`widgets in JupyterLab${missing ? ` (skipped: 
   });
 
   // Last: it restarts the kernel, which every earlier step needs.
-  it("after a kernel restart each mixer says to re-run its cell, with no internal ids, and its controls are disabled", async () => {
+  it("after a kernel restart or shutdown each mixer says to re-run its cell, with no internal ids, and its controls are disabled", async () => {
     requireEarlierSteps();
     const mixers = [mixerIn(5), mixerIn(8), mixerIn(10)];
     for (const mix of mixers) expect(await mix.locator(".mixdistill-mixer-lost").count()).toBe(0);
@@ -242,5 +242,19 @@ describe.skipIf(missing !== null)(`widgets in JupyterLab${missing ? ` (skipped: 
     await slider(mixers[0]!, "long").press("ArrowRight").catch(() => undefined);
     expect(await weightsOf(mixers[0]!)).toEqual(before);
     await kernelIdle();
+    // Re-running the cell makes a working mixer; shutting the kernel down disables it the same way.
+    expect(await cellResult(0)).toBe(String(N));
+    await runCell(10);
+    const again = mixerIn(10);
+    await again.waitFor({ timeout: 30_000 });
+    expect(await again.locator(".mixdistill-mixer-lost").count()).toBe(0);
+    expect(await slider(again, "long").isDisabled()).toBe(false);
+    await page.evaluate(async () => {
+      const app = (window as unknown as { jupyterapp: { shell: { currentWidget: { sessionContext: { shutdown(): Promise<void> } } } } }).jupyterapp;
+      await app.shell.currentWidget.sessionContext.shutdown();
+    });
+    await again.locator(".mixdistill-mixer-lost").waitFor({ timeout: 30_000 });
+    expect(await again.locator(".mixdistill-mixer-lost").textContent()).toBe(message);
+    expect(await slider(again, "long").isDisabled()).toBe(true);
   }, 120_000);
 });
