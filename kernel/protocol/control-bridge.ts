@@ -3,7 +3,7 @@
  * hands it frames to send on control and IOPub. Messages between the threads are typed here.
  */
 import process from "node:process";
-import { setTimeout, clearTimeout } from "node:timers";
+import { setTimeout, clearTimeout, setInterval, clearInterval } from "node:timers";
 import { Buffer } from "node:buffer";
 import { Worker } from "node:worker_threads";
 import type { ConnectionInfo, DecodeLimits, Header, Message } from "./wire.js";
@@ -35,6 +35,9 @@ export function unpackFrames(data: Uint8Array, lengths: number[]): Buffer[] {
   }
   return frames;
 }
+
+/** How often the main thread marks its event loop as turning (shared slot [6]). */
+export const LIVENESS_MS = 50;
 
 /** Values of the shared slot [4]: not stoppable; a cell awaits code that loops; no request runs. */
 export const STOPPABLE_NO = 0;
@@ -72,9 +75,11 @@ export class ControlBridge {
    * it through the inspector (`STOPPABLE_*`); the I/O thread acts on it when an interrupt stays
    * unconsumed. [5] the last interrupt the I/O thread carried out itself by stopping a timer's loop
    * while no request ran: the main thread marks it consumed and does not apply it to a cell that
-   * starts next.
+   * starts next. [6] a counter the main thread advances every LIVENESS_MS while its event loop turns:
+   * the I/O thread terminates nothing while it moves (a slow or starved thread is not a stuck one).
    */
-  readonly interrupts = new Int32Array(new SharedArrayBuffer(24));
+  readonly interrupts = new Int32Array(new SharedArrayBuffer(28));
+  private readonly liveness: ReturnType<typeof setInterval>;
 
   private awaitingCell = false;
   private idle = true;
@@ -139,6 +144,8 @@ export class ControlBridge {
   constructor(info: ConnectionInfo, session: string, kernelId: string, limits: DecodeLimits, handlers: ControlHandlers, private readonly asyncChecksOff: () => boolean = () => false) {
     const worker = new Worker(new URL("./control-worker.js", import.meta.url), { workerData: { info, session, kernelId, limits, interrupts: this.interrupts, launcher: process.ppid } });
     this.worker = worker;
+    this.liveness = setInterval(() => Atomics.add(this.interrupts, 6, 1), LIVENESS_MS);
+    this.liveness.unref();
     this.ready = new Promise((resolve, reject) => {
       worker.on("message", (m: FromControl) => {
         switch (m.type) {
@@ -214,6 +221,7 @@ export class ControlBridge {
 
   /** Sends what is queued, then closes the thread's sockets (a thread closed with open sockets aborts the process). */
   close(): Promise<void> {
+    clearInterval(this.liveness);
     this.closedPromise ??= new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, 2000);
       this.worker.on("message", (m: FromControl) => {

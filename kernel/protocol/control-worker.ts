@@ -162,9 +162,16 @@ const RESTART_HINT = "Restart the kernel to stop it (Kernel > Restart in Jupyter
  * cell awaiting code that loops, or an idle kernel with a looping timer), else tell the user, in the
  * cell's output, that the loop cannot be interrupted and a restart is needed.
  */
-function watchStuck(seq: number, told = false): void {
+function watchStuck(seq: number, told = false, alive = Atomics.load(interrupts, 6)): void {
   setTimeout(() => {
     if (consumed(seq)) return;
+    // The main thread's event loop turned during the wait: it is slow (a loaded machine), not held by
+    // a loop; terminating now would cut the kernel's own work. Watch again.
+    const now = Atomics.load(interrupts, 6);
+    if (now !== alive) {
+      watchStuck(seq, told, now);
+      return;
+    }
     const state = Atomics.load(interrupts, 4);
     if (state === STOPPABLE_NO_IMPORTING) {
       // Watched on: what the cell runs once the module has loaded is stopped as usual.

@@ -227,12 +227,13 @@ export interface StudyEstimate {
   calibration: Record<string, { trainTokensPerSecond: number; decodeSecondsPerToken: number; seconds: number }>;
 }
 
+/** Steps of the calibration runs' shared start (kernel compilation and heap growth happen there). */
+const WARM = 2;
+
 /**
  * A wall-time estimate before a study starts, from a short measured calibration: each student trains
  * a few steps on the study's own mixed data and decodes one evaluation batch, in this process.
  */
-const WARM = 2;
-
 export async function estimateStudy(p: StudyPreset, opts: { workers: number; store?: string; data?: StudyData; parts?: string[]; calibrationSteps?: number } = { workers: 2 }): Promise<StudyEstimate> {
   const data = opts.data ?? studyData(p);
   const sweeps = planStudy(p, data, opts.parts);
