@@ -181,10 +181,14 @@ export class Executor {
    * between a request's start and its code still stops it, and a late message never hits the next cell.
    */
   interruptNumbered(seq: number): void {
-    if (seq <= this.lastInterrupt) return;
-    this.lastInterrupt = seq;
-    if (seq > (this.opts.interruptSpent?.() ?? 0)) this.interrupt();
-    this.opts.interruptConsumed?.(seq);
+    // Every interrupt the I/O thread has received by now is acted on at once: two presses while a
+    // cell holds the thread (the second one stopping it) end that cell, and the later message of
+    // the pair finds itself consumed instead of interrupting the cell that runs next.
+    const latest = Math.max(seq, this.opts.interruptCount?.() ?? 0);
+    if (latest <= this.lastInterrupt) return;
+    this.lastInterrupt = latest;
+    if (latest > (this.opts.interruptSpent?.() ?? 0)) this.interrupt();
+    this.opts.interruptConsumed?.(latest);
   }
 
   /** Highest interrupt number consumed. */
