@@ -4,15 +4,13 @@
  * and an anywidget-compatible generic widget whose front-end module travels in `_esm`.
  */
 import {
-  ANYWIDGET_MODULE,
-  ANYWIDGET_VERSION,
   BASE_MODULE,
   CONTROLS_MODULE,
   CONTROLS_VERSION,
   OUTPUT_MODULE,
   OUTPUT_VERSION,
 } from "../../src/contract/widget.js";
-import { WidgetModel, WidgetRegistry, t, type Change, type TraitCheck } from "./model.js";
+import { anywidgetFields, WidgetModel, WidgetRegistry, t, type Change, type TraitCheck } from "./model.js";
 
 const controlState = (model: string, view: string, module = CONTROLS_MODULE, version = CONTROLS_VERSION) => ({
   _model_name: `${model}Model`,
@@ -312,15 +310,7 @@ export class AnyWidget extends WidgetModel {
     super(
       registry,
       {
-        _model_name: "AnyModel",
-        _model_module: ANYWIDGET_MODULE,
-        _model_module_version: ANYWIDGET_VERSION,
-        _view_name: "AnyView",
-        _view_module: ANYWIDGET_MODULE,
-        _view_module_version: ANYWIDGET_VERSION,
-        _esm: o.esm,
-        ...(o.css ? { _css: o.css } : {}),
-        _anywidget_id: "mixdistill.anywidget",
+        ...anywidgetFields(o.esm, "mixdistill.anywidget", o.css),
         ...own,
       },
       traits,

@@ -13,11 +13,10 @@
  * valid state (the view snaps back).
  */
 import { MIX_STRATEGIES, type MixComposition, type MixerState, type MixStrategyName } from "../../src/contract/index.js";
-import { ANYWIDGET_MODULE, ANYWIDGET_VERSION } from "../../src/contract/widget.js";
 import type { CorpusRecord, MixOptions } from "../../src/index.js";
 import { resolveWeights } from "../../src/mix/index.js";
 import type { DisplayHandle, WidgetHost } from "./host.js";
-import { WidgetModel, type Change, type WidgetRegistry } from "./model.js";
+import { anywidgetFields, WidgetModel, type Change, type WidgetRegistry } from "./model.js";
 import { MIXER_VIEW_ESM } from "./mixer-view.generated.js";
 import { mixerStaticHtml, mixerText } from "../../src/contract/static-view.js";
 
@@ -91,14 +90,7 @@ export class Mixer extends WidgetModel {
     super(
       registry,
       {
-        _model_name: "AnyModel",
-        _model_module: ANYWIDGET_MODULE,
-        _model_module_version: ANYWIDGET_VERSION,
-        _view_name: "AnyView",
-        _view_module: ANYWIDGET_MODULE,
-        _view_module_version: ANYWIDGET_VERSION,
-        _esm: MIXER_VIEW_ESM,
-        _anywidget_id: MIXER_ANYWIDGET_ID,
+        ...anywidgetFields(MIXER_VIEW_ESM, MIXER_ANYWIDGET_ID),
         sources: init.sources,
         weights: init.weights,
         strategy: init.strategy,

@@ -8,6 +8,8 @@
  * addressed by `buffer_paths`. The control target `jupyter.widget.control` answers `request_states`.
  */
 import {
+  ANYWIDGET_MODULE,
+  ANYWIDGET_VERSION,
   WIDGET_COMM_TARGET,
   WIDGET_CONTROL_TARGET,
   WIDGET_PROTOCOL_VERSION,
@@ -17,6 +19,24 @@ import {
   type BufferPath,
 } from "../../src/contract/widget.js";
 import type { Comm, CommManager, MimeBundle, WidgetHost } from "./host.js";
+
+/**
+ * The protocol fields of an anywidget model (model and view `AnyModel`/`AnyView` of the anywidget
+ * module) whose front-end module is `esm` (and its styles `css`), with the id anywidget keys it by.
+ */
+export function anywidgetFields(esm: string, id: string, css?: string): Record<string, string> {
+  return {
+    _model_name: "AnyModel",
+    _model_module: ANYWIDGET_MODULE,
+    _model_module_version: ANYWIDGET_VERSION,
+    _view_name: "AnyView",
+    _view_module: ANYWIDGET_MODULE,
+    _view_module_version: ANYWIDGET_VERSION,
+    _esm: esm,
+    ...(css ? { _css: css } : {}),
+    _anywidget_id: id,
+  };
+}
 
 /** Checks a value for a trait; returns the value to store (possibly normalised) or throws an Error saying why. */
 export type TraitCheck = (value: unknown, model: WidgetModel) => unknown;

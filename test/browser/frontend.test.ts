@@ -6,11 +6,11 @@
  * an application/json output as a tree, maths in markdown, a console on a notebook's kernel.
  * Screenshots go to test-results/browser/.
  */
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { Locator, Page } from "playwright-core";
-import { ARTIFACTS, ROOT, ensureBuilt, missingPrerequisite, openBrowser, screenshotPath, startLab, type BrowserSession, type LabServer, notebookDriver } from "./lab.js";
+import type { Page } from "playwright-core";
+import { ROOT, ensureBuilt, missingPrerequisite, openBrowser, screenshotPath, startLab, type BrowserSession, type LabServer, notebookDriver, saveFailure } from "./lab.js";
 
 const missing = missingPrerequisite();
 /** The product's notebooks, served beside the test notebook. */
@@ -55,9 +55,7 @@ describe.skipIf(missing !== null)(`the JupyterLab front end${missing ? ` (skippe
 
   afterEach(async (ctx) => {
     if (ctx.task.result?.state !== "fail" || !page) return;
-    const name = ctx.task.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60);
-    await page.screenshot({ path: screenshotPath(`failed-front-${name}`) }).catch(() => undefined);
-    writeFileSync(join(ARTIFACTS, `failed-front-${name}.server.log`), lab.log().slice(-20_000));
+    await saveFailure(ctx.task.name, "failed-front", page, lab);
   });
 
   afterAll(async () => {

@@ -6,11 +6,9 @@
  * One server and one browser for the suite; the steps run in order on one notebook.
  * Screenshots go to test-results/browser/.
  */
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { Locator, Page } from "playwright-core";
-import { ARTIFACTS, ensureBuilt, missingPrerequisite, notebook, openBrowser, screenshotPath, startLab, type BrowserSession, type LabServer, notebookDriver } from "./lab.js";
+import type { Page } from "playwright-core";
+import { ensureBuilt, missingPrerequisite, notebook, openBrowser, screenshotPath, startLab, type BrowserSession, type LabServer, notebookDriver, saveFailure } from "./lab.js";
 
 const missing = missingPrerequisite();
 const N = 7500;
@@ -23,7 +21,7 @@ const LIVE = notebook([
 let lab: LabServer;
 let session: BrowserSession;
 let page: Page;
-const { cells, kernelIdle, runCell, cellResult } = notebookDriver(() => page);
+const { cells, kernelIdle, cellResult } = notebookDriver(() => page);
 /** The steps build on each other: after the first failure the rest fail at once, naming it. */
 let broken: string | undefined;
 const requireEarlierSteps = (): void => {
@@ -41,9 +39,7 @@ describe.skipIf(missing !== null)(`JupyterLab front end${missing ? ` (skipped: $
   afterEach(async (ctx) => {
     if (ctx.task.result?.state !== "fail" || !page) return;
     broken ??= ctx.task.name;
-    const name = ctx.task.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60);
-    await page.screenshot({ path: screenshotPath(`failed-${name}`) }).catch(() => undefined);
-    writeFileSync(join(ARTIFACTS, `failed-${name}.server.log`), lab.log().slice(-20_000));
+    await saveFailure(ctx.task.name, "failed", page, lab);
   });
 
   afterAll(async () => {

@@ -243,3 +243,10 @@ export function notebookDriver(page: () => Page): NotebookDriver {
     },
   };
 }
+
+/** After a failed test: a screenshot of the page and the tail of the server's log, named `<prefix>-<test name>` under ARTIFACTS. */
+export async function saveFailure(testName: string, prefix: string, page: Page, lab: LabServer): Promise<void> {
+  const name = testName.replace(/[^a-z0-9]+/gi, "-").slice(0, 60);
+  await page.screenshot({ path: screenshotPath(`${prefix}-${name}`) }).catch(() => undefined);
+  writeFileSync(join(ARTIFACTS, `${prefix}-${name}.server.log`), lab.log().slice(-20_000));
+}

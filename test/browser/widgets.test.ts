@@ -6,11 +6,11 @@
  * Headless Chromium, Debian's jupyter_server, `mixdistill install --prefix`; one server and one
  * notebook, the steps in order. Screenshots go to test-results/browser/ (and docs/img/mixer.png).
  */
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Locator, Page } from "playwright-core";
-import { ARTIFACTS, ensureBuilt, missingPrerequisite, notebook, openBrowser, ROOT, screenshotPath, startLab, type BrowserSession, type LabServer, notebookDriver } from "./lab.js";
+import { ensureBuilt, missingPrerequisite, notebook, openBrowser, ROOT, screenshotPath, startLab, type BrowserSession, type LabServer, notebookDriver, saveFailure } from "./lab.js";
 
 const missing = missingPrerequisite();
 const N = 7500;
@@ -56,9 +56,7 @@ describe.skipIf(missing !== null)(`widgets in JupyterLab${missing ? ` (skipped: 
   afterEach(async (ctx) => {
     if (ctx.task.result?.state !== "fail" || !page) return;
     broken ??= ctx.task.name;
-    const name = ctx.task.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60);
-    await page.screenshot({ path: screenshotPath(`failed-widgets-${name}`) }).catch(() => undefined);
-    writeFileSync(join(ARTIFACTS, `failed-widgets-${name}.server.log`), lab.log().slice(-20_000));
+    await saveFailure(ctx.task.name, "failed-widgets", page, lab);
   });
 
   afterAll(async () => {
