@@ -230,7 +230,9 @@ export class ResultsStore {
   /** Every file in the store, validated. */
   scan(): StoreScan {
     const out: StoreScan = { cells: [], damaged: [], staleTemp: [], staleClaims: [] };
-    for (const name of readdirSync(this.cellsDir).sort()) {
+    const names = readdirSync(this.cellsDir).sort();
+    const compressed = new Set(names.filter((n) => n.endsWith(".json.gz")));
+    for (const name of names) {
       const tmp = TMP_RE.exec(name);
       if (tmp) {
         if (!processAlive(Number(tmp[2]))) out.staleTemp.push(name);
@@ -242,6 +244,8 @@ export class ResultsStore {
         continue;
       }
       if (!FILE_RE.test(name)) continue;
+      // A plain file beside the compressed one of its cell (a put ended before removing it) is superseded.
+      if (name.endsWith(".json") && compressed.has(`${name}.gz`)) continue;
       let problem: string | undefined;
       let x: unknown;
       try {

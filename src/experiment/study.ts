@@ -12,7 +12,7 @@ import { runTrainEval } from "../train/run.js";
 import { gap, mixGains, type GapReport } from "../gap/metrics.js";
 import { AVERAGE, ResultSet } from "../gap/results.js";
 import { evalExamples, mixLarge, mixLong, mixVariant, sourceVariant } from "./variants.js";
-import { budgetLabel, cellRows, planSweep, runSweep, type DataVariant, type SweepEvent } from "./sweep.js";
+import { budgetLabel, cellRows, epochTokens, planSweep, runSweep, type DataVariant, type SweepEvent } from "./sweep.js";
 import { ResultsStore } from "./store.js";
 import type { CellRunner } from "./pool.js";
 
@@ -174,10 +174,7 @@ export function studyVariant(data: StudyData, name: string, n: number, cap?: num
   return { ...v, maxNewTokens: cap ?? decodeCap(v) };
 }
 
-/** Training tokens of one epoch over a variant (what the trainer counts: prompt + response + 1). */
-export function epochTokens(v: DataVariant): number {
-  return v.train.reduce((s, e) => s + e.prompt.length + e.response.length + 1, 0);
-}
+export { epochTokens } from "./sweep.js";
 
 /** One sweep of a study: a part's grid at one budget rule, axis and data scale. */
 export interface StudySweep {

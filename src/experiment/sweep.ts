@@ -204,16 +204,21 @@ function validate(c: SweepConfig): void {
  * tokens or steps budget trains the same amount for every variant, so only the length counts).
  */
 function cellCost(student: string | StudentConfig, v: DataVariant, budget: Budget): number {
-  const n = Math.max(1, v.train.length);
-  const chars = v.train.reduce((s, e) => s + e.prompt.length + e.response.length + 1, 0);
-  const T = Math.max(1, Math.round(chars / n));
+  const tokens = epochTokens(v);
+  const T = Math.max(1, Math.round(tokens / v.train.length));
   let flops: number;
   try {
     flops = trainFlopsPerToken(resolveStudentConfig(student, 64), T);
   } catch {
+    // A student no size resolves to fails in its own cell, with the error recorded; here it only orders.
     flops = 1;
   }
-  return flops * (budget.kind === "epochs" ? budget.epochs * chars : T);
+  return flops * (budget.kind === "epochs" ? budget.epochs * tokens : T);
+}
+
+/** Training tokens of one epoch over a variant (what the trainer counts: prompt + response + 1). */
+export function epochTokens(v: DataVariant): number {
+  return v.train.reduce((s, e) => s + e.prompt.length + e.response.length + 1, 0);
 }
 
 interface PlannedCell extends SweepCell {
@@ -230,32 +235,30 @@ export function planSweep(c: SweepConfig): PlannedCell[] {
   const budget = budgetLabel(c.training.budget);
   const dataHash = new Map(c.variants.map((v) => [v.name, v.manifestHash ?? hashOf(v.train)]));
   const out: PlannedCell[] = [];
+  // Longest first within a replicate (largest student, most training tokens), so the
+  // slowest cell does not start last and leave the other workers idle at the end.
+  const order: Array<[string | StudentConfig, DataVariant, number]> = [];
+  for (const student of c.students) for (const v of c.variants) order.push([student, v, cellCost(student, v, c.training.budget)]);
+  order.sort((a, b) => b[2] - a[2]);
   for (const seed of c.seeds ?? [0, 1, 2]) {
-    // Longest first within a replicate (largest student, most training tokens), so the
-    // slowest cell does not start last and leave the other workers idle at the end.
-    const order: Array<[string | StudentConfig, DataVariant, number]> = [];
-    for (const student of c.students) for (const v of c.variants) order.push([student, v, cellCost(student, v, c.training.budget)]);
-    order.sort((a, b) => b[2] - a[2]);
     for (const [student, v] of order) {
-      {
-        const lr = c.lrByStudent?.[studentName(student)];
-        const training: TrainConfig = lr === undefined ? { ...c.training, seed } : { ...c.training, lr, seed };
-        const maxNewTokens = v.maxNewTokens ?? c.maxNewTokens;
-        const config: CellConfig = { data: dataHash.get(v.name)!, student, training, test, maxNewTokens, backend };
-        const meta: CellMeta = { student: studentName(student), variant: v.name, seed, budget };
-        if (c.name) meta.sweep = c.name;
-        if (c.benchmark) meta.benchmark = c.benchmark;
-        out.push({
-          key: cellKey(config),
-          student: meta.student,
-          variant: v.name,
-          seed,
-          index: out.length,
-          config,
-          meta,
-          spec: { student, training, train: v.train, test: c.test, maxNewTokens },
-        });
-      }
+      const lr = c.lrByStudent?.[studentName(student)];
+      const training: TrainConfig = lr === undefined ? { ...c.training, seed } : { ...c.training, lr, seed };
+      const maxNewTokens = v.maxNewTokens ?? c.maxNewTokens;
+      const config: CellConfig = { data: dataHash.get(v.name)!, student, training, test, maxNewTokens, backend };
+      const meta: CellMeta = { student: studentName(student), variant: v.name, seed, budget };
+      if (c.name) meta.sweep = c.name;
+      if (c.benchmark) meta.benchmark = c.benchmark;
+      out.push({
+        key: cellKey(config),
+        student: meta.student,
+        variant: v.name,
+        seed,
+        index: out.length,
+        config,
+        meta,
+        spec: { student, training, train: v.train, test: c.test, maxNewTokens },
+      });
     }
   }
   return out;

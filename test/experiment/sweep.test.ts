@@ -124,6 +124,9 @@ describe("runSweep with an injected runner", () => {
     const cell = store.get(key)!;
     store.put(cell.config, cell.meta, cell.result);
     expect(readdirSync(cellsDir).filter((f) => f.startsWith(key))).toEqual([`${key}.json.gz`]);
+    // A plain file left beside its compressed cell (a put that ended before removing it) counts once.
+    writeFileSync(join(cellsDir, `${key}.json`), text);
+    expect(new ResultsStore(dir).scan().cells.filter((c) => c.key === key)).toHaveLength(1);
   });
 
   it("treats damaged or half-written files as missing and recomputes them", async () => {

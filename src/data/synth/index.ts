@@ -47,12 +47,12 @@ export function synth(opts: SynthOptions): CorpusRecord[] {
     // number has 1,440 questions), the question comes from the next level that still has room.
     let item = FAMILIES[family](rng, level, knobs);
     const tryLevels = [level, ...levels.filter((l) => l !== level).sort((a, b) => a - b)];
-    search: for (const [li, l] of tryLevels.entries()) {
+    for (const [li, l] of tryLevels.entries()) {
       for (let attempt = li === 0 ? 1 : 0; seen.has(item.question) && attempt <= MAX_REDRAWS; attempt++) {
         item = FAMILIES[family](makeRng(seed, task, i, "redraw", attempt, ...(li === 0 ? [] : ["level", l])), l, knobs);
         level = l;
       }
-      if (!seen.has(item.question)) break search;
+      if (!seen.has(item.question)) break;
     }
     seen.add(item.question);
     out.push({ id: `${task}-${seed}-${i}`, question: item.question, answer: item.answer, level, subject: family, responses: { ...item.responses } });
