@@ -247,8 +247,8 @@ export async function estimateStudy(p: StudyPreset, opts: { workers: number; sto
   for (const student of students) {
     const t0 = Date.now();
     const capTokens = 64;
-    const calibrate = (n: number, test: EvalExample[]) =>
-      runTrainEval({ student, training: { ...p.training, lr: p.lrByStudent?.[student] ?? p.training.lr, warmupSteps: 1, budget: { kind: "steps", steps: n }, seed: 0 }, train: calib.train, test, maxNewTokens: capTokens });
+    const calibrate = (runSteps: number, test: EvalExample[]) =>
+      runTrainEval({ student, training: { ...p.training, lr: p.lrByStudent?.[student] ?? p.training.lr, warmupSteps: 1, budget: { kind: "steps", steps: runSteps }, seed: 0 }, train: calib.train, test, maxNewTokens: capTokens });
     await calibrate(1, probe.slice(0, 1));
     const warm = await calibrate(WARM, probe.slice(0, 1));
     const r = await calibrate(WARM + steps, probe);
