@@ -44,8 +44,10 @@ export interface StudyPreset {
   /** Corpus seed; the test split is drawn once from it. */
   dataSeed: number;
   testQuestions: number;
-  /** Epochs of the equal-epochs rule; the equal-tokens rule gives every variant of an axis the tokens of this many epochs of its mix. */
+  /** Epochs of the equal-epochs rule. */
   epochs: number;
+  /** The equal-tokens rule gives every variant of an axis the tokens of this many epochs of its mix; default `epochs`. */
+  tokenEpochs?: number;
   training: Omit<TrainConfig, "seed" | "budget">;
   parts: StudyPart[];
   /** Decoding cap in student tokens for every variant; default from the data (see `decodeCap`). */
@@ -87,6 +89,7 @@ const SHARED = {
   testQuestions: 300,
   poolQuestions: 3000,
   epochs: 6,
+  tokenEpochs: 4,
   training: TRAINING,
   lrByStudent: LR_BY_STUDENT,
 } satisfies Omit<StudyPreset, "name" | "description" | "parts">;
@@ -99,8 +102,8 @@ export const STUDY_PRESETS: Record<"quick" | "full", StudyPreset> = {
   quick: {
     ...SHARED,
     name: "quick",
-    description: "nano and micro, the six variants, one seed, equal epochs (12 runs: the first cells of full, same data and settings).",
-    parts: [{ name: "gap-vs-size", description: "both gaps and both mixes at two sizes, equal epochs", students: ["nano", "micro"], variants: SIX, seeds: [0], budgets: ["equal-epochs"], trainQuestions: [N] }],
+    description: "nano and micro, the six variants, one seed, equal tokens (12 runs: seed 0 of full's equal-tokens part, same data and settings).",
+    parts: [{ name: "gap-vs-size", description: "both gaps and both mixes at two sizes, equal tokens (every variant of an axis trains on the tokens of 4 epochs of its mix)", students: ["nano", "micro"], variants: SIX, seeds: [0], budgets: ["equal-tokens"], trainQuestions: [N] }],
   },
   full: {
     ...SHARED,
@@ -109,7 +112,7 @@ export const STUDY_PRESETS: Record<"quick" | "full", StudyPreset> = {
     parts: [
       { name: "gap-vs-size", description: "the Long CoT Gap and the Large Model CoT Gap at two sizes with both mixes, 3 seeds, equal epochs", students: ["nano", "micro"], variants: SIX, seeds: [0, 1, 2], budgets: ["equal-epochs"], trainQuestions: [N] },
       { name: "mix-weight", description: "accuracy against the share of long traces (the paper's Figure 6), one student", students: ["micro"], variants: ["long@0", "long@0.1", "long@0.2", "long@0.4", "long@0.6", "long@1"], seeds: [0, 1], budgets: ["equal-epochs"], trainQuestions: [N] },
-      { name: "equal-tokens", description: "the same question under the equal-tokens rule (every variant of an axis gets the tokens of 6 epochs of its mix)", students: ["nano", "micro"], variants: SIX, seeds: [0, 1, 2], budgets: ["equal-tokens"], trainQuestions: [N] },
+      { name: "equal-tokens", description: "the same question under the equal-tokens rule (every variant of an axis gets the tokens of 4 epochs of its mix)", students: ["nano", "micro"], variants: SIX, seeds: [0, 1, 2], budgets: ["equal-tokens"], trainQuestions: [N] },
       { name: "data-scale", description: "the Long CoT Gap against the number of training questions (3,000 shared with gap-vs-size), one student", students: ["micro"], variants: ["short", "long", "mix-long"], seeds: [0], budgets: ["equal-epochs"], trainQuestions: [1000, 2000, N] },
       { name: "larger-students", description: "the top of the size range (0.6M and 1.9M parameters), both axes, equal epochs", students: ["mini", "small"], variants: SIX, seeds: [0], budgets: ["equal-epochs"], trainQuestions: [N] },
     ],
@@ -204,7 +207,7 @@ export function planStudy(p: StudyPreset, data: StudyData = studyData(p), parts?
             axis = variantAxis(variants[0]!.name);
             const mixName = axis === "long" ? "mix-long" : "mix-large";
             const ref = variants.find((v) => v.name === mixName) ?? studyVariant(data, mixName, n);
-            training = { kind: "tokens", tokens: p.epochs * epochTokens(ref) };
+            training = { kind: "tokens", tokens: Math.round((p.tokenEpochs ?? p.epochs) * epochTokens(ref)) };
           }
           out.push({ part: part.name, name: `${p.name}/${part.name}/${budget}${axis ? `/${axis}` : ""}/n=${n}`, budget, trainQuestions: n, students: part.students, seeds: part.seeds, variants, training });
         }
