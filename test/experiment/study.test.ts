@@ -109,6 +109,16 @@ describe("study presets", () => {
     expect(runs.find((r) => r.variant === "long")!.accuracy).toBe(0);
   });
 
+  it("quick is seed 0 of full's equal-tokens part: its finished cells are not trained again by full", async () => {
+    const store = tempDir();
+    const q = oracle([...studyData(STUDY_PRESETS.quick).train, ...studyData(STUDY_PRESETS.quick).testRecords]);
+    await runStudy(STUDY_PRESETS.quick, { store, workers: 2, runner: q.runner });
+    expect(q.runs()).toBe(12);
+    const f = oracle([...studyData(STUDY_PRESETS.full).train, ...studyData(STUDY_PRESETS.full).testRecords]);
+    await runStudy(STUDY_PRESETS.full, { store, workers: 2, runner: f.runner, parts: ["equal-tokens"] });
+    expect(f.runs()).toBe(36 - 12);
+  }, 120_000);
+
   it("plans both budget rules, per axis for equal tokens, and one grid per data scale", () => {
     const full = STUDY_PRESETS.full;
     const data = studyData(full);
@@ -118,7 +128,9 @@ describe("study presets", () => {
     const tokens = sweeps.filter((s) => s.budget === "equal-tokens");
     expect(tokens.map((s) => s.name)).toEqual(["full/equal-tokens/equal-tokens/long/n=3000", "full/equal-tokens/equal-tokens/large/n=3000"]);
     const mixLong = tokens[0]!.variants.find((v) => v.name === "mix-long")!;
-    expect(tokens[0]!.training).toEqual({ kind: "tokens", tokens: full.epochs * epochTokens(mixLong) });
+    // Every variant of an axis trains on the tokens of tokenEpochs epochs of its mix.
+    expect(full.tokenEpochs).toBe(4);
+    expect(tokens[0]!.training).toEqual({ kind: "tokens", tokens: Math.round(4 * epochTokens(mixLong)) });
     expect(sweeps.filter((s) => s.part === "data-scale").map((s) => s.trainQuestions)).toEqual([1000, 2000, 3000]);
     for (const s of sweeps) for (const v of s.variants) expect(v.train.length).toBe(s.trainQuestions);
     // No test question is a training question.
