@@ -17,6 +17,7 @@ import { Protocol } from "./protocol/dispatch.js";
 import { type ConnectionInfo, DEFAULT_LIMITS } from "./protocol/wire.js";
 import { disableAsyncHookChecks } from "./protocol/control-bridge.js";
 import { Transport } from "./transport.js";
+import { holdSigintWatchdog } from "./execute/sigint-watchdog.js";
 
 /** The package root, seen from dist/kernel/kernel.js. */
 export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -94,8 +95,9 @@ export class Kernel {
   }
 
   static async start(opts: KernelOptions): Promise<Kernel> {
-    // Our own SIGINT listener: the signal only breaks `breakOnSigint` code, it never kills the kernel.
-    process.on("SIGINT", () => undefined);
+    // SIGINT only breaks `breakOnSigint` code, it never kills the kernel: the held watchdog swallows one
+    // between cells; where it cannot be held, our own listener does.
+    if (!holdSigintWatchdog()) process.on("SIGINT", () => undefined);
     const k = new Kernel(opts);
     k.host.install();
     await k.transport.listen(k.protocol);

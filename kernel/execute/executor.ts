@@ -13,6 +13,7 @@ import { isAbsolute, join, resolve as resolvePath } from "node:path";
 import { pathToFileURL } from "node:url";
 import vm from "node:vm";
 import { resolveOwnExport, resolvePackage } from "./resolve.js";
+import { sigintWatchdogBeforeCell } from "./sigint-watchdog.js";
 import { CellSyntaxError, type ColumnAnchors, RUNTIME, type TransformedCell, transformCell, unshiftColumn } from "./transform.js";
 
 export type ExecOutcome =
@@ -286,6 +287,7 @@ export class Executor {
           // Interrupts that came in the meantime, now that the I/O thread will signal for new ones.
           this.observeInterrupts();
           if (controller.signal.aborted) return this.errorOutcome(new InterruptedError());
+          sigintWatchdogBeforeCell();
           pending = script.runInThisContext({ breakOnSigint: true, displayErrors: false }) as Promise<{ value: unknown } | undefined>;
         } finally {
           this.opts.runningCellCode?.(false);

@@ -74,6 +74,29 @@ describe("interrupt", () => {
     expect(resultOf((await k.execute("1 + 2")).iopub)).toEqual({ "text/plain": "3" });
   });
 
+  it("a SIGINT sent to the kernel process while it is idle does not end it", async () => {
+    process.kill(k.proc!.pid!, "SIGINT");
+    await new Promise((r) => setTimeout(r, 200));
+    expect(k.proc!.exitCode).toBe(null);
+    expect(resultOf((await k.execute("'alive after SIGINT'")).iopub)).toEqual({ "text/plain": "'alive after SIGINT'" });
+    const { reply } = await interruptDuring("while (true) {}");
+    expect(reply.content.ename).toBe("Interrupted");
+  });
+
+  it("a cell's own SIGINT listener leaves interrupts working (and the kernel alive)", async () => {
+    await k.execute("let heard = 0; process.on('SIGINT', () => { heard++ })");
+    const { reply } = await interruptDuring("while (true) {}");
+    expect(reply.content.ename).toBe("Interrupted");
+    process.kill(k.proc!.pid!, "SIGINT");
+    await new Promise((r) => setTimeout(r, 200));
+    expect(resultOf((await k.execute("heard > 0")).iopub)).toEqual({ "text/plain": "true" });
+    await k.execute("process.removeAllListeners('SIGINT')");
+    process.kill(k.proc!.pid!, "SIGINT");
+    await new Promise((r) => setTimeout(r, 200));
+    expect(k.proc!.exitCode).toBe(null);
+    expect((await interruptDuring("while (true) {}")).reply.content.ename).toBe("Interrupted");
+  });
+
   it("interrupts a pending input() request", async () => {
     const { reply } = await interruptDuring("await input('never answered')");
     expect(reply.content.status).toBe("error");
