@@ -8,6 +8,7 @@
  * code points Jupyter sends.
  */
 import process from "node:process";
+import { setTimeout } from "node:timers";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Completeness, isComplete } from "./execute/completeness.js";
@@ -79,6 +80,12 @@ function packageVersion(file: string): string {
     return "0.0.0";
   }
 }
+
+/**
+ * Holds every cell's type warnings back this long (ms), so that they certainly arrive after the cell's
+ * reply: MIXDISTILL_TYPECHECK_DELAY_MS, for the tests of late warnings in front ends. Default 0.
+ */
+const WARNING_DELAY_MS = Math.max(0, Number(process.env.MIXDISTILL_TYPECHECK_DELAY_MS ?? 0) || 0);
 
 export interface TypeScriptInterpreterOptions {
   cwd: string;
@@ -211,7 +218,10 @@ export class TypeScriptInterpreter implements Interpreter {
   private typeCheckCell(code: string, filename: string, warn: (text: string) => void): void {
     void this.intel!.checkCell(code, filename).then(
       (warnings) => {
-        if (warnings.length) warn(warnings.map((w) => `${w}\n`).join(""));
+        if (!warnings.length) return;
+        const text = warnings.map((w) => `${w}\n`).join("");
+        if (WARNING_DELAY_MS > 0) setTimeout(() => warn(text), WARNING_DELAY_MS);
+        else warn(text);
       },
       (err: unknown) => this.log(`type check of ${filename} failed: ${String(err)}`),
     );

@@ -34,6 +34,7 @@ const FRONT = {
     { cell_type: "code", id: "json", metadata: {}, execution_count: null, outputs: [],
       source: 'json({ study: "learnability gap", students: [{ name: "Qwen2.5-0.5B", long: 0.31, short: 0.35 }] })' },
     { cell_type: "markdown", id: "maths", metadata: {}, source: "The gap is $\\Delta = P_{\\text{long}} - P_{\\text{short}}$." },
+    { cell_type: "code", id: "late", metadata: {}, execution_count: null, outputs: [], source: 'const late: number = "not a number";\n"ran"' },
   ],
 };
 
@@ -46,7 +47,8 @@ const { cells, runCell } = notebookDriver(() => page);
 describe.skipIf(missing !== null)(`the JupyterLab front end${missing ? ` (skipped: ${missing})` : ""}`, () => {
   beforeAll(async () => {
     ensureBuilt();
-    lab = await startLab({ "front.ipynb": FRONT, ...PRODUCT }, { MIXDISTILL_LAB_EXPOSE_APP: "1" });
+    // Type warnings held back 1.5 s, so they certainly come after the cell's reply and idle status.
+    lab = await startLab({ "front.ipynb": FRONT, ...PRODUCT }, { MIXDISTILL_LAB_EXPOSE_APP: "1", MIXDISTILL_TYPECHECK_DELAY_MS: "1500" });
     session = await openBrowser();
     page = session.page;
     await page.goto(`${lab.base}/lab/workspaces/f${Date.now()}/tree/front.ipynb?token=${lab.token}`);
@@ -133,6 +135,18 @@ describe.skipIf(missing !== null)(`the JupyterLab front end${missing ? ` (skippe
     await page.keyboard.press("Shift+Enter");
     await md.locator(".jp-RenderedMarkdown mjx-container").first().waitFor({ timeout: 30_000 });
     expect(await md.locator(".jp-RenderedMarkdown").textContent()).not.toContain("$\\Delta");
+  }, 60_000);
+
+  it("shows a type warning that arrives after the cell finished, in that cell's output", async () => {
+    const cell = await runCell(4);
+    const outputs = cell.locator(".jp-OutputArea-output");
+    await expect.poll(async () => (await outputs.allTextContents()).join("\n"), { timeout: 10_000 }).toContain("ran");
+    // The cell is done (its prompt shows the count) and the warning is not there yet: it comes later.
+    expect((await outputs.allTextContents()).join("\n")).not.toContain("not assignable");
+    await expect
+      .poll(async () => (await cell.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]').allTextContents()).join("\n"), { timeout: 20_000 })
+      .toMatch(/Type 'string' is not assignable to type 'number'/);
+    await cell.screenshot({ path: screenshotPath("front-end-late-warning") });
   }, 60_000);
 
   it("opens a console on the notebook's kernel: names defined in the notebook are there", async () => {
