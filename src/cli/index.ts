@@ -28,8 +28,22 @@ export interface CliIO {
   err(text: string): void;
 }
 
+// A reader that goes away (`mixdistill study ... | head`) ends the command quietly, as in any Unix tool.
+let pipeWatched = false;
+const watchPipe = (): void => {
+  if (pipeWatched) return;
+  pipeWatched = true;
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
+};
+
 const processIO: CliIO = {
-  out: (t) => void process.stdout.write(t),
+  out: (t) => {
+    watchPipe();
+    process.stdout.write(t);
+  },
   err: (t) => void process.stderr.write(t),
 };
 

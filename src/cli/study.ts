@@ -6,6 +6,9 @@
  */
 import { initBackend } from "../backend.js";
 import { formatGapReport } from "../gap/metrics.js";
+import { existsSync } from "node:fs";
+import { writeFileAtomic } from "../data/atomic.js";
+import { studyMarkdown } from "../experiment/study-report.js";
 import { estimateStudy, planStudy, runStudy, studyData, studyPreset, STUDY_PRESETS, summarizeStudy, type StudySummary } from "../experiment/study.js";
 import { choiceFlag, intFlag, one, parseArgs, UsageError } from "./args.js";
 import type { CliIO } from "./index.js";
@@ -18,13 +21,15 @@ export const STUDY_HELP = `usage: mixdistill study --preset quick|full [options]
   --parts A,B        run only these parts of the preset, in its order (default all)
   --replicates N     bootstrap replicates of the intervals (default 2000)
   --estimate-only    print the measured estimate and the plan, run nothing
+  --report-only      print the gap report of what the store holds, run nothing (no estimate)
+  --markdown FILE    also write the store's report as Markdown (every cell, the gaps, the reading)
 The last line of the output is one JSON object: per-run accuracies, the gaps with intervals, wall time.
 `;
 
 const fmtDuration = (s: number): string => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 90 ? `${(s / 60).toFixed(0)} min` : `${s.toFixed(0)} s`);
 
 export async function cmdStudy(argv: string[], io: CliIO): Promise<number> {
-  const p = parseArgs(argv, { values: ["preset", "out", "workers", "parts", "replicates"], booleans: ["estimate-only"] });
+  const p = parseArgs(argv, { values: ["preset", "out", "workers", "parts", "replicates", "markdown"], booleans: ["estimate-only", "report-only"] });
   if (p.booleans.has("help")) {
     io.out(STUDY_HELP);
     return 0;
@@ -42,8 +47,26 @@ export async function cmdStudy(argv: string[], io: CliIO): Promise<number> {
     if (!preset.parts.some((q) => q.name === x)) throw new UsageError(`--parts: preset ${preset.name} has no part ${JSON.stringify(x)} (it has ${preset.parts.map((q) => q.name).join(", ")})`);
 
   const t0 = Date.now();
-  const backend = await initBackend();
+  const markdown = one(p, "markdown");
   const data = studyData(preset);
+  const report = async (status: StudySummary["status"], estimateSeconds?: number): Promise<void> => {
+    const { runs, gaps, reports } = summarizeStudy(store, preset, { replicates, data });
+    for (const { sweep, report } of reports) io.out(`\n[${sweep}]\n${formatGapReport(report)}\n`);
+    if (markdown) {
+      await writeFileAtomic(markdown, studyMarkdown(store, preset, { replicates, data }));
+      io.out(`markdown report written to ${markdown}\n`);
+    }
+    const summary: StudySummary = { preset: preset.name, status, wallSeconds: Math.round((Date.now() - t0) / 100) / 10, ...(estimateSeconds !== undefined ? { estimateSeconds } : {}), workers, runs, gaps };
+    io.out(`${JSON.stringify(summary)}\n`);
+  };
+  if (p.booleans.has("report-only")) {
+    if (!existsSync(store)) throw new UsageError(`--report-only: no results store at ${store}`);
+    const planned = planStudy(preset, data, parts).reduce((n, s) => n + s.students.length * s.variants.length * s.seeds.length, 0);
+    const have = summarizeStudy(store, preset, { replicates: 0, data }).runs.length;
+    await report(have >= planned ? "complete" : "partial");
+    return 0;
+  }
+  const backend = await initBackend();
   const sweeps = planStudy(preset, data, parts);
   io.out(`study ${preset.name}: ${sweeps.length} sweeps on ${backend.name}, store ${store}, ${workers} worker(s)\n`);
   for (const s of sweeps) io.out(`  ${s.name}: ${s.students.join(",")} x ${s.variants.map((v) => `${v.name}(cap ${v.maxNewTokens})`).join(",")} x seeds ${s.seeds.join(",")}\n`);
@@ -73,9 +96,6 @@ export async function cmdStudy(argv: string[], io: CliIO): Promise<number> {
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);
   }
-  const { runs, gaps, reports } = summarizeStudy(store, preset, { replicates, data });
-  for (const { sweep, report } of reports) io.out(`\n[${sweep}]\n${formatGapReport(report)}\n`);
-  const summary: StudySummary = { preset: preset.name, status, wallSeconds: Math.round((Date.now() - t0) / 100) / 10, estimateSeconds: Math.round(est.seconds), workers, runs, gaps };
-  io.out(`${JSON.stringify(summary)}\n`);
+  await report(status, Math.round(est.seconds));
   return status === "complete" ? 0 : 1;
 }

@@ -6,3 +6,4 @@ export * from "./monitor.js";
 export * from "./variants.js";
 export * from "./cluster.js";
 export * from "./study.js";
+export * from "./study-report.js";

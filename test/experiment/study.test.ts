@@ -7,6 +7,10 @@ import { answersMatch, lastBoxed } from "../../src/eval/extract.js";
 import type { RunResult, RunSpec } from "../../src/train/spec.js";
 import type { CorpusRecord } from "../../src/data/record.js";
 import { decodeCap, epochTokens, estimateStudy, planStudy, runStudy, STUDY_PRESETS, studyData, studyReading, summarizeStudy, type StudyPreset } from "../../src/experiment/study.js";
+import { studyMarkdown } from "../../src/experiment/study-report.js";
+import { cmdStudy } from "../../src/cli/study.js";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { cleanup, tempDir } from "./helpers.js";
 
 afterAll(cleanup);
@@ -117,6 +121,35 @@ describe("study presets", () => {
     const f = oracle([...studyData(STUDY_PRESETS.full).train, ...studyData(STUDY_PRESETS.full).testRecords]);
     await runStudy(STUDY_PRESETS.full, { store, workers: 2, runner: f.runner, parts: ["equal-tokens"] });
     expect(f.runs()).toBe(36 - 12);
+  }, 120_000);
+
+  it("reports a store as Markdown (every cell, every gap, the reading) and `study --report-only` runs nothing", async () => {
+    const preset = STUDY_PRESETS.quick;
+    const data = studyData(preset);
+    const store = tempDir();
+    const o = oracle([...data.train, ...data.testRecords]);
+    await runStudy(preset, { store, workers: 2, runner: o.runner });
+    const md = studyMarkdown(store, preset, { replicates: 50, data });
+    const cellRows = md.split("\n").filter((l) => l.startsWith("| gap-vs-size |"));
+    expect(cellRows).toHaveLength(12);
+    for (const r of cellRows) expect(r).toContain("| 100.0 |");
+    expect(md).toContain("12 of 12 planned runs finished");
+    expect(md).toMatch(/\| Long CoT Gap \(long - short\) \| micro \| \+0\.0 \|/);
+    expect(md).toContain("## Reading");
+    expect(studyMarkdown(store, preset, { replicates: 50, data })).toBe(md);
+
+    const before = o.runs();
+    let out = "";
+    const io = { out: (t: string) => void (out += t), err: (t: string) => void (out += t) };
+    const file = join(tempDir(), "report.md");
+    expect(await cmdStudy(["--preset", "quick", "--out", store, "--report-only", "--markdown", file, "--replicates", "50"], io)).toBe(0);
+    expect(o.runs()).toBe(before);
+    expect(out).not.toContain("estimate:");
+    expect(JSON.parse(out.trim().split("\n").at(-1)!)).toMatchObject({ preset: "quick", status: "complete" });
+    expect(readFileSync(file, "utf8")).toBe(md);
+    const missing = join(tempDir(), "nothing-here");
+    await expect(cmdStudy(["--preset", "quick", "--out", missing, "--report-only"], io)).rejects.toThrow(`no results store at ${missing}`);
+    expect(existsSync(missing)).toBe(false);
   }, 120_000);
 
   it("plans both budget rules, per axis for equal tokens, and one grid per data scale", () => {
