@@ -114,7 +114,7 @@ export const STUDY_PRESETS: Record<"quick" | "full", StudyPreset> = {
       { name: "mix-weight", description: "accuracy against the share of long traces (the paper's Figure 6), one student", students: ["micro"], variants: ["long@0", "long@0.1", "long@0.2", "long@0.4", "long@0.6", "long@1"], seeds: [0, 1], budgets: ["equal-epochs"], trainQuestions: [N] },
       { name: "equal-tokens", description: "the same question under the equal-tokens rule (every variant of an axis gets the tokens of 4 epochs of its mix)", students: ["nano", "micro"], variants: SIX, seeds: [0, 1, 2], budgets: ["equal-tokens"], trainQuestions: [N] },
       { name: "data-scale", description: "the Long CoT Gap against the number of training questions (3,000 shared with gap-vs-size), one student", students: ["micro"], variants: ["short", "long", "mix-long"], seeds: [0], budgets: ["equal-epochs"], trainQuestions: [1000, 2000, N] },
-      { name: "larger-students", description: "the top of the size range (0.6M and 1.9M parameters), both axes, equal epochs", students: ["mini", "small"], variants: SIX, seeds: [0], budgets: ["equal-epochs"], trainQuestions: [N] },
+      { name: "larger-students", description: "the top of the size range (0.6M and 1.9M parameters), both axes, equal tokens (at equal epochs mini's long cell alone trains about an hour here, small's three)", students: ["mini", "small"], variants: SIX, seeds: [0], budgets: ["equal-tokens"], trainQuestions: [N] },
     ],
   },
 };
@@ -385,13 +385,51 @@ export function studyResults(store: string | ResultsStore, p: StudyPreset, data:
   return out;
 }
 
+/**
+ * Sweeps of different parts with the same budget rule, axis and data scale but disjoint students
+ * (`equal-tokens` with nano and micro, `larger-students` with mini and small) measure one gap-versus-size
+ * curve: merged into one sweep, `PRESET/all-sizes/BUDGET[/AXIS]/n=N`, so the curve and its reading
+ * span every size. The mix-weight curve (no short or small variant) and sweeps of students already
+ * covered (the data-scale sweep's micro cells) are left out of it.
+ */
+function allSizes(p: StudyPreset, swept: Array<{ sweep: StudySweep; results: ResultSet }>): Array<{ sweep: StudySweep; results: ResultSet }> {
+  const groups = new Map<string, Array<{ sweep: StudySweep; results: ResultSet }>>();
+  for (const x of swept) {
+    const axis = parseSweepName(x.sweep.name)?.axis ?? "";
+    const k = `${x.sweep.budget}/${axis}/${x.sweep.trainQuestions}`;
+    if (!groups.has(k)) groups.set(k, []);
+    groups.get(k)!.push(x);
+  }
+  const out: Array<{ sweep: StudySweep; results: ResultSet }> = [];
+  for (const list of groups.values()) {
+    // In run order, each sweep whose students are all new (a later sweep of a student already
+    // covered, the data-scale cells of micro, is left out: its cells are the same ones).
+    const parts: typeof list = [];
+    const seen = new Set<string>();
+    for (const x of list) {
+      if (x.results.rows.length === 0 || x.sweep.students.some((st) => seen.has(st))) continue;
+      if (!x.sweep.variants.some((v) => v.name === "short" || v.name === "small")) continue;
+      parts.push(x);
+      for (const st of x.sweep.students) seen.add(st);
+    }
+    if (parts.length < 2) continue;
+    const students = parts.flatMap((x) => x.sweep.students);
+    const first = parts[0]!.sweep;
+    const axis = parseSweepName(first.name)?.axis;
+    const name = `${p.name}/all-sizes/${first.budget}${axis ? `/${axis}` : ""}/n=${first.trainQuestions}`;
+    out.push({ sweep: { ...first, part: "all-sizes", name, students }, results: ResultSet.merge(...parts.map((x) => x.results)) });
+  }
+  return out;
+}
+
 /** The summary of a study store: per-run accuracies and every gap with its interval. */
 export function summarizeStudy(store: string | ResultsStore, p: StudyPreset, opts: { replicates?: number; data?: StudyData } = {}): { runs: StudyRun[]; gaps: StudyGap[]; reports: Array<{ sweep: string; report: GapReport }> } {
   const runs: StudyRun[] = [];
   const gaps: StudyGap[] = [];
   const reports: Array<{ sweep: string; report: GapReport }> = [];
-  for (const { sweep, results: rs, runs: r } of studyResults(store, p, opts.data)) {
-    runs.push(...r);
+  const swept = studyResults(store, p, opts.data);
+  for (const { runs: r } of swept) runs.push(...r);
+  for (const { sweep, results: rs } of [...swept, ...allSizes(p, swept)]) {
     if (rs.rows.length === 0) continue;
     for (const report of studyGaps(rs, opts.replicates ?? 2000)) {
       reports.push({ sweep: sweep.name, report });

@@ -68,6 +68,12 @@ describe("study presets", () => {
       for (const r of runs) expect(r.accuracy, `${r.sweep} ${r.variant}`).toBe(100);
       expect(gaps.length).toBeGreaterThan(0);
       for (const g of gaps) expect(g.value, `${g.sweep} ${g.name}`).toBe(0);
+      if (preset.name === "full") {
+        // One gap-versus-size curve over every size measured under the same rule, axis and scale.
+        const curve = gaps.filter((g) => g.sweep === "full/all-sizes/equal-tokens/long/n=3000" && g.name === "Long CoT Gap");
+        expect(curve.map((g) => g.student).sort()).toEqual(["micro", "mini", "nano", "small"]);
+        expect(gaps.some((g) => g.sweep.startsWith("full/all-sizes/equal-epochs"))).toBe(false);
+      }
       // Resumable: a second run computes nothing.
       const before = o.runs();
       await runStudy(preset, { store, workers: 2, runner: o.runner });
@@ -159,7 +165,12 @@ describe("study presets", () => {
     const names = sweeps.map((s) => s.name);
     expect(names[0]).toBe("full/gap-vs-size/equal-epochs/n=3000");
     const tokens = sweeps.filter((s) => s.budget === "equal-tokens");
-    expect(tokens.map((s) => s.name)).toEqual(["full/equal-tokens/equal-tokens/long/n=3000", "full/equal-tokens/equal-tokens/large/n=3000"]);
+    expect(tokens.map((s) => s.name)).toEqual([
+      "full/equal-tokens/equal-tokens/long/n=3000",
+      "full/equal-tokens/equal-tokens/large/n=3000",
+      "full/larger-students/equal-tokens/long/n=3000",
+      "full/larger-students/equal-tokens/large/n=3000",
+    ]);
     const mixLong = tokens[0]!.variants.find((v) => v.name === "mix-long")!;
     // Every variant of an axis trains on the tokens of tokenEpochs epochs of its mix.
     expect(full.tokenEpochs).toBe(4);
