@@ -17,6 +17,23 @@ const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
 
 const studentLabel = (e: GapEntry) => (e.params !== undefined ? `${e.student} (${formatParams(e.params)})` : e.student);
 
+/**
+ * One x label per student across several reports, so panels that share the axis line up: a student
+ * whose parameter count differs between them (position embeddings sized to each variant's longest
+ * example) gets the range, `nano (34.7K-51.8K)`.
+ */
+function sharedLabels(entries: GapEntry[]): (e: GapEntry) => string {
+  const counts = new Map<string, number[]>();
+  for (const e of entries) if (e.params !== undefined) counts.set(e.student, [...(counts.get(e.student) ?? []), e.params]);
+  const label = new Map<string, string>();
+  for (const [student, ps] of counts) {
+    const lo = Math.min(...ps);
+    const hi = Math.max(...ps);
+    label.set(student, lo === hi ? `${student} (${formatParams(lo)})` : `${student} (${formatParams(lo)}-${formatParams(hi)})`);
+  }
+  return (e) => label.get(e.student) ?? e.student;
+}
+
 function errorBars(entries: GapEntry[]): Record<string, unknown> | undefined {
   if (!entries.some((e) => e.interval)) return undefined;
   return {
@@ -37,6 +54,22 @@ export function budgetWords(b: string): string {
   const n = m[2]!;
   const plural = n === "1" ? unit : `${unit}s`;
   return `${n} training ${plural} per run (equal ${unit}s)`;
+}
+
+/**
+ * The subtitle of stacked panels: one line even when each panel has a token budget of its own
+ * (equal tokens per axis): `budget: 1.21M / 1.17M training tokens per run (equal tokens, by panel)`.
+ */
+function panelsSubtitle(list: GapReport[]): string {
+  const distinct = [...new Set(list.map(subtitle))];
+  if (distinct.length === 1) return distinct[0]!;
+  const tokens = list.map((r) => (r.budgets.length === 1 ? /^\s*tokens?\s*=\s*(\d+)\s*$/.exec(r.budgets[0]!)?.[1] : undefined));
+  if (tokens.every((t) => t !== undefined)) {
+    const compact = tokens.map((t) => { const v = Number(t); return v >= 1e6 ? `${(v / 1e6).toFixed(2)}M` : v >= 1e3 ? `${(v / 1e3).toFixed(0)}K` : String(v); });
+    const method = list.some((r) => r.entries.some((e) => e.interval)) ? `; ${list[0]!.method.split(" (")[0]}` : "";
+    return `budget: ${compact.join(" / ")} training tokens per run (equal tokens, by panel)${method}`;
+  }
+  return distinct.join(" / ");
 }
 
 function subtitle(r: GapReport): string {
@@ -78,12 +111,12 @@ function baseLayout(title: string, sub: string, extra: Record<string, unknown> =
 }
 
 /** The bars (and reported markers) of one report's gaps at one benchmark, on axes `ax` (e.g. "" or "2"). */
-function gapTraces(report: GapReport, entries: GapEntry[], ax: string): Array<Record<string, unknown>> {
+function gapTraces(report: GapReport, entries: GapEntry[], ax: string, label: (e: GapEntry) => string = studentLabel): Array<Record<string, unknown>> {
   const ns = entries.map((e) => e.interval?.containsZero ?? false);
   const trace: Record<string, unknown> = {
     type: "bar",
     name: report.name,
-    x: entries.map(studentLabel),
+    x: entries.map(label),
     y: entries.map((e) => r4(e.value)),
     text: entries.map((e, i) => `${e.value > 0 ? "+" : ""}${e.value.toFixed(1)}${ns[i] ? " (n.s.)" : ""}`),
     textposition: "outside",
@@ -104,7 +137,7 @@ function gapTraces(report: GapReport, entries: GapEntry[], ax: string): Array<Re
       type: "scatter",
       mode: "markers",
       name: "reported (published value)",
-      x: entries.filter((e) => e.reported).map(studentLabel),
+      x: entries.filter((e) => e.reported).map(label),
       y: entries.filter((e) => e.reported).map((e) => e.reported!.value),
       marker: { symbol: "diamond-open", size: 10, color: "#000000" },
       showlegend: ax === "",
@@ -127,10 +160,11 @@ export function gapPlot(reports: GapReport | GapReport[], opts: { benchmark?: st
     if (entries.length === 0) throw new Error(`gapPlot: no entries for benchmark ${JSON.stringify(benchmark)} in "${report.name}"`);
     return { report, entries };
   });
+  const label = sharedLabels(panels.flatMap((p) => p.entries));
   const on = benchmark !== AVERAGE ? ` on ${benchmark}` : "";
   const title = opts.title ?? (list.length === 1 ? `${list[0].name}${on} (${list[0].formula})` : `${list.map((r) => r.name).join(" and ")}${on}`);
   const data = [
-    ...panels.flatMap((p, i) => gapTraces(p.report, p.entries, i === 0 ? "" : String(i + 1))),
+    ...panels.flatMap((p, i) => gapTraces(p.report, p.entries, i === 0 ? "" : String(i + 1), label)),
     ...meaningTraces(panels.some((p) => p.entries.some((e) => e.interval?.containsZero))),
   ];
   const n = panels.length;
@@ -147,7 +181,7 @@ export function gapPlot(reports: GapReport | GapReport[], opts: { benchmark?: st
   });
   const fig: PlotFigure = {
     data,
-    layout: baseLayout(title, n === 1 ? subtitle(list[0]) : [...new Set(list.map(subtitle))].join(" / "), {
+    layout: baseLayout(title, n === 1 ? subtitle(list[0]) : panelsSubtitle(list), {
       ...axes,
       showlegend: true,
       // Right of the panels, so it never covers the student names.

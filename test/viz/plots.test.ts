@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { parsePlotBundle, PLOT_MIME, PLOTLY_MIME } from "../../src/contract/index.js";
-import { longCotGap, mixGains, paperGaps, paperResults, ResultSet, type ResultRow } from "../../src/gap/index.js";
+import { largeModelCotGap, longCotGap, mixGains, paperGaps, paperResults, ResultSet, type ResultRow } from "../../src/gap/index.js";
 import { budgetWords } from "../../src/viz/plots.js";
 import { benchmarkGapPlot, configurePlots, gapPlot, lengthHistogramPlot, mixWeightPlot, mixWeightSeries, plotlyInit, resetPlotlyInclusion, type Plot } from "../../src/viz/index.js";
 
@@ -45,6 +45,20 @@ describe("plot bundles", () => {
     expect(t2.marker.pattern.shape).toEqual(["/", "/"]);
     expect(t2.text.every((t) => t.endsWith("(n.s.)"))).toBe(true);
     expect(withCi["text/plain"]).toContain("n.s.");
+  });
+
+  it("Figure 1 with two panels: one x label per student although its parameter count differs between them, one subtitle line", () => {
+    const row = (student: string, params: number, variant: string, accuracy: number, budget: string): ResultRow => ({ student, params, variant, benchmark: "chain", accuracy, seed: 0, budget });
+    const longAxis = new ResultSet([row("nano", 51770, "long", 1, "tokens=1207408"), row("nano", 51770, "short", 50, "tokens=1207408"), row("micro", 202618, "long", 0, "tokens=1207408"), row("micro", 202618, "short", 50, "tokens=1207408")]);
+    const largeAxis = new ResultSet([row("nano", 34671, "large", 8, "tokens=1173488"), row("nano", 34671, "small", 6, "tokens=1173488"), row("micro", 168431, "large", 26, "tokens=1173488"), row("micro", 168431, "small", 10, "tokens=1173488")]);
+    const b = checkBundle(display(gapPlot([longCotGap(longAxis), largeModelCotGap(largeAxis)], { benchmark: "chain" })));
+    const bars = b[PLOTLY_MIME].data.filter((t) => (t as { type: string; x: unknown[] }).type === "bar" && (t as { x: unknown[] }).x[0] !== null) as Array<{ x: string[] }>;
+    expect(bars).toHaveLength(2);
+    expect(bars[0]!.x).toEqual(["nano (34.7K-51.8K)", "micro (168K-203K)"]);
+    expect(bars[1]!.x).toEqual(bars[0]!.x);
+    const title = (b[PLOTLY_MIME].layout as { title: { text: string } }).title.text;
+    expect(title).toContain("budget: 1.21M / 1.17M training tokens per run (equal tokens, by panel)");
+    expect(title).not.toContain(" / budget");
   });
 
   it("Figure 1: hover names the student, both accuracies, the gap and its interval; the legend explains colour, hatching and markers; the budget in words", () => {
