@@ -11,51 +11,63 @@ const pct = (x: number): string => x.toFixed(1);
 const interval = (lo?: number, hi?: number): string => (lo === undefined || hi === undefined ? "-" : `[${pct(lo)}, ${pct(hi)}]`);
 const params = (n?: number): string => (n === undefined ? "" : n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : `${Math.round(n / 1e3)}K`);
 
-/** The Markdown report of a preset's store (see the module comment). */
-export function studyMarkdown(store: string | ResultsStore, p: StudyPreset, opts: { replicates?: number; data?: StudyData; title?: string } = {}): string {
+export type StudyReportSection = "summary" | "cells" | "gaps" | "reading";
+
+/** The Markdown report of a preset's store (see the module comment); `sections` picks parts of it (default all, in this order). */
+export function studyMarkdown(store: string | ResultsStore, p: StudyPreset, opts: { replicates?: number; data?: StudyData; title?: string | false; sections?: StudyReportSection[] } = {}): string {
+  const want = new Set<StudyReportSection>(opts.sections ?? ["summary", "cells", "gaps", "reading"]);
   const data = opts.data ?? studyData(p);
   const replicates = opts.replicates ?? 2000;
   const sweeps = studyResults(store, p, data);
   const { runs, gaps } = summarizeStudy(store, p, { replicates, data });
   const planned = planStudy(p, data).reduce((n, s) => n + s.students.length * s.variants.length * s.seeds.length, 0);
   const out: string[] = [];
-  out.push(`# ${opts.title ?? `Study \`${p.name}\``}`, "");
-  out.push(`${p.description}`, "");
-  out.push(
-    `Task \`${p.task.task}\` (${JSON.stringify(p.task)}), ${p.testQuestions} test questions, ${p.epochs} epochs under equal epochs, ` +
-      `the tokens of ${p.tokenEpochs ?? p.epochs} epochs of the axis's mix under equal tokens. ` +
-      `${runs.length} of ${planned} planned runs finished. Accuracy is the mean over the finished seeds; ` +
-      `intervals are 95% percentile bootstraps over the test questions and the seeds (${replicates} replicates).`,
-    "",
-  );
-  out.push("## Every cell", "");
-  out.push("| part | budget | training questions | student | parameters | variant | seeds | accuracy % | 95% interval | training tok/s per worker |");
-  out.push("|---|---|---:|---|---:|---|---:|---:|---|---:|");
-  for (const { sweep, results, runs: sr } of sweeps) {
-    for (const v of sweep.variants) {
-      const vr = sr.filter((r) => r.variant === v.name);
-      if (vr.length === 0) continue;
-      for (const e of accuracyReport(results, v.name, { replicates }).entries.filter((x) => x.benchmark === p.task.task)) {
-        const mine = vr.filter((r) => r.student === e.student);
-        if (mine.length === 0) continue;
-        const tps = mine.filter((r) => r.trainTokensPerSecond !== undefined);
-        const rate = tps.length ? Math.round(tps.reduce((s, r) => s + r.trainTokensPerSecond!, 0) / tps.length) : undefined;
-        out.push(`| ${sweep.part} | ${sweep.budget} | ${sweep.trainQuestions} | ${e.student} | ${params(e.params ?? mine[0]!.params)} | ${v.name} | ${mine.map((r) => r.seed).join(", ")} | ${pct(e.value)} | ${interval(e.interval?.lo, e.interval?.hi)} | ${rate ?? ""} |`);
+  if (want.has("summary")) {
+    if (opts.title !== false) out.push(`# ${opts.title ?? `Study \`${p.name}\``}`, "", `${p.description}`, "");
+    out.push(
+      `Task \`${p.task.task}\` (${JSON.stringify(p.task)}), ${p.testQuestions} test questions, ${p.epochs} epochs under equal epochs, ` +
+        `the tokens of ${p.tokenEpochs ?? p.epochs} epochs of the axis's mix under equal tokens. ` +
+        `${runs.length} of ${planned} planned runs finished. Accuracy is the mean over the finished seeds; ` +
+        `intervals are 95% percentile bootstraps over the test questions and the seeds (${replicates} replicates).`,
+      "",
+    );
+  }
+  if (want.has("cells")) {
+    out.push("## Every cell", "");
+    out.push("| part | budget | training questions | student | parameters | variant | seeds | accuracy % | 95% interval | training tok/s per worker |");
+    out.push("|---|---|---:|---|---:|---|---:|---:|---|---:|");
+    for (const { sweep, results, runs: sr } of sweeps) {
+      for (const v of sweep.variants) {
+        const vr = sr.filter((r) => r.variant === v.name);
+        if (vr.length === 0) continue;
+        for (const e of accuracyReport(results, v.name, { replicates }).entries.filter((x) => x.benchmark === p.task.task)) {
+          const mine = vr.filter((r) => r.student === e.student);
+          if (mine.length === 0) continue;
+          const tps = mine.filter((r) => r.trainTokensPerSecond !== undefined);
+          const rate = tps.length ? Math.round(tps.reduce((s, r) => s + r.trainTokensPerSecond!, 0) / tps.length) : undefined;
+          out.push(`| ${sweep.part} | ${sweep.budget} | ${sweep.trainQuestions} | ${e.student} | ${params(e.params ?? mine[0]!.params)} | ${v.name} | ${mine.map((r) => r.seed).join(", ")} | ${pct(e.value)} | ${interval(e.interval?.lo, e.interval?.hi)} | ${rate ?? ""} |`);
+        }
       }
     }
+    if (runs.length === 0) out.push("", `No finished runs in the store yet.`);
+    else out.push("", "Parameter counts include the learned position embeddings, sized to the variant's longest example, so one student has more of them on long traces.");
+    out.push("");
   }
-  if (runs.length === 0) out.push("", `No finished runs in the store yet.`);
-  else out.push("", "Parameter counts include the learned position embeddings, sized to the variant's longest example, so one student has more of them on long traces.");
-  out.push("", "## Gaps", "", "Points of accuracy; hurt: the interval is below 0, helped: above 0, unclear: it contains 0.", "");
-  out.push("| sweep | gap | student | gap (points) | 95% interval | sign |");
-  out.push("|---|---|---|---:|---|---|");
   const { verdicts, lines } = studyReading(gaps);
-  const sign = new Map(verdicts.map((v) => [`${v.sweep}\u0000${v.gap}\u0000${v.student}`, v.sign]));
-  for (const g of gaps) {
-    out.push(`| ${g.sweep} | ${g.name} (${g.formula}) | ${g.student} | ${g.value >= 0 ? "+" : ""}${pct(g.value)} | ${interval(g.lo, g.hi)} | ${sign.get(`${g.sweep}\u0000${g.name}\u0000${g.student}`) ?? (g.lo !== undefined && g.hi! < 0 ? "below 0" : g.lo !== undefined && g.lo > 0 ? "above 0" : "contains 0")} |`);
+  if (want.has("gaps")) {
+    out.push("## Gaps", "", "Points of accuracy; hurt: the interval is below 0, helped: above 0, unclear: it contains 0.", "");
+    out.push("| sweep | gap | student | gap (points) | 95% interval | sign |");
+    out.push("|---|---|---|---:|---|---|");
+    const sign = new Map(verdicts.map((v) => [`${v.sweep}\u0000${v.gap}\u0000${v.student}`, v.sign]));
+    for (const g of gaps) {
+      out.push(`| ${g.sweep} | ${g.name} (${g.formula}) | ${g.student} | ${g.value >= 0 ? "+" : ""}${pct(g.value)} | ${interval(g.lo, g.hi)} | ${sign.get(`${g.sweep}\u0000${g.name}\u0000${g.student}`) ?? (g.lo !== undefined && g.hi! < 0 ? "below 0" : g.lo !== undefined && g.lo > 0 ? "above 0" : "contains 0")} |`);
+    }
+    out.push("");
   }
-  out.push("", "## Reading", "", "Computed from the gaps above (`studyReading`):", "");
-  for (const l of lines) out.push(`- ${l}`);
-  out.push("");
+  if (want.has("reading")) {
+    out.push("## Reading", "", "Computed from the gaps (`studyReading`):", "");
+    for (const l of lines) out.push(`- ${l}`);
+    out.push("");
+  }
   return out.join("\n");
 }
