@@ -520,10 +520,17 @@ export function studyReading(gaps: StudyGap[]): { verdicts: StudyVerdict[]; patt
     const paperPattern = isMix ? small.sign === "helped" : list.length > 1 && small.sign === "hurt" && large.sign === "helped";
     patterns.push({ sweep, gap: gapName, paperPattern });
     const each = list.map((v) => `${v.student} ${v.value >= 0 ? "+" : ""}${v.value.toFixed(1)} ${ci(v)} ${v.sign}`).join("; ");
+    // The direction with size, smallest to largest: a rise whose intervals do not overlap is a trend.
+    let trend = "";
+    if (!isMix && list.length > 1 && small.student !== large.student) {
+      const apart = small.hi !== undefined && large.lo !== undefined && (small.hi < large.lo || large.hi! < small.lo!);
+      const dir = large.value > small.value ? "rises" : large.value < small.value ? "falls" : "stays level";
+      trend = `; with size it ${dir} from ${small.value.toFixed(1)} (${small.student}) to ${large.value.toFixed(1)} (${large.student})${apart ? ", intervals apart" : ", intervals overlapping"}`;
+    }
     const verdict = isMix
       ? paperPattern ? "the mix beats both parts for the smallest student, as in the paper" : "the mix does not beat both parts for the smallest student here"
       : paperPattern ? "the paper's pattern: the smallest student hurt, the largest helped" : list.length < 2 ? "one student only: no size trend can be read" : "not the paper's pattern";
-    lines.push(`${sweep} · ${gapName}: ${each} -> ${verdict}`);
+    lines.push(`${sweep} · ${gapName}: ${each} -> ${verdict}${trend}`);
   }
   if (patterns.length === 0) lines.push("no gap can be read yet: the store holds no pair of variants for any student");
   else if (!patterns.some((p) => p.paperPattern && !p.gap.endsWith("better part")))

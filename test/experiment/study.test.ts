@@ -202,4 +202,12 @@ describe("studyReading", () => {
     const mix = studyReading([g("nano", 4e4, 2, 0.5, 4, "mix-long gain over the better part")]);
     expect(mix.lines[0]).toMatch(/the mix beats both parts for the smallest student/);
   });
+
+  it("states the direction of a gap with size, and whether the end points' intervals are apart", () => {
+    const up = studyReading([g("nano", 4e4, 2, -2, 6), g("micro", 2e5, 16, 10, 22)]);
+    expect(up.lines[0]).toMatch(/with size it rises from 2\.0 \(nano\) to 16\.0 \(micro\), intervals apart$/);
+    const flat = studyReading([g("nano", 4e4, -49.3, -55, -43), g("micro", 2e5, -49.7, -55, -44)]);
+    expect(flat.lines[0]).toMatch(/falls from -49\.3 \(nano\) to -49\.7 \(micro\), intervals overlapping$/);
+    expect(studyReading([g("nano", 4e4, 1, 0, 2, "mix-long gain over the better part"), g("micro", 2e5, 5, 4, 6, "mix-long gain over the better part")]).lines[0]).not.toContain("with size");
+  });
 });
