@@ -53,7 +53,3 @@ export function releaseSigintWatchdog(): void {
   binding?.stopSigintWatchdog();
   process.on("SIGINT", () => undefined);
 }
-
-export function sigintWatchdogHeld(): boolean {
-  return held;
-}

@@ -9,7 +9,7 @@ import { formatGapReport } from "../gap/metrics.js";
 import { existsSync } from "node:fs";
 import { writeFileAtomic } from "../data/atomic.js";
 import { studyMarkdown } from "../experiment/study-report.js";
-import { estimateStudy, planStudy, runStudy, studyData, studyPreset, STUDY_PRESETS, summarizeStudy, type StudySummary } from "../experiment/study.js";
+import { estimateStudy, planStudy, plannedRuns, runStudy, studyData, studyPreset, studyResults, STUDY_PRESETS, summarizeStudy, type StudySummary } from "../experiment/study.js";
 import { choiceFlag, intFlag, one, parseArgs, UsageError } from "./args.js";
 import type { CliIO } from "./index.js";
 
@@ -49,21 +49,22 @@ export async function cmdStudy(argv: string[], io: CliIO): Promise<number> {
   const t0 = Date.now();
   const markdown = one(p, "markdown");
   const data = studyData(preset);
-  const report = async (status: StudySummary["status"], estimateSeconds?: number): Promise<void> => {
-    const { runs, gaps, reports } = summarizeStudy(store, preset, { replicates, data });
+  // The store is read once for the printed report, the JSON line and the Markdown file.
+  const report = async (status: StudySummary["status"] | "from-store", estimateSeconds?: number): Promise<void> => {
+    const sweeps = studyResults(store, preset, data);
+    const { runs, gaps, reports } = summarizeStudy(store, preset, { replicates, data, swept: sweeps });
     for (const { sweep, report } of reports) io.out(`\n[${sweep}]\n${formatGapReport(report)}\n`);
     if (markdown) {
-      await writeFileAtomic(markdown, studyMarkdown(store, preset, { replicates, data }));
+      await writeFileAtomic(markdown, studyMarkdown(store, preset, { replicates, data, sweeps, summary: { runs, gaps } }));
       io.out(`markdown report written to ${markdown}\n`);
     }
-    const summary: StudySummary = { preset: preset.name, status, wallSeconds: Math.round((Date.now() - t0) / 100) / 10, ...(estimateSeconds !== undefined ? { estimateSeconds } : {}), workers, runs, gaps };
+    const have: StudySummary["status"] = status === "from-store" ? (runs.length >= plannedRuns(planStudy(preset, data, parts)) ? "complete" : "partial") : status;
+    const summary: StudySummary = { preset: preset.name, status: have, wallSeconds: Math.round((Date.now() - t0) / 100) / 10, ...(estimateSeconds !== undefined ? { estimateSeconds } : {}), workers, runs, gaps };
     io.out(`${JSON.stringify(summary)}\n`);
   };
   if (p.booleans.has("report-only")) {
     if (!existsSync(store)) throw new UsageError(`--report-only: no results store at ${store}`);
-    const planned = planStudy(preset, data, parts).reduce((n, s) => n + s.students.length * s.variants.length * s.seeds.length, 0);
-    const have = summarizeStudy(store, preset, { replicates: 0, data }).runs.length;
-    await report(have >= planned ? "complete" : "partial");
+    await report("from-store");
     return 0;
   }
   const backend = await initBackend();

@@ -3,24 +3,32 @@
  * seeds and interval, every gap with its sign, the reading, and what is still to run. Computed from
  * the store alone, so re-running it on the same store gives the same text.
  */
-import { accuracyReport } from "../gap/metrics.js";
+import { accuracyReport, formatParams } from "../gap/metrics.js";
 import type { ResultsStore } from "./store.js";
-import { planStudy, studyData, studyReading, studyResults, summarizeStudy, type StudyData, type StudyPreset } from "./study.js";
+import { gapSign, planStudy, plannedRuns, studyData, studyReading, studyResults, summarizeStudy, type StudyData, type StudyPreset } from "./study.js";
 
 const pct = (x: number): string => x.toFixed(1);
 const interval = (lo?: number, hi?: number): string => (lo === undefined || hi === undefined ? "-" : `[${pct(lo)}, ${pct(hi)}]`);
-const params = (n?: number): string => (n === undefined ? "" : n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : `${Math.round(n / 1e3)}K`);
+const params = (n?: number): string => (n === undefined ? "" : formatParams(n));
 
 export type StudyReportSection = "summary" | "cells" | "gaps" | "reading";
 
-/** The Markdown report of a preset's store (see the module comment); `sections` picks parts of it (default all, in this order). */
-export function studyMarkdown(store: string | ResultsStore, p: StudyPreset, opts: { replicates?: number; data?: StudyData; title?: string | false; sections?: StudyReportSection[] } = {}): string {
+/**
+ * The Markdown report of a preset's store (see the module comment); `sections` picks parts of it
+ * (default all, in this order). A caller that already read the store passes what it read (`sweeps`
+ * from studyResults, `summary` from summarizeStudy with the same replicates), so it is not read again.
+ */
+export function studyMarkdown(
+  store: string | ResultsStore,
+  p: StudyPreset,
+  opts: { replicates?: number; data?: StudyData; title?: string | false; sections?: StudyReportSection[]; sweeps?: ReturnType<typeof studyResults>; summary?: Pick<ReturnType<typeof summarizeStudy>, "runs" | "gaps"> } = {},
+): string {
   const want = new Set<StudyReportSection>(opts.sections ?? ["summary", "cells", "gaps", "reading"]);
   const data = opts.data ?? studyData(p);
   const replicates = opts.replicates ?? 2000;
-  const sweeps = studyResults(store, p, data);
-  const { runs, gaps } = summarizeStudy(store, p, { replicates, data });
-  const planned = planStudy(p, data).reduce((n, s) => n + s.students.length * s.variants.length * s.seeds.length, 0);
+  const sweeps = opts.sweeps ?? studyResults(store, p, data);
+  const { runs, gaps } = opts.summary ?? summarizeStudy(store, p, { replicates, data });
+  const planned = plannedRuns(planStudy(p, data));
   const out: string[] = [];
   if (want.has("summary")) {
     if (opts.title !== false) out.push(`# ${opts.title ?? `Study \`${p.name}\``}`, "", `${p.description}`, "");
@@ -53,20 +61,16 @@ export function studyMarkdown(store: string | ResultsStore, p: StudyPreset, opts
     else out.push("", "Parameter counts include the learned position embeddings, sized to the variant's longest example, so one student has more of them on long traces.");
     out.push("");
   }
-  const { verdicts, lines } = studyReading(gaps);
   if (want.has("gaps")) {
     out.push("## Gaps", "", "Points of accuracy; hurt: the interval is below 0, helped: above 0, unclear: it contains 0.", "");
     out.push("| sweep | gap | student | gap (points) | 95% interval | sign |");
     out.push("|---|---|---|---:|---|---|");
-    const sign = new Map(verdicts.map((v) => [`${v.sweep}\u0000${v.gap}\u0000${v.student}`, v.sign]));
-    for (const g of gaps) {
-      out.push(`| ${g.sweep} | ${g.name} (${g.formula}) | ${g.student} | ${g.value >= 0 ? "+" : ""}${pct(g.value)} | ${interval(g.lo, g.hi)} | ${sign.get(`${g.sweep}\u0000${g.name}\u0000${g.student}`) ?? (g.lo !== undefined && g.hi! < 0 ? "below 0" : g.lo !== undefined && g.lo > 0 ? "above 0" : "contains 0")} |`);
-    }
+    for (const g of gaps) out.push(`| ${g.sweep} | ${g.name} (${g.formula}) | ${g.student} | ${g.value >= 0 ? "+" : ""}${pct(g.value)} | ${interval(g.lo, g.hi)} | ${gapSign(g)} |`);
     out.push("");
   }
   if (want.has("reading")) {
     out.push("## Reading", "", "Computed from the gaps (`studyReading`):", "");
-    for (const l of lines) out.push(`- ${l}`);
+    for (const l of studyReading(gaps).lines) out.push(`- ${l}`);
     out.push("");
   }
   return out.join("\n");

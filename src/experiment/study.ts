@@ -191,6 +191,16 @@ export interface StudySweep {
   training: TrainConfig["budget"];
 }
 
+/** Runs a plan holds: students x variants x seeds of every sweep (a cell two parts share counts in each). */
+export function plannedRuns(sweeps: readonly StudySweep[]): number {
+  return sweeps.reduce((n, s) => n + s.students.length * s.variants.length * s.seeds.length, 0);
+}
+
+/** A gap's sign read from its interval: below 0 hurt, above 0 helped, containing 0 (or none) unclear. */
+export function gapSign(g: { lo?: number; hi?: number }): "hurt" | "helped" | "unclear" {
+  return g.lo !== undefined && g.hi! < 0 ? "hurt" : g.lo !== undefined && g.lo > 0 ? "helped" : "unclear";
+}
+
 /** The sweeps of a preset, in run order. */
 export function planStudy(p: StudyPreset, data: StudyData = studyData(p), parts?: string[]): StudySweep[] {
   const out: StudySweep[] = [];
@@ -422,12 +432,12 @@ function allSizes(p: StudyPreset, swept: Array<{ sweep: StudySweep; results: Res
   return out;
 }
 
-/** The summary of a study store: per-run accuracies and every gap with its interval. */
-export function summarizeStudy(store: string | ResultsStore, p: StudyPreset, opts: { replicates?: number; data?: StudyData } = {}): { runs: StudyRun[]; gaps: StudyGap[]; reports: Array<{ sweep: string; report: GapReport }> } {
+/** The summary of a study store: per-run accuracies and every gap with its interval (`swept`: what studyResults already read). */
+export function summarizeStudy(store: string | ResultsStore, p: StudyPreset, opts: { replicates?: number; data?: StudyData; swept?: ReturnType<typeof studyResults> } = {}): { runs: StudyRun[]; gaps: StudyGap[]; reports: Array<{ sweep: string; report: GapReport }> } {
   const runs: StudyRun[] = [];
   const gaps: StudyGap[] = [];
   const reports: Array<{ sweep: string; report: GapReport }> = [];
-  const swept = studyResults(store, p, opts.data);
+  const swept = opts.swept ?? studyResults(store, p, opts.data);
   for (const { runs: r } of swept) runs.push(...r);
   for (const { sweep, results: rs } of [...swept, ...allSizes(p, swept)]) {
     if (rs.rows.length === 0) continue;
@@ -496,8 +506,7 @@ export function studyReading(gaps: StudyGap[]): { verdicts: StudyVerdict[]; patt
   const verdicts: StudyVerdict[] = gaps
     .filter((g) => g.name === "Long CoT Gap" || g.name === "Large Model CoT Gap" || g.name.endsWith("gain over the better part"))
     .map((g) => {
-      const sign = g.lo !== undefined && g.hi! < 0 ? "hurt" : g.lo !== undefined && g.lo > 0 ? "helped" : "unclear";
-      const v: StudyVerdict = { sweep: g.sweep, gap: g.name, student: g.student, value: g.value, sign };
+      const v: StudyVerdict = { sweep: g.sweep, gap: g.name, student: g.student, value: g.value, sign: gapSign(g) };
       if (g.params !== undefined) v.params = g.params;
       if (g.lo !== undefined) [v.lo, v.hi] = [g.lo, g.hi];
       return v;

@@ -65,7 +65,7 @@ function panelsSubtitle(list: GapReport[]): string {
   if (distinct.length === 1) return distinct[0]!;
   const tokens = list.map((r) => (r.budgets.length === 1 ? /^\s*tokens?\s*=\s*(\d+)\s*$/.exec(r.budgets[0]!)?.[1] : undefined));
   if (tokens.every((t) => t !== undefined)) {
-    const compact = tokens.map((t) => { const v = Number(t); return v >= 1e6 ? `${(v / 1e6).toFixed(2)}M` : v >= 1e3 ? `${(v / 1e3).toFixed(0)}K` : String(v); });
+    const compact = tokens.map((t) => formatParams(Number(t)));
     const method = list.some((r) => r.entries.some((e) => e.interval)) ? `; ${list[0]!.method.split(" (")[0]}` : "";
     return `budget: ${compact.join(" / ")} training tokens per run (equal tokens, by panel)${method}`;
   }
