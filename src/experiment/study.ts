@@ -184,6 +184,8 @@ export interface StudySweep {
   part: string;
   name: string;
   budget: BudgetRule;
+  /** Under equal tokens, the axis whose variants share this sweep's token budget (its mix's tokens). */
+  axis?: "long" | "large";
   trainQuestions: number;
   students: string[];
   seeds: number[];
@@ -212,14 +214,14 @@ export function planStudy(p: StudyPreset, data: StudyData = studyData(p), parts?
         const groups = budget === "equal-tokens" ? (["long", "large"] as const).map((a) => all.filter((v) => variantAxis(v.name) === a)).filter((g) => g.length > 0) : [all];
         for (const variants of groups) {
           let training: TrainConfig["budget"] = { kind: "epochs", epochs: p.epochs };
-          let axis = "";
+          let axis: "long" | "large" | undefined;
           if (budget === "equal-tokens") {
             axis = variantAxis(variants[0]!.name);
             const mixName = axis === "long" ? "mix-long" : "mix-large";
             const ref = variants.find((v) => v.name === mixName) ?? studyVariant(data, mixName, n);
             training = { kind: "tokens", tokens: Math.round((p.tokenEpochs ?? p.epochs) * epochTokens(ref)) };
           }
-          out.push({ part: part.name, name: `${p.name}/${part.name}/${budget}${axis ? `/${axis}` : ""}/n=${n}`, budget, trainQuestions: n, students: part.students, seeds: part.seeds, variants, training });
+          out.push({ part: part.name, name: `${p.name}/${part.name}/${budget}${axis ? `/${axis}` : ""}/n=${n}`, budget, ...(axis ? { axis } : {}), trainQuestions: n, students: part.students, seeds: part.seeds, variants, training });
         }
       }
   }
@@ -361,13 +363,6 @@ export function studyGaps(rs: ResultSet, replicates = 2000): GapReport[] {
   return out;
 }
 
-/** Parses a study sweep name: preset/part/budget[/axis]/n=N. */
-export function parseSweepName(name: string): { preset: string; part: string; budget: BudgetRule; axis?: string; trainQuestions: number } | undefined {
-  const m = /^([^/]+)\/([^/]+)\/(equal-epochs|equal-tokens)(?:\/(long|large))?\/n=(\d+)$/.exec(name);
-  if (!m) return undefined;
-  return { preset: m[1]!, part: m[2]!, budget: m[3] as BudgetRule, axis: m[4], trainQuestions: Number(m[5]) };
-}
-
 /**
  * The finished cells of a study, per sweep of its plan (a cell shared by two sweeps, e.g. the
  * weight curve's ends and the main grid's short and long, counts in both).
@@ -405,8 +400,7 @@ export function studyResults(store: string | ResultsStore, p: StudyPreset, data:
 function allSizes(p: StudyPreset, swept: Array<{ sweep: StudySweep; results: ResultSet }>): Array<{ sweep: StudySweep; results: ResultSet }> {
   const groups = new Map<string, Array<{ sweep: StudySweep; results: ResultSet }>>();
   for (const x of swept) {
-    const axis = parseSweepName(x.sweep.name)?.axis ?? "";
-    const k = `${x.sweep.budget}/${axis}/${x.sweep.trainQuestions}`;
+    const k = `${x.sweep.budget}/${x.sweep.axis ?? ""}/${x.sweep.trainQuestions}`;
     if (!groups.has(k)) groups.set(k, []);
     groups.get(k)!.push(x);
   }
@@ -425,8 +419,7 @@ function allSizes(p: StudyPreset, swept: Array<{ sweep: StudySweep; results: Res
     if (parts.length < 2) continue;
     const students = parts.flatMap((x) => x.sweep.students);
     const first = parts[0]!.sweep;
-    const axis = parseSweepName(first.name)?.axis;
-    const name = `${p.name}/all-sizes/${first.budget}${axis ? `/${axis}` : ""}/n=${first.trainQuestions}`;
+    const name = `${p.name}/all-sizes/${first.budget}${first.axis ? `/${first.axis}` : ""}/n=${first.trainQuestions}`;
     out.push({ sweep: { ...first, part: "all-sizes", name, students }, results: ResultSet.merge(...parts.map((x) => x.results)) });
   }
   return out;

@@ -6,7 +6,7 @@ import { StudentTokenizer } from "../../src/model/student-tokenizer.js";
 import { answersMatch, lastBoxed } from "../../src/eval/extract.js";
 import type { RunResult, RunSpec } from "../../src/train/spec.js";
 import type { CorpusRecord } from "../../src/data/record.js";
-import { decodeCap, epochTokens, estimateStudy, planStudy, runStudy, STUDY_PRESETS, studyData, studyReading, summarizeStudy, type StudyPreset } from "../../src/experiment/study.js";
+import { decodeCap, epochTokens, estimateStudy, planStudy, runStudy, STUDY_PRESETS, studyData, studyReading, summarizeStudy, variantAxis, type StudyPreset } from "../../src/experiment/study.js";
 import { studyMarkdown } from "../../src/experiment/study-report.js";
 import { cmdStudy } from "../../src/cli/study.js";
 import { existsSync, readFileSync } from "node:fs";
@@ -171,6 +171,10 @@ describe("study presets", () => {
       "full/larger-students/equal-tokens/long/n=3000",
       "full/larger-students/equal-tokens/large/n=3000",
     ]);
+    // Each equal-tokens sweep holds one axis's variants and says which; equal-epochs sweeps have none.
+    expect(tokens.map((s) => s.axis)).toEqual(["long", "large", "long", "large"]);
+    for (const s of tokens) for (const v of s.variants) expect(variantAxis(v.name)).toBe(s.axis);
+    expect(sweeps.filter((s) => s.budget === "equal-epochs").every((s) => s.axis === undefined)).toBe(true);
     const mixLong = tokens[0]!.variants.find((v) => v.name === "mix-long")!;
     // Every variant of an axis trains on the tokens of tokenEpochs epochs of its mix.
     expect(full.tokenEpochs).toBe(4);
