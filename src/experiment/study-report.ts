@@ -42,8 +42,8 @@ export function studyMarkdown(
   }
   if (want.has("cells")) {
     out.push("## Every cell", "");
-    out.push("| part | budget | training questions | student | parameters | variant | seeds | accuracy % | 95% interval | training tok/s per worker |");
-    out.push("|---|---|---:|---|---:|---|---:|---:|---|---:|");
+    out.push("| part | budget | training questions | student | parameters | variant | accuracy % | 95% interval | by seed (seed: accuracy %) | training tok/s per worker |");
+    out.push("|---|---|---:|---|---:|---|---:|---|---|---:|");
     for (const { sweep, results, runs: sr } of sweeps) {
       for (const v of sweep.variants) {
         const vr = sr.filter((r) => r.variant === v.name);
@@ -53,7 +53,7 @@ export function studyMarkdown(
           if (mine.length === 0) continue;
           const tps = mine.filter((r) => r.trainTokensPerSecond !== undefined);
           const rate = tps.length ? Math.round(tps.reduce((s, r) => s + r.trainTokensPerSecond!, 0) / tps.length) : undefined;
-          out.push(`| ${sweep.part} | ${sweep.budget} | ${sweep.trainQuestions} | ${e.student} | ${params(e.params ?? mine[0]!.params)} | ${v.name} | ${mine.map((r) => r.seed).join(", ")} | ${pct(e.value)} | ${interval(e.interval?.lo, e.interval?.hi)} | ${rate ?? ""} |`);
+          out.push(`| ${sweep.part} | ${sweep.budget} | ${sweep.trainQuestions} | ${e.student} | ${params(e.params ?? mine[0]!.params)} | ${v.name} | ${pct(e.value)} | ${interval(e.interval?.lo, e.interval?.hi)} | ${[...mine].sort((a, b) => a.seed - b.seed).map((r) => `${r.seed}: ${pct(r.accuracy)}`).join(", ")} | ${rate ?? ""} |`);
         }
       }
     }

@@ -138,7 +138,8 @@ describe("study presets", () => {
     const md = studyMarkdown(store, preset, { replicates: 50, data });
     const cellRows = md.split("\n").filter((l) => l.startsWith("| gap-vs-size |"));
     expect(cellRows).toHaveLength(12);
-    for (const r of cellRows) expect(r).toContain("| 100.0 |");
+    // Each cell's mean, then its one seed's accuracy.
+    for (const r of cellRows) expect(r).toMatch(/\| 100\.0 \| \[100\.0, 100\.0\] \| 0: 100\.0 \|/);
     expect(md).toContain("12 of 12 planned runs finished");
     expect(md).toMatch(/\| Long CoT Gap \(long - short\) \| micro \| \+0\.0 \|/);
     expect(md).toContain("## Reading");
