@@ -528,6 +528,14 @@ export function studyReading(gaps: StudyGap[]): { verdicts: StudyVerdict[]; patt
       const apart = small.hi !== undefined && large.lo !== undefined && (small.hi < large.lo || large.hi! < small.lo!);
       const dir = large.value > small.value ? "rises" : large.value < small.value ? "falls" : "stays level";
       trend = `; with size it ${dir} from ${small.value.toFixed(1)} (${small.student}) to ${large.value.toFixed(1)} (${large.student})${apart ? ", intervals apart" : ", intervals overlapping"}`;
+      // Not monotone: a student in between whose interval lies above (or below) both end points'.
+      const inner = list.slice(1, -1).filter((v) => v.lo !== undefined);
+      if (inner.length > 0 && small.lo !== undefined && large.lo !== undefined) {
+        const top = inner.reduce((a, b) => (b.value > a.value ? b : a));
+        const bottom = inner.reduce((a, b) => (b.value < a.value ? b : a));
+        if (top.lo! > small.hi! && top.lo! > large.hi!) trend += `; not monotone: it peaks at ${top.value.toFixed(1)} (${top.student}), above both ends`;
+        else if (bottom.hi! < small.lo! && bottom.hi! < large.lo!) trend += `; not monotone: it dips to ${bottom.value.toFixed(1)} (${bottom.student}), below both ends`;
+      }
     }
     const verdict = isMix
       ? paperPattern ? "the mix beats both parts for the smallest student, as in the paper" : "the mix does not beat both parts for the smallest student here"

@@ -213,6 +213,12 @@ describe("studyReading", () => {
     expect(up.lines[0]).toMatch(/with size it rises from 2\.0 \(nano\) to 16\.0 \(micro\), intervals apart$/);
     const flat = studyReading([g("nano", 4e4, -49.3, -55, -43), g("micro", 2e5, -49.7, -55, -44)]);
     expect(flat.lines[0]).toMatch(/falls from -49\.3 \(nano\) to -49\.7 \(micro\), intervals overlapping$/);
+    // A peak in between, apart from both ends, is named; one within an end's interval is not.
+    const peak = studyReading([g("nano", 4e4, 2, -1, 6), g("micro", 2e5, 11, 4, 17), g("mini", 7e5, 41, 35, 48), g("small", 1.9e6, 8, 2, 13)]);
+    expect(peak.lines[0]).toMatch(/rises from 2\.0 \(nano\) to 8\.0 \(small\), intervals overlapping; not monotone: it peaks at 41\.0 \(mini\), above both ends$/);
+    expect(studyReading([g("nano", 4e4, 2, -1, 6), g("mini", 7e5, 10, 5, 15), g("small", 1.9e6, 8, 2, 13)]).lines[0]).not.toContain("not monotone");
+    const dip = studyReading([g("nano", 4e4, -30, -45, -13), g("mini", 7e5, -57, -62, -51), g("small", 1.9e6, -20, -26, -14)]);
+    expect(dip.lines[0]).toMatch(/not monotone: it dips to -57\.0 \(mini\), below both ends$/);
     expect(studyReading([g("nano", 4e4, 1, 0, 2, "mix-long gain over the better part"), g("micro", 2e5, 5, 4, 6, "mix-long gain over the better part")]).lines[0]).not.toContain("with size");
   });
 });
