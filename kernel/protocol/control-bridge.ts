@@ -77,8 +77,12 @@ export class ControlBridge {
    * while no request ran: the main thread marks it consumed and does not apply it to a cell that
    * starts next. [6] a counter the main thread advances every LIVENESS_MS while its event loop turns:
    * the I/O thread terminates nothing while it moves (a slow or starved thread is not a stuck one).
+   * [7] 1 while shell requests are queued or handled (set as the first one arrives, before any of its
+   * code runs): an interrupt the I/O thread receives while it is 0 is older than every request still
+   * to come, so the I/O thread marks it spent in [5] at once and no cell that starts later takes it,
+   * whichever of the interrupt's message and the next execute_request the main thread sees first.
    */
-  readonly interrupts = new Int32Array(new SharedArrayBuffer(28));
+  readonly interrupts = new Int32Array(new SharedArrayBuffer(32));
   private readonly liveness: ReturnType<typeof setInterval>;
 
   private awaitingCell = false;
@@ -114,6 +118,7 @@ export class ControlBridge {
   /** No request is being handled (what still runs is timers and callbacks of earlier cells). */
   setIdle(on: boolean): void {
     this.idle = on;
+    Atomics.store(this.interrupts, 7, on ? 0 : 1);
     this.updateStoppable();
   }
 

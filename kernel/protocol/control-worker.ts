@@ -29,6 +29,11 @@ const signer = new Signer(info.key, info.signature_scheme);
 /** Signatures already accepted on control: a replayed request is dropped. */
 const digests = new DigestHistory();
 const post = (m: FromControl): void => port.postMessage(m);
+/**
+ * Holds back the interrupt's message to the main thread this long (tests only: it makes the main
+ * thread see the next execute_request first, the order a loaded machine can produce). Default 0.
+ */
+const POST_DELAY_MS = Math.max(0, Number(process.env.MIXDISTILL_INTERRUPT_POST_DELAY_MS ?? 0) || 0);
 
 // Like ipykernel's parent poller: when the process that launched the kernel dies (a killed server or
 // test runner), the kernel is re-parented and ends itself instead of running on as an orphan. The check
@@ -231,7 +236,10 @@ async function controlLoop(): Promise<void> {
       if (msg.header.msg_type === "interrupt_request") {
         // Count it, tell the main thread, then signal: whichever the main thread sees first stops the cell.
         const seq = Atomics.add(interrupts, 0, 1) + 1;
-        post({ type: "interrupt", seq });
+        // No request is running: the interrupt is older than any cell still to start, so none may take it.
+        if (Atomics.load(interrupts, 7) === 0 && Atomics.load(interrupts, 5) < seq) Atomics.store(interrupts, 5, seq);
+        if (POST_DELAY_MS > 0) setTimeout(() => post({ type: "interrupt", seq }), POST_DELAY_MS);
+        else post({ type: "interrupt", seq });
         sigint(seq);
         resignalUntilConsumed(seq);
         watchStuck(seq);

@@ -69,9 +69,15 @@ describe("interrupt", () => {
     }
   });
 
-  it("an interrupt while idle is harmless", async () => {
-    expect((await k.request("control", "interrupt_request", {})).content.status).toBe("ok");
-    expect(resultOf((await k.execute("1 + 2")).iopub)).toEqual({ "text/plain": "3" });
+  it("an interrupt while idle is harmless: it never stops the cell sent after its reply (40 rounds)", async () => {
+    // The reply comes before the cell is sent, so the interrupt is older than the request: the
+    // main thread may see the two in either order, and the cell must run in both.
+    for (let i = 0; i < 40; i++) {
+      expect((await k.request("control", "interrupt_request", {})).content.status).toBe("ok");
+      const r = await k.execute(`${i} + 2`);
+      expect(r.reply.content.status, `round ${i}: ${JSON.stringify(r.reply.content)}`).toBe("ok");
+      expect(resultOf(r.iopub)).toEqual({ "text/plain": String(i + 2) });
+    }
   });
 
   it("a SIGINT sent to the kernel process while it is idle does not end it", async () => {
@@ -101,6 +107,47 @@ describe("interrupt", () => {
     const { reply } = await interruptDuring("await input('never answered')");
     expect(reply.content.status).toBe("error");
     expect(resultOf((await k.execute("'alive'")).iopub)).toEqual({ "text/plain": "'alive'" });
+  });
+});
+
+describe("interrupts whose message reaches the main thread late", () => {
+  // The I/O thread holds back its message to the main thread, so the next execute_request comes first:
+  // the order a loaded machine can produce, made certain.
+  let slow: KernelClient;
+  beforeAll(async () => {
+    slow = await KernelClient.launch({ env: { MIXDISTILL_INTERRUPT_POST_DELAY_MS: "400" } });
+    await slow.ready();
+  });
+  afterAll(async () => {
+    expect(await slow.shutdown()).toBe(0);
+  });
+
+  it("an interrupt answered while idle does not stop the cell sent after it", async () => {
+    for (let i = 0; i < 3; i++) {
+      expect((await slow.request("control", "interrupt_request", {})).content.status).toBe("ok");
+      const r = await slow.execute(`${i} + 2`);
+      expect(r.reply.content.status, JSON.stringify(r.reply.content)).toBe("ok");
+      expect(resultOf(r.iopub)).toEqual({ "text/plain": String(i + 2) });
+    }
+  });
+
+  it("an interrupt while a cell runs still stops it, and the one after it runs", async () => {
+    const id = await slow.send("shell", "execute_request", { code: "while (true) {}", stop_on_error: false });
+    await slow.waitIopub((m) => m.parent_header.msg_id === id && m.header.msg_type === "execute_input");
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await slow.request("control", "interrupt_request", {}, 5000)).content.status).toBe("ok");
+    expect((await slow.reply(id, 5000)).content.ename).toBe("Interrupted");
+    expect(resultOf((await slow.execute("'after'")).iopub)).toEqual({ "text/plain": "'after'" });
+  });
+
+  it("an interrupt that comes after a cell was sent, before its code starts, stops it", async () => {
+    const blocker = await slow.send("shell", "execute_request", { code: "const until = Date.now() + 600; while (Date.now() < until) {}", stop_on_error: false });
+    await slow.waitIopub((m) => m.parent_header.msg_id === blocker && m.header.msg_type === "execute_input");
+    const queued = await slow.send("shell", "execute_request", { code: "'should not run'", stop_on_error: false });
+    // The blocker holds the main thread past the SIGINT window's start: the interrupt lands on it or on the queued cell.
+    expect((await slow.request("control", "interrupt_request", {}, 5000)).content.status).toBe("ok");
+    const replies = [(await slow.reply(blocker, 5000)).content, (await slow.reply(queued, 5000)).content];
+    expect(replies.filter((c) => c.ename === "Interrupted")).toHaveLength(1);
   });
 });
 
