@@ -476,6 +476,35 @@ export async function runStudy(p: StudyPreset, opts: RunStudyOptions): Promise<"
   return status;
 }
 
+/**
+ * The data-scale knob read across its sweeps: sweeps that differ only in their number of training
+ * questions (names ending in `/n=<questions>`), one line per gap and student, smallest to largest.
+ */
+function dataScaleLines(verdicts: StudyVerdict[], ci: (v: StudyVerdict) => string): string[] {
+  const groups = new Map<string, StudyVerdict[]>();
+  for (const v of verdicts) {
+    if (v.trainQuestions === undefined || !/\/n=\d+$/.test(v.sweep)) continue;
+    const k = `${v.sweep.replace(/\/n=\d+$/, "")}\u0000${v.gap}\u0000${v.student}`;
+    if (!groups.has(k)) groups.set(k, []);
+    groups.get(k)!.push(v);
+  }
+  const lines: string[] = [];
+  for (const [k, list] of groups) {
+    if (new Set(list.map((v) => v.trainQuestions)).size < 2) continue;
+    const [family, gapName, student] = k.split("\u0000") as [string, string, string];
+    list.sort((a, b) => a.trainQuestions! - b.trainQuestions!);
+    const first = list[0]!;
+    const last = list[list.length - 1]!;
+    const each = list.map((v) => `n=${v.trainQuestions} ${v.value >= 0 ? "+" : ""}${v.value.toFixed(1)} ${ci(v)} ${v.sign}`).join("; ");
+    const apart = first.hi !== undefined && last.lo !== undefined && (first.hi < last.lo || last.hi! < first.lo!);
+    const dir = last.value > first.value ? "rises" : last.value < first.value ? "falls" : "stays level";
+    const signs = [...new Set(list.map((v) => v.sign))];
+    const sign = signs.length === 1 ? `${signs[0]} at every size of the data` : `${list.map((v) => v.sign).join(" -> ")} as the data grows`;
+    lines.push(`${family} · ${gapName} of ${student} against training questions: ${each} -> ${sign}; with more data it ${dir} from ${first.value.toFixed(1)} (n=${first.trainQuestions}) to ${last.value.toFixed(1)} (n=${last.trainQuestions})${apart ? ", intervals apart" : ", intervals overlapping"}`);
+  }
+  return lines;
+}
+
 /** One student's gap on one axis of one sweep, read against zero. */
 export interface StudyVerdict {
   sweep: string;
@@ -487,6 +516,8 @@ export interface StudyVerdict {
   hi?: number;
   /** hurt: interval below 0; helped: above 0; unclear: contains 0 (or no interval). */
   sign: "hurt" | "helped" | "unclear";
+  /** Training questions of the sweep (the data-scale knob). */
+  trainQuestions?: number;
 }
 
 /**
@@ -501,6 +532,7 @@ export function studyReading(gaps: StudyGap[]): { verdicts: StudyVerdict[]; patt
     .map((g) => {
       const v: StudyVerdict = { sweep: g.sweep, gap: g.name, student: g.student, value: g.value, sign: gapSign(g) };
       if (g.params !== undefined) v.params = g.params;
+      if (g.trainQuestions !== undefined) v.trainQuestions = g.trainQuestions;
       if (g.lo !== undefined) [v.lo, v.hi] = [g.lo, g.hi];
       return v;
     });
@@ -542,6 +574,7 @@ export function studyReading(gaps: StudyGap[]): { verdicts: StudyVerdict[]; patt
       : paperPattern ? "the paper's pattern: the smallest student hurt, the largest helped" : list.length < 2 ? "one student only: no size trend can be read" : "not the paper's pattern";
     lines.push(`${sweep} · ${gapName}: ${each} -> ${verdict}${trend}`);
   }
+  lines.push(...dataScaleLines(verdicts, ci));
   if (patterns.length === 0) lines.push("no gap can be read yet: the store holds no pair of variants for any student");
   else if (!patterns.some((p) => p.paperPattern && !p.gap.endsWith("better part")))
     lines.push("No setting tried shows both halves of the paper's pattern (small students hurt by long or large-teacher CoT, larger ones helped).");

@@ -221,4 +221,18 @@ describe("studyReading", () => {
     expect(dip.lines[0]).toMatch(/not monotone: it dips to -57\.0 \(mini\), below both ends$/);
     expect(studyReading([g("nano", 4e4, 1, 0, 2, "mix-long gain over the better part"), g("micro", 2e5, 5, 4, 6, "mix-long gain over the better part")]).lines[0]).not.toContain("with size");
   });
+
+  it("reads the data-scale knob across the sweeps that differ only in their training questions", () => {
+    const at = (n: number, value: number, lo: number, hi: number, name = "Long CoT Gap", part = "data-scale") =>
+      ({ ...g("micro", 2e5, value, lo, hi, name), sweep: `full/${part}/equal-epochs/n=${n}`, trainQuestions: n });
+    const r = studyReading([at(2000, -10, -14, -6), at(1000, -1.3, -3, 0.3), at(3000, -21.3, -27, -15.7), at(1000, 2, -0.7, 4.7, "mix-long gain over the better part")]);
+    const line = r.lines.filter((l) => l.includes("against training questions"));
+    // One line for the Long CoT Gap (three sizes); the mix's gain has one size only, so no line.
+    expect(line).toHaveLength(1);
+    expect(line[0]).toBe("full/data-scale/equal-epochs · Long CoT Gap of micro against training questions: n=1000 -1.3 [-3.0, 0.3] unclear; n=2000 -10.0 [-14.0, -6.0] hurt; n=3000 -21.3 [-27.0, -15.7] hurt -> unclear -> hurt -> hurt as the data grows; with more data it falls from -1.3 (n=1000) to -21.3 (n=3000), intervals apart");
+    const same = studyReading([at(1000, -5, -8, -2), at(3000, -6, -9, -3)]).lines.find((l) => l.includes("against training questions"));
+    expect(same).toMatch(/-> hurt at every size of the data; with more data it falls from -5\.0 \(n=1000\) to -6\.0 \(n=3000\), intervals overlapping$/);
+    // Other parts (another family of sweeps) are not mixed in.
+    expect(studyReading([at(1000, -5, -8, -2), at(3000, -6, -9, -3, "Long CoT Gap", "gap-vs-size")]).lines.some((l) => l.includes("against training questions"))).toBe(false);
+  });
 });
