@@ -1,40 +1,3 @@
-  // Rounds alternate one and two workers and keep each one's best round (the machine may be shared).
-  const wsteps = quick ? 4 : 8;
-  let one = 0;
-  let two = [0, 0];
-  for (let round = 0; round < (quick ? 1 : 3); round++) {
-    one = Math.max(one, (await runWorkers(1, "A", wsteps))[0]!);
-    const t = await runWorkers(2, "A", wsteps);
-    if (t[0]! + t[1]! > two[0]! + two[1]!) two = t;
-  }
-  const scaling = (two[0]! + two[1]!) / one;
-  console.log(`two worker processes vs one (config A, median step, best of rounds): ${one.toFixed(0)} -> ${two.map((x) => x.toFixed(0)).join(" + ")} tok/s = ${scaling.toFixed(2)}x (target 1.6)`);
-  result.workers = { one: +one.toFixed(1), two: two.map((x) => +x.toFixed(1)), scaling: +scaling.toFixed(3), target: 1.6 };
-  // The machine's training throughput: one worker per core (median steps, summed), A from the rounds above.
-  const machine: Record<string, number> = { A: two[0]! + two[1]! };
-  let twoB = 0;
-  for (let round = 0; round < (quick ? 1 : 2); round++) twoB = Math.max(twoB, (await runWorkers(cpus().length, "B", quick ? 2 : 4)).reduce((a, b) => a + b, 0));
-  machine.B = twoB;
-  console.log(`config B, ${cpus().length} worker processes: ${twoB.toFixed(0)} tok/s (median steps, summed)`);
-  const torch = torchSpeed([...new Set([1, cpus().length])]);
-  if ("unavailable" in torch) {
-    console.log(`pytorch: not available (${torch.unavailable})`);
-    result.torch = { available: false, reason: torch.unavailable };
-  } else {
-    const n = String(cpus().length);
-    const one1 = torch.tokensPerSecond["1"]!;
-    const all = torch.tokensPerSecond[n]!;
-    // Like for like: median steps against median steps; one process against one thread, and the
-    // machine (one worker per core) against PyTorch on every core, the figure users compare.
-    const single = Object.fromEntries(Object.keys(CONFIGS).map((k) => [k, +((result[k] as { medianTokensPerSecond: number }).medianTokensPerSecond / one1[k]!.median).toFixed(3)]));
-    const onMachine = Object.fromEntries(Object.keys(CONFIGS).map((k) => [k, +(machine[k]! / all[k]!.median).toFixed(3)]));
-    const blas = torch.blas.map((b) => b.split("/").pop()).join(", ") || "none found";
-    const fmt = (r: Record<string, Speed>) => Object.entries(r).map(([k, v]) => `${k} ${v.median.toFixed(0)}`).join(", ");
-    console.log(`pytorch ${torch.version} (BLAS: ${blas}): 1 thread ${fmt(one1)} tok/s; ${n} threads ${fmt(all)} tok/s (median steps)`);
-    console.log(`tfjs/pytorch: one process vs 1 thread ${JSON.stringify(single)}; ${n} workers vs ${n} threads ${JSON.stringify(onMachine)} (target 0.5)`);
-    if (!torch.blas.some((b) => /openblas|mkl/i.test(b))) console.log("  note: PyTorch runs on the reference BLAS here, far below its usual speed; install libopenblas0-pthread for the real peer");
-    result.torch = { available: true, version: torch.version, blas: torch.blas, tokensPerSecond: torch.tokensPerSecond, tfjsMachineTokensPerSecond: machine, tfjsOverTorchOneThread: single, tfjsOverTorchMachine: onMachine, target: 0.5 };
-  }
 /**
  * `npm run bench -- train [--quick] [--memory-seconds S]`, or `-- --memory-only [--memory-seconds 1800]`,
  * or `-- --only A` (the matMul peak and one config's training speed, nothing else)
@@ -322,14 +285,30 @@ async function main() {
   const scaling = (two[0]! + two[1]!) / one;
   console.log(`two worker processes vs one (config A, median step, best of rounds): ${one.toFixed(0)} -> ${two.map((x) => x.toFixed(0)).join(" + ")} tok/s = ${scaling.toFixed(2)}x (target 1.6)`);
   result.workers = { one: +one.toFixed(1), two: two.map((x) => +x.toFixed(1)), scaling: +scaling.toFixed(3), target: 1.6 };
-  const torch = torchSpeed();
+  // The machine's training throughput: one worker per core (median steps, summed), A from the rounds above.
+  const machine: Record<string, number> = { A: two[0]! + two[1]! };
+  let twoB = 0;
+  for (let round = 0; round < (quick ? 1 : 2); round++) twoB = Math.max(twoB, (await runWorkers(cpus().length, "B", quick ? 2 : 4)).reduce((a, b) => a + b, 0));
+  machine.B = twoB;
+  console.log(`config B, ${cpus().length} worker processes: ${twoB.toFixed(0)} tok/s (median steps, summed)`);
+  const torch = torchSpeed([...new Set([1, cpus().length])]);
   if ("unavailable" in torch) {
     console.log(`pytorch: not available (${torch.unavailable})`);
     result.torch = { available: false, reason: torch.unavailable };
   } else {
-    const ratios = Object.fromEntries(Object.entries(torch.tokensPerSecond).map(([k, v]) => [k, +(((result[k] as { tokensPerSecond: number }).tokensPerSecond) / v).toFixed(3)]));
-    console.log(`pytorch ${torch.version} (1 thread): ${JSON.stringify(torch.tokensPerSecond)} tok/s; tfjs/torch ${JSON.stringify(ratios)}`);
-    result.torch = { available: true, version: torch.version, tokensPerSecond: torch.tokensPerSecond, tfjsOverTorch: ratios };
+    const n = String(cpus().length);
+    const one1 = torch.tokensPerSecond["1"]!;
+    const all = torch.tokensPerSecond[n]!;
+    // Like for like: median steps against median steps; one process against one thread, and the
+    // machine (one worker per core) against PyTorch on every core, the figure users compare.
+    const single = Object.fromEntries(Object.keys(CONFIGS).map((k) => [k, +((result[k] as { medianTokensPerSecond: number }).medianTokensPerSecond / one1[k]!.median).toFixed(3)]));
+    const onMachine = Object.fromEntries(Object.keys(CONFIGS).map((k) => [k, +(machine[k]! / all[k]!.median).toFixed(3)]));
+    const blas = torch.blas.map((b) => b.split("/").pop()).join(", ") || "none found";
+    const fmt = (r: Record<string, Speed>) => Object.entries(r).map(([k, v]) => `${k} ${v.median.toFixed(0)}`).join(", ");
+    console.log(`pytorch ${torch.version} (BLAS: ${blas}): 1 thread ${fmt(one1)} tok/s; ${n} threads ${fmt(all)} tok/s (median steps)`);
+    console.log(`tfjs/pytorch: one process vs 1 thread ${JSON.stringify(single)}; ${n} workers vs ${n} threads ${JSON.stringify(onMachine)} (target 0.5)`);
+    if (!torch.blas.some((b) => /openblas|mkl/i.test(b))) console.log("  note: PyTorch runs on the reference BLAS here, far below its usual speed; install libopenblas0-pthread for the real peer");
+    result.torch = { available: true, version: torch.version, blas: torch.blas, tokensPerSecond: torch.tokensPerSecond, tfjsMachineTokensPerSecond: machine, tfjsOverTorchOneThread: single, tfjsOverTorchMachine: onMachine, target: 0.5 };
   }
   const mem = await memoryCheck(opt("--memory-seconds", quick ? 5 : 20));
   console.log(`memory over ${mem.seconds} s (${mem.steps} steps of A): tensors ${mem.tensorsFirst} -> ${mem.tensorsLast}, wasm heap ${mem.wasmHeapFirstMB} -> ${mem.wasmHeapLastMB} MB, JS heap ${mem.jsHeapFirstMB} -> ${mem.jsHeapLastMB} MB, RSS ${mem.rssFirstMB} -> ${mem.rssLastMB} MB (max ${mem.rssMaxMB})`);

@@ -40,7 +40,7 @@ export class FakeComm implements Comm {
 }
 
 export class FakeHost implements WidgetHost {
-  private targets = new Map<string, (comm: Comm, data: unknown) => void>();
+  private targets = new Map<string, (comm: Comm, data: unknown, buffers: readonly Uint8Array[]) => void>();
   private n = 0;
   readonly displays: Array<{ id: string; bundles: MimeBundle[] }> = [];
   /** Comms the kernel opened (widget models), in order. */
@@ -66,7 +66,7 @@ export class FakeHost implements WidgetHost {
     const comm = new FakeComm(`f${++this.n}`, target);
     const h = this.targets.get(target);
     if (!h) throw new Error(`no target ${target}`);
-    h(comm, data);
+    h(comm, data, []);
     return comm;
   }
   display(obj: unknown): DisplayHandle {
