@@ -114,7 +114,7 @@ export const STUDY_PRESETS: Record<"quick" | "full", StudyPreset> = {
       { name: "mix-weight", description: "accuracy against the share of long traces (the paper's Figure 6), one student", students: ["micro"], variants: ["long@0", "long@0.1", "long@0.2", "long@0.4", "long@0.6", "long@1"], seeds: [0, 1], budgets: ["equal-epochs"], trainQuestions: [N] },
       { name: "equal-tokens", description: "the same question under the equal-tokens rule (every variant of an axis gets the tokens of 4 epochs of its mix)", students: ["nano", "micro"], variants: SIX, seeds: [0, 1, 2], budgets: ["equal-tokens"], trainQuestions: [N] },
       { name: "data-scale", description: "the Long CoT Gap against the number of training questions (3,000 shared with gap-vs-size), one student", students: ["micro"], variants: ["short", "long", "mix-long"], seeds: [0], budgets: ["equal-epochs"], trainQuestions: [1000, 2000, N] },
-      { name: "larger-students", description: "the top of the size range (0.6M and 1.9M parameters), both axes, equal tokens (at equal epochs mini's long cell alone trains about an hour here, small's three)", students: ["mini", "small"], variants: SIX, seeds: [0], budgets: ["equal-tokens"], trainQuestions: [N] },
+      { name: "larger-students", description: "the top of the size range (0.6M and 1.9M parameters), both axes, 3 seeds, equal tokens (at equal epochs mini's long cell alone trains about an hour here, small's three)", students: ["mini", "small"], variants: SIX, seeds: [0, 1, 2], budgets: ["equal-tokens"], trainQuestions: [N] },
     ],
   },
 };
