@@ -131,6 +131,17 @@ describe("interrupts whose message reaches the main thread late", () => {
     }
   });
 
+  it("an interrupt that reaches the main thread after its cell ended does not stop the next cell", async () => {
+    // The cell awaits (no SIGINT for it) and ends before the held-back message arrives.
+    const a = await slow.send("shell", "execute_request", { code: "await new Promise((r) => setTimeout(r, 150)); 'a'", stop_on_error: false });
+    await slow.waitIopub((m) => m.parent_header.msg_id === a && m.header.msg_type === "execute_input");
+    expect((await slow.request("control", "interrupt_request", {})).content.status).toBe("ok");
+    await slow.reply(a, 5000);
+    const b = await slow.execute("'b ran'");
+    expect(b.reply.content.status, JSON.stringify(b.reply.content)).toBe("ok");
+    expect(resultOf(b.iopub)).toEqual({ "text/plain": "'b ran'" });
+  });
+
   it("an interrupt while a cell runs still stops it, and the one after it runs", async () => {
     const id = await slow.send("shell", "execute_request", { code: "while (true) {}", stop_on_error: false });
     await slow.waitIopub((m) => m.parent_header.msg_id === id && m.header.msg_type === "execute_input");
