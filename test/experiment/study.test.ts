@@ -142,7 +142,13 @@ describe("study presets", () => {
     for (const r of cellRows) expect(r).toMatch(/\| 100\.0 \| \[100\.0, 100\.0\] \| 0: 100\.0 \|/);
     expect(md).toContain("12 of 12 planned runs finished");
     expect(md).toMatch(/\| Long CoT Gap \(long - short\) \| micro \| \+0\.0 \|/);
-    expect(md).toContain("## Reading");
+    // The reading comes before the tables it is computed from, unless the caller orders the sections.
+    expect(["## Reading", "## Every cell", "## Gaps"].map((h) => md.indexOf(h))).toEqual([...["## Reading", "## Every cell", "## Gaps"].map((h) => md.indexOf(h))].sort((a, b) => a - b));
+    expect(md.indexOf("## Reading")).toBeGreaterThan(0);
+    const picked = studyMarkdown(store, preset, { replicates: 50, data, sections: ["gaps", "reading"] });
+    expect(picked.indexOf("## Gaps")).toBe(0);
+    expect(picked.indexOf("## Reading")).toBeGreaterThan(0);
+    expect(picked).not.toContain("## Every cell");
     expect(studyMarkdown(store, preset, { replicates: 50, data })).toBe(md);
 
     const before = o.runs();
