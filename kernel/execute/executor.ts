@@ -208,13 +208,10 @@ export class Executor {
   /** Marks the end of a request (its executions clear this themselves; this covers early exits). */
   end(): void {
     this.controller = undefined;
-    // Interrupts received while this request ran were meant for it: once it is over they are spent,
-    // even if their message has not reached this thread yet, so none can stop the next request.
-    const seq = this.opts.interruptCount?.() ?? 0;
-    if (seq > this.lastInterrupt) {
-      this.lastInterrupt = seq;
-      this.opts.interruptConsumed?.(seq);
-    }
+    // Interrupts received while this request ran were meant for it: once it is over they are spent
+    // (with no execution left to abort), even if their message has not reached this thread yet, so
+    // none can stop the next request.
+    this.observeInterrupts();
   }
 
   /** Resolves a cell's import: `mixdistill`, node builtins, paths, and packages (ESM or CJS). */

@@ -476,11 +476,21 @@ export async function runStudy(p: StudyPreset, opts: RunStudyOptions): Promise<"
   return status;
 }
 
+const intervalText = (v: StudyVerdict) => (v.lo === undefined ? "no interval" : `[${v.lo.toFixed(1)}, ${v.hi!.toFixed(1)}]`);
+/** `-1.3 [-3.0, 0.3] unclear`: a verdict's value, interval and sign. */
+const verdictText = (v: StudyVerdict) => `${v.value >= 0 ? "+" : ""}${v.value.toFixed(1)} ${intervalText(v)} ${v.sign}`;
+/** `rises from 2.0 (nano) to 16.0 (micro), intervals apart`: the direction from one verdict to another. */
+function direction(first: StudyVerdict, last: StudyVerdict, label: (v: StudyVerdict) => string): string {
+  const apart = first.hi !== undefined && last.lo !== undefined && (first.hi < last.lo || last.hi! < first.lo!);
+  const dir = last.value > first.value ? "rises" : last.value < first.value ? "falls" : "stays level";
+  return `${dir} from ${first.value.toFixed(1)} (${label(first)}) to ${last.value.toFixed(1)} (${label(last)})${apart ? ", intervals apart" : ", intervals overlapping"}`;
+}
+
 /**
  * The data-scale knob read across its sweeps: sweeps that differ only in their number of training
  * questions (names ending in `/n=<questions>`), one line per gap and student, smallest to largest.
  */
-function dataScaleLines(verdicts: StudyVerdict[], ci: (v: StudyVerdict) => string): string[] {
+function dataScaleLines(verdicts: StudyVerdict[]): string[] {
   const groups = new Map<string, StudyVerdict[]>();
   for (const v of verdicts) {
     if (v.trainQuestions === undefined || !/\/n=\d+$/.test(v.sweep)) continue;
@@ -495,12 +505,10 @@ function dataScaleLines(verdicts: StudyVerdict[], ci: (v: StudyVerdict) => strin
     list.sort((a, b) => a.trainQuestions! - b.trainQuestions!);
     const first = list[0]!;
     const last = list[list.length - 1]!;
-    const each = list.map((v) => `n=${v.trainQuestions} ${v.value >= 0 ? "+" : ""}${v.value.toFixed(1)} ${ci(v)} ${v.sign}`).join("; ");
-    const apart = first.hi !== undefined && last.lo !== undefined && (first.hi < last.lo || last.hi! < first.lo!);
-    const dir = last.value > first.value ? "rises" : last.value < first.value ? "falls" : "stays level";
+    const each = list.map((v) => `n=${v.trainQuestions} ${verdictText(v)}`).join("; ");
     const signs = [...new Set(list.map((v) => v.sign))];
     const sign = signs.length === 1 ? `${signs[0]} at every size of the data` : `${list.map((v) => v.sign).join(" -> ")} as the data grows`;
-    lines.push(`${family} · ${gapName} of ${student} against training questions: ${each} -> ${sign}; with more data it ${dir} from ${first.value.toFixed(1)} (n=${first.trainQuestions}) to ${last.value.toFixed(1)} (n=${last.trainQuestions})${apart ? ", intervals apart" : ", intervals overlapping"}`);
+    lines.push(`${family} · ${gapName} of ${student} against training questions: ${each} -> ${sign}; with more data it ${direction(first, last, (v) => `n=${v.trainQuestions}`)}`);
   }
   return lines;
 }
@@ -544,7 +552,6 @@ export function studyReading(gaps: StudyGap[]): { verdicts: StudyVerdict[]; patt
     if (!groups.has(k)) groups.set(k, []);
     groups.get(k)!.push(v);
   }
-  const ci = (v: StudyVerdict) => (v.lo === undefined ? "no interval" : `[${v.lo.toFixed(1)}, ${v.hi!.toFixed(1)}]`);
   for (const [k, list] of groups) {
     const [sweep, gapName] = k.split("\u0000") as [string, string];
     list.sort((a, b) => (a.params ?? 0) - (b.params ?? 0));
@@ -553,13 +560,11 @@ export function studyReading(gaps: StudyGap[]): { verdicts: StudyVerdict[]; patt
     const isMix = gapName.endsWith("better part");
     const paperPattern = isMix ? small.sign === "helped" : list.length > 1 && small.sign === "hurt" && large.sign === "helped";
     patterns.push({ sweep, gap: gapName, paperPattern });
-    const each = list.map((v) => `${v.student} ${v.value >= 0 ? "+" : ""}${v.value.toFixed(1)} ${ci(v)} ${v.sign}`).join("; ");
+    const each = list.map((v) => `${v.student} ${verdictText(v)}`).join("; ");
     // The direction with size, smallest to largest: a rise whose intervals do not overlap is a trend.
     let trend = "";
     if (!isMix && list.length > 1 && small.student !== large.student) {
-      const apart = small.hi !== undefined && large.lo !== undefined && (small.hi < large.lo || large.hi! < small.lo!);
-      const dir = large.value > small.value ? "rises" : large.value < small.value ? "falls" : "stays level";
-      trend = `; with size it ${dir} from ${small.value.toFixed(1)} (${small.student}) to ${large.value.toFixed(1)} (${large.student})${apart ? ", intervals apart" : ", intervals overlapping"}`;
+      trend = `; with size it ${direction(small, large, (v) => v.student)}`;
       // Not monotone: a student in between whose interval lies above (or below) both end points'.
       const inner = list.slice(1, -1).filter((v) => v.lo !== undefined);
       if (inner.length > 0 && small.lo !== undefined && large.lo !== undefined) {
@@ -574,7 +579,7 @@ export function studyReading(gaps: StudyGap[]): { verdicts: StudyVerdict[]; patt
       : paperPattern ? "the paper's pattern: the smallest student hurt, the largest helped" : list.length < 2 ? "one student only: no size trend can be read" : "not the paper's pattern";
     lines.push(`${sweep} · ${gapName}: ${each} -> ${verdict}${trend}`);
   }
-  lines.push(...dataScaleLines(verdicts, ci));
+  lines.push(...dataScaleLines(verdicts));
   if (patterns.length === 0) lines.push("no gap can be read yet: the store holds no pair of variants for any student");
   else if (!patterns.some((p) => p.paperPattern && !p.gap.endsWith("better part")))
     lines.push("No setting tried shows both halves of the paper's pattern (small students hurt by long or large-teacher CoT, larger ones helped).");
