@@ -29,10 +29,12 @@ interface WasmBackend {
     _malloc: (bytes: number) => number;
     _free: (ptr: number) => void;
     _BatchMatMul: (aId: number, aShape: number, aRank: number, bId: number, bShape: number, bRank: number, transposeA: number, transposeB: number, outId: number) => void;
+    _Softmax: (xId: number, outId: number, channels: number, batch: number) => void;
     tfjs: { disposeData: (id: number) => void; registerTensor: (id: number, size: number, offset: number) => void };
   };
   dataIdNextNumber: number;
   dataIdMap: { get(d: object): WasmData; delete(d: object): void };
+  disposeData(d: object): boolean;
   makeOutput(shape: number[], dtype: "float32", memoryOffset?: number): tf.TensorInfo;
 }
 
@@ -144,31 +146,25 @@ export function blockTranspose(x: tf.Tensor3D): tf.Tensor3D {
   });
 }
 
-/** a (n, M, K) x b (n, K, N) -> (n, M, N), one 2-D product per block. */
-export function blockMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
-  const be = wasmBackend();
-  if (!be) return tf.matMul(a, b);
-  const [n, M, K] = a.shape;
-  const [nb, K2, N] = b.shape;
-  if (n !== nb || K !== K2) throw new Error(`blockMatMul: shapes ${a.shape} and ${b.shape} do not match`);
+/**
+ * Products a (M, K) x b (K, N) -> o (M, N) on views of the heap: `views` holds one (a, b, o) triple
+ * of float offsets per product. The backend's own BatchMatMul entry point is called directly: each
+ * view is registered with the wasm side under a fresh id (never reused, so XNNPACK's packed-operand
+ * cache, keyed by id, cannot confuse views), used, and forgotten without freeing: the memory is the
+ * caller's tensors'.
+ */
+function viewMatMuls(be: WasmBackend, M: number, K: number, N: number, views: ArrayLike<number>): void {
   const w = be.wasm;
-  const out = be.makeOutput([n, M, N], "float32");
-  const ao = be.dataIdMap.get(a.dataId).memoryOffset;
-  const bo = be.dataIdMap.get(b.dataId).memoryOffset;
-  const oo = be.dataIdMap.get(out.dataId).memoryOffset;
-  // The backend's own BatchMatMul entry point, called directly on views: each block is registered
-  // with the wasm side under a fresh id (never reused, so XNNPACK's packed-operand cache, keyed by
-  // id, cannot confuse blocks), used, and forgotten without freeing: the memory is a's, b's, out's.
   const shapes = w._malloc(24);
   new Int32Array(w.HEAPU8.buffer, shapes, 6).set([1, M, K, 1, K, N]);
   try {
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < views.length; i += 3) {
       const ia = be.dataIdNextNumber++;
       const ib = be.dataIdNextNumber++;
       const io = be.dataIdNextNumber++;
-      w.tfjs.registerTensor(ia, M * K, ao + 4 * i * M * K);
-      w.tfjs.registerTensor(ib, K * N, bo + 4 * i * K * N);
-      w.tfjs.registerTensor(io, M * N, oo + 4 * i * M * N);
+      w.tfjs.registerTensor(ia, M * K, 4 * views[i]!);
+      w.tfjs.registerTensor(ib, K * N, 4 * views[i + 1]!);
+      w.tfjs.registerTensor(io, M * N, 4 * views[i + 2]!);
       w._BatchMatMul(ia, shapes, 3, ib, shapes + 12, 3, 0, 0, io);
       w.tfjs.disposeData(ia);
       w.tfjs.disposeData(ib);
@@ -177,6 +173,34 @@ export function blockMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   } finally {
     w._free(shapes);
   }
+}
+
+/** Row-wise softmax of x (rows, channels) into o, views at float offsets of the heap (wasm's XNNPACK softmax). */
+function viewSoftmax(be: WasmBackend, xOff: number, oOff: number, rows: number, channels: number): void {
+  const w = be.wasm;
+  const ix = be.dataIdNextNumber++;
+  const io = be.dataIdNextNumber++;
+  w.tfjs.registerTensor(ix, rows * channels, 4 * xOff);
+  w.tfjs.registerTensor(io, rows * channels, 4 * oOff);
+  w._Softmax(ix, io, channels, rows);
+  w.tfjs.disposeData(ix);
+  w.tfjs.disposeData(io);
+}
+
+/** a (n, M, K) x b (n, K, N) -> (n, M, N), one 2-D product per block. */
+export function blockMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  const be = wasmBackend();
+  if (!be) return tf.matMul(a, b);
+  const [n, M, K] = a.shape;
+  const [nb, K2, N] = b.shape;
+  if (n !== nb || K !== K2) throw new Error(`blockMatMul: shapes ${a.shape} and ${b.shape} do not match`);
+  const out = be.makeOutput([n, M, N], "float32");
+  const ao = be.dataIdMap.get(a.dataId).memoryOffset >>> 2;
+  const bo = be.dataIdMap.get(b.dataId).memoryOffset >>> 2;
+  const oo = be.dataIdMap.get(out.dataId).memoryOffset >>> 2;
+  const views = new Float64Array(3 * n);
+  for (let i = 0; i < n; i++) views.set([ao + i * M * K, bo + i * K * N, oo + i * M * N], 3 * i);
+  viewMatMuls(be, M, K, N, views);
   return tf.engine().makeTensorFromTensorInfo(out) as tf.Tensor3D;
 }
 
@@ -296,6 +320,255 @@ export function attentionBackwardLayouts(qkv: tf.Tensor2D, dy: tf.Tensor2D, B: n
 }
 
 /**
+ * Causal attention on wasm in row blocks, skipping the masked upper triangle of each (T, T)
+ * matrix. Rows are cut into blocks at multiples of kernelSettings.attentionBlockRows; row block i
+ * (rows r_i..r_{i+1}) only attends to columns below c_i = r_{i+1}, so a score matrix is stored
+ * packed, block after block, each block holding (rows of the block, c_i) for every (batch, head):
+ * with k blocks, (k + 1) / 2k of the full matrix. Every product is a 2-D matMul on contiguous views:
+ *
+ *   forward   S_i  = Q_i K[:c_i]^T    P_i = softmax(S_i, masked in its last columns)   O_i = P_i V[:c_i]
+ *   backward  dP_i = dO_i V[:c_i]^T   dS_i = P_i (dP_i - rowsum(dO_i O_i))
+ *             dQ_i = dS_i K[:c_i]     dK_j = (dS^T)_j Q[r_j:]    dV_j = (P^T)_j dO[r_j:]
+ *
+ * where (X^T)_j is row block j of the transpose: the columns of block j over rows r_j..T. The
+ * omitted entries are exact zeros in the full computation (exp underflows to 0 for masked scores)
+ * and every product sums over its shared dimension in the same order, so the results are the
+ * full computation's, bit for bit (tested).
+ */
+export function causalBlocks(T: number): number[] {
+  const rb = kernelSettings.attentionBlockRows;
+  if (!(rb > 0) || T <= rb) return [0, T];
+  const bounds: number[] = [];
+  for (let r = 0; r < T; r += rb) bounds.push(r);
+  bounds.push(T);
+  return bounds;
+}
+
+/** Offsets (in floats, per block) of a packed lower-block-triangular layout: block i holds n x rows_i x cols_i. */
+function packedOffsets(bounds: number[], n: number, rows: (i: number) => number, cols: (i: number) => number): { at: number[]; size: number } {
+  const at: number[] = [];
+  let size = 0;
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    at.push(size);
+    size += n * rows(i) * cols(i);
+  }
+  return { at, size };
+}
+
+/** Per block i: x's (n, R, T) blocks cut to their first c_i = bounds[i+1] columns, packed (n, R, c_i) block after block. */
+function columnPrefixes(be: WasmBackend, x: tf.Tensor3D, bounds: number[]): { t: tf.TensorInfo; at: number[] } {
+  const [n, R, T] = x.shape;
+  const lay = packedOffsets(bounds, n, () => R, (i) => bounds[i + 1]!);
+  const out = be.makeOutput([lay.size], "float32");
+  const heap = heapAll(be);
+  const xo = be.dataIdMap.get(x.dataId).memoryOffset >>> 2;
+  const oo = be.dataIdMap.get(out.dataId).memoryOffset >>> 2;
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    const c = bounds[i + 1]!;
+    for (let b = 0; b < n; b++)
+      for (let r = 0; r < R; r++) {
+        const src = xo + (b * R + r) * T;
+        heap.copyWithin(oo + lay.at[i]! + (b * R + r) * c, src, src + c);
+      }
+  }
+  return { t: out, at: lay.at };
+}
+
+/**
+ * From a packed row-block matrix x (block i: n x rb_i x c_i) to the packed transposed column
+ * blocks (block j: n x rb_j x (T - r_j)), element [a, t - r_j] = x[t, r_j + a] for t >= r_j.
+ */
+function packedTranspose(be: WasmBackend, x: tf.TensorInfo, n: number, bounds: number[]): { t: tf.TensorInfo; at: number[] } {
+  const T = bounds[bounds.length - 1]!;
+  const rb = (i: number) => bounds[i + 1]! - bounds[i]!;
+  const src = packedOffsets(bounds, n, rb, (i) => bounds[i + 1]!);
+  const dst = packedOffsets(bounds, n, rb, (j) => T - bounds[j]!);
+  const out = be.makeOutput([dst.size], "float32");
+  const heap = heapAll(be);
+  const xo = be.dataIdMap.get(x.dataId).memoryOffset >>> 2;
+  const oo = be.dataIdMap.get(out.dataId).memoryOffset >>> 2;
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    const ri = bounds[i]!, mi = rb(i), ci = bounds[i + 1]!;
+    for (let b = 0; b < n; b++) {
+      const blockRow = xo + src.at[i]! + b * mi * ci;
+      for (let j = 0; j <= i; j++) {
+        const rj = bounds[j]!, w = T - rj;
+        // rows ri.. of x, columns rj..rj+rb_j -> rows 0..rb_j of block j, columns ri-rj..
+        transposeStrided(heap, blockRow + rj, ci, heap, oo + dst.at[j]! + b * rb(j) * w + (ri - rj), w, mi, rb(j));
+      }
+    }
+  }
+  return { t: out, at: dst.at };
+}
+
+/** a[ia..] (R, C) with row stride aStride -> o[oa..] (C, R) with row stride oStride (the transposeInto pattern). */
+function transposeStrided(a: Float32Array, ia0: number, aStride: number, o: Float32Array, oa: number, oStride: number, R: number, C: number): void {
+  const C4 = C - (C % 4);
+  for (let r0 = 0; r0 < R; r0 += 64) {
+    const r1 = Math.min(R, r0 + 64);
+    let c = 0;
+    for (; c < C4; c += 4) {
+      const o0 = oa + c * oStride;
+      const o1 = o0 + oStride;
+      const o2 = o1 + oStride;
+      const o3 = o2 + oStride;
+      for (let r = r0, ia = ia0 + r0 * aStride + c; r < r1; r++, ia += aStride) {
+        o[o0 + r] = a[ia]!;
+        o[o1 + r] = a[ia + 1]!;
+        o[o2 + r] = a[ia + 2]!;
+        o[o3 + r] = a[ia + 3]!;
+      }
+    }
+    for (; c < C; c++) for (let r = r0, ia = ia0 + r0 * aStride + c, ob = oa + c * oStride; r < r1; r++, ia += aStride) o[ob + r] = a[ia]!;
+  }
+}
+
+const offsetOf = (be: WasmBackend, t: tf.TensorInfo) => be.dataIdMap.get(t.dataId).memoryOffset >>> 2;
+
+/**
+ * Forward pass of causal attention in row blocks (see causalBlocks) on qkv (B*T, 3D). Returns the
+ * output heads o (B*H, T, hs), the scaled queries q (B*H, T, hs) and the packed probabilities p,
+ * which the backward pass takes. Null off wasm or when T fits in one block.
+ */
+export function causalAttentionFast(qkv: tf.Tensor2D, B: number, T: number, H: number, qScale: number): { o: tf.Tensor3D; q: tf.Tensor3D; p: tf.Tensor1D } | null {
+  const be = wasmBackend();
+  const bounds = causalBlocks(T);
+  if (!be || bounds.length <= 2) return null;
+  const nb = bounds.length - 1;
+  const n = B * H;
+  const hs = qkv.shape[1] / 3 / H;
+  const rb = (i: number) => bounds[i + 1]! - bounds[i]!;
+  const { q, kT, v } = splitQKV(qkv, B, T, H, qScale);
+  const kTp = columnPrefixes(be, kT, bounds);
+  kT.dispose();
+  const lay = packedOffsets(bounds, n, rb, (i) => bounds[i + 1]!);
+  const s = be.makeOutput([lay.size], "float32");
+  const [qo, kpo, so] = [offsetOf(be, q), offsetOf(be, kTp.t), offsetOf(be, s)];
+  for (let i = 0; i < nb; i++) {
+    const m = rb(i), c = bounds[i + 1]!;
+    const views = new Float64Array(3 * n);
+    for (let b = 0; b < n; b++) views.set([qo + (b * T + bounds[i]!) * hs, kpo + kTp.at[i]! + b * hs * c, so + lay.at[i]! + b * m * c], 3 * b);
+    viewMatMuls(be, m, hs, c, views);
+  }
+  be.disposeData(kTp.t.dataId);
+  // the causal mask, on the last block of columns of each row block: row t sees columns <= t
+  const heap = heapAll(be);
+  for (let i = 0; i < nb; i++) {
+    const ri = bounds[i]!, m = rb(i), c = bounds[i + 1]!;
+    for (let b = 0; b < n; b++)
+      for (let r = 0; r < m; r++) {
+        const row = so + lay.at[i]! + (b * m + r) * c;
+        for (let u = ri + r + 1; u < c; u++) heap[row + u] = heap[row + u]! + -1e9;
+      }
+  }
+  const p = be.makeOutput([lay.size], "float32");
+  const po = offsetOf(be, p);
+  for (let i = 0; i < nb; i++) viewSoftmax(be, so + lay.at[i]!, po + lay.at[i]!, n * rb(i), bounds[i + 1]!);
+  be.disposeData(s.dataId);
+  const o = be.makeOutput([n, T, hs], "float32");
+  const [vo, oo] = [offsetOf(be, v), offsetOf(be, o)];
+  for (let i = 0; i < nb; i++) {
+    const m = rb(i), c = bounds[i + 1]!;
+    const views = new Float64Array(3 * n);
+    for (let b = 0; b < n; b++) views.set([po + lay.at[i]! + b * m * c, vo + b * T * hs, oo + (b * T + bounds[i]!) * hs], 3 * b);
+    viewMatMuls(be, m, c, hs, views);
+  }
+  v.dispose();
+  const eng = tf.engine();
+  return { o: eng.makeTensorFromTensorInfo(o) as tf.Tensor3D, q, p: eng.makeTensorFromTensorInfo(p) as tf.Tensor1D };
+}
+
+/**
+ * Backward pass of causalAttentionFast: from qkv (B*T, 3D), the output gradient dy (B*T, D) and
+ * the forward pass's q, p and o, the gradient of qkv (B*T, 3D).
+ */
+export function causalAttentionGradFast(qkv: tf.Tensor2D, dy: tf.Tensor2D, q: tf.Tensor3D, p: tf.Tensor1D, o: tf.Tensor3D, B: number, T: number, H: number, qScale: number): tf.Tensor2D {
+  const be = wasmBackend();
+  const bounds = causalBlocks(T);
+  if (!be || bounds.length <= 2) throw new Error("causalAttentionGradFast: needs the wasm backend and more than one row block");
+  const nb = bounds.length - 1;
+  const n = B * H;
+  const hs = q.shape[2];
+  const rb = (i: number) => bounds[i + 1]! - bounds[i]!;
+  const lay = packedOffsets(bounds, n, rb, (i) => bounds[i + 1]!);
+  const { k, vT, dO } = attentionBackwardLayouts(qkv, dy, B, T, H);
+  const vTp = columnPrefixes(be, vT, bounds);
+  vT.dispose();
+  const eng = tf.engine();
+  // dV_j = (P^T)_j dO[r_j:]
+  const pT = packedTranspose(be, p, n, bounds);
+  const dV = be.makeOutput([n, T, hs], "float32");
+  {
+    const [pto, doo, dvo] = [offsetOf(be, pT.t), offsetOf(be, dO), offsetOf(be, dV)];
+    for (let j = 0; j < nb; j++) {
+      const m = rb(j), w = T - bounds[j]!;
+      const views = new Float64Array(3 * n);
+      for (let b = 0; b < n; b++) views.set([pto + pT.at[j]! + b * m * w, doo + (b * T + bounds[j]!) * hs, dvo + (b * T + bounds[j]!) * hs], 3 * b);
+      viewMatMuls(be, m, w, hs, views);
+    }
+  }
+  be.disposeData(pT.t.dataId);
+  // dP_i = dO_i V[:c_i]^T, then dS_i = P_i (dP_i - rowsum(dO O)) in place (float32 at every step, as tf.sub and tf.mul)
+  const dots = rowDots(dO, o);
+  const dS = be.makeOutput([lay.size], "float32");
+  {
+    const [doo, vpo, dso] = [offsetOf(be, dO), offsetOf(be, vTp.t), offsetOf(be, dS)];
+    for (let i = 0; i < nb; i++) {
+      const m = rb(i), c = bounds[i + 1]!;
+      const views = new Float64Array(3 * n);
+      for (let b = 0; b < n; b++) views.set([doo + (b * T + bounds[i]!) * hs, vpo + vTp.at[i]! + b * hs * c, dso + lay.at[i]! + b * m * c], 3 * b);
+      viewMatMuls(be, m, hs, c, views);
+    }
+    be.disposeData(vTp.t.dataId);
+    const heap = heapAll(be);
+    const [po, ro] = [offsetOf(be, p), offsetOf(be, dots)];
+    for (let i = 0; i < nb; i++) {
+      const m = rb(i), c = bounds[i + 1]!;
+      for (let b = 0; b < n; b++)
+        for (let r = 0; r < m; r++) {
+          const row = lay.at[i]! + (b * m + r) * c;
+          const rowDot = heap[ro + b * T + bounds[i]! + r]!;
+          for (let u = 0; u < c; u++) heap[dso + row + u] = heap[po + row + u]! * Math.fround(heap[dso + row + u]! - rowDot);
+        }
+    }
+  }
+  dots.dispose();
+  // dQ_i = dS_i K[:c_i]
+  const dQ = be.makeOutput([n, T, hs], "float32");
+  {
+    const [dso, ko, dqo] = [offsetOf(be, dS), offsetOf(be, k), offsetOf(be, dQ)];
+    for (let i = 0; i < nb; i++) {
+      const m = rb(i), c = bounds[i + 1]!;
+      const views = new Float64Array(3 * n);
+      for (let b = 0; b < n; b++) views.set([dso + lay.at[i]! + b * m * c, ko + b * T * hs, dqo + (b * T + bounds[i]!) * hs], 3 * b);
+      viewMatMuls(be, m, c, hs, views);
+    }
+  }
+  k.dispose();
+  // dK_j = (dS^T)_j Q[r_j:]
+  const dST = packedTranspose(be, dS, n, bounds);
+  be.disposeData(dS.dataId);
+  const dK = be.makeOutput([n, T, hs], "float32");
+  {
+    const [dsto, qo, dko] = [offsetOf(be, dST.t), offsetOf(be, q), offsetOf(be, dK)];
+    for (let j = 0; j < nb; j++) {
+      const m = rb(j), w = T - bounds[j]!;
+      const views = new Float64Array(3 * n);
+      for (let b = 0; b < n; b++) views.set([dsto + dST.at[j]! + b * m * w, qo + (b * T + bounds[j]!) * hs, dko + (b * T + bounds[j]!) * hs], 3 * b);
+      viewMatMuls(be, m, w, hs, views);
+    }
+  }
+  be.disposeData(dST.t.dataId);
+  dO.dispose();
+  const [dq, dk, dv] = [dQ, dK, dV].map((t) => eng.makeTensorFromTensorInfo(t) as tf.Tensor3D) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+  const grad = mergeQKVGrads(dq, dk, dv, B, T, H, qScale);
+  dq.dispose();
+  dk.dispose();
+  dv.dispose();
+  return grad;
+}
+
+/**
  * Embedding gradients on wasm in one JavaScript pass over dy (B*T, D): the token rows summed by id
  * into dte (V, D), the positions summed over the batch into dpe (maxLen, D; zero past T). Replaces
  * two matMuls whose right operand (dy) XNNPACK would pack twice. Null off wasm.
@@ -379,8 +652,13 @@ export function mergeQKVGrads(dQ: tf.Tensor3D, dK: tf.Tensor3D, dV: tf.Tensor3D,
  * - adamwJsMaxParams: AdamW 0.6 vs 23 ms for 34K parameters, 9 vs 14 ms for 0.43M, 55 vs 44 ms for 3.2M.
  * - layerNormJsMaxElements: LayerNorm forward + backward 0.7 vs 1.2 ms at 1024 x 32, a tie at
  *   2048 x 128, slower at 2048 x 256.
+ * - attentionBlockRows: the row blocks of causal attention (causalBlocks); 0 computes the full
+ *   (T, T) matrices with a mask. Blocks save products but XNNPACK packs each block's right operand
+ *   anew (~3 ns a float): attention forward + backward at T = 256, hs = 64 took 154 ms with blocks
+ *   of 128 rows, 163 with none, 179 with 64, 216 with 32; at T = 640, hs = 32, 347 ms with 128
+ *   against 407 with none.
  */
-export const kernelSettings = { adamwJsMaxParams: 1_500_000, layerNormJsMaxElements: 1 << 18 };
+export const kernelSettings = { adamwJsMaxParams: 1_500_000, layerNormJsMaxElements: 1 << 18, attentionBlockRows: 128 };
 
 export interface AdamWStep {
   lr: number;

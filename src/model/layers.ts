@@ -5,7 +5,7 @@
  * Shapes: N = B*T rows (one per token), D model width, V vocabulary, H heads, hs = D/H.
  */
 import * as tf from "@tensorflow/tfjs";
-import { attentionBackwardLayouts, blockMatMul, embedGradFast, rowDots, blockTranspose, fromHeads, layerNormFast, layerNormGradFast, mergeQKVGrads, splitQKV, transpose2d } from "./kernels.js";
+import { attentionBackwardLayouts, blockMatMul, causalAttentionFast, causalAttentionGradFast, embedGradFast, rowDots, blockTranspose, fromHeads, layerNormFast, layerNormGradFast, mergeQKVGrads, splitQKV, transpose2d } from "./kernels.js";
 
 type Save = (t: tf.Tensor[]) => void;
 type GradFn = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
@@ -96,6 +96,15 @@ export function attention(qkv: tf.Tensor2D, B: number, T: number, H: number): tf
   const D = qkv.shape[1] / 3;
   const scale = 1 / Math.sqrt(D / H);
   const f = tf.customGrad(((x: tf.Tensor2D, save: Save): Custom => {
+    // wasm, T over one block: only the lower block triangle of each (T, T) matrix is computed
+    const blocked = causalAttentionFast(x, B, T, H, scale);
+    if (blocked) {
+      save([x, blocked.q, blocked.p, blocked.o]);
+      return {
+        value: fromHeads(blocked.o, B, T, H),
+        gradFunc: (dy, [xs, qs, ps, os]) => tf.tidy(() => causalAttentionGradFast(xs as tf.Tensor2D, dy as tf.Tensor2D, qs as tf.Tensor3D, ps as tf.Tensor1D, os as tf.Tensor3D, B, T, H, scale)),
+      };
+    }
     const { q, kT, v } = splitQKV(x, B, T, H, scale); // (BH, T, hs), (BH, hs, T), (BH, T, hs)
     // The (BH, T, T) matrices dominate the memory of a step at long contexts: each is disposed as
     // soon as the next one exists, so at most two are alive at once here.

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend, backendInfo } from "../../src/backend.js";
 import { countParams, resolveStudentConfig, STUDENT_SIZES } from "../../src/model/config.js";
-import { setKernelMode, usingFastKernels } from "../../src/model/kernels.js";
+import { causalBlocks, kernelSettings, setKernelMode, usingFastKernels } from "../../src/model/kernels.js";
 import { attention, layerNorm, linear, gelu, crossEntropy, embed } from "../../src/model/layers.js";
 import { makeRng } from "../../src/data/rng.js";
 import { StudentTokenizer } from "../../src/model/student-tokenizer.js";
@@ -81,6 +81,44 @@ describe("custom-gradient layers", () => {
     const y1 = attention(a as tf.Tensor2D, B, T, H).dataSync();
     const y2 = attention(tf.tensor2d(v, [B * T, 3 * D]), B, T, H).dataSync();
     for (let j = 0; j < 5 * D; j++) expect(y2[j]).toBeCloseTo(y1[j]!, 5);
+  });
+  it("causal attention in row blocks gives the full masked computation's values and gradients, bit for bit", () => {
+    // T = 200 over blocks of 64: three full blocks and one of 8 rows; T = 64 is one block (the full path)
+    for (const [B, T, H, D] of [[2, 200, 2, 32], [1, 130, 4, 32], [3, 64, 2, 16]] as const) {
+      const qkv = randn([B * T, 3 * D], T, 0.5);
+      const weights = randn([B * T, D], T + 1);
+      const run = (rows: number) => {
+        const saved = kernelSettings.attentionBlockRows;
+        kernelSettings.attentionBlockRows = rows;
+        try {
+          expect(causalBlocks(T).length - 1).toBe(rows ? Math.ceil(T / rows) : 1);
+          return tf.tidy(() => {
+            const f = (x: tf.Tensor) => tf.sum(tf.mul(attention(x as tf.Tensor2D, B, T, H), weights)) as tf.Scalar;
+            const { value, grad } = tf.valueAndGrad(f)(qkv);
+            return { y: attention(qkv as tf.Tensor2D, B, T, H).dataSync().slice(), loss: value.dataSync()[0]!, grad: grad.dataSync().slice() };
+          });
+        } finally {
+          kernelSettings.attentionBlockRows = saved;
+        }
+      };
+      const blocked = run(64);
+      const full = run(0);
+      expect(blocked.y).toEqual(full.y);
+      expect(blocked.loss).toBe(full.loss);
+      expect(blocked.grad).toEqual(full.grad);
+      expect(full.grad.some((g) => g !== 0)).toBe(true);
+    }
+  });
+  it("causal attention in row blocks matches the generic kernels and numerical gradients", () => {
+    const B = 1, T = 70, H = 2, D = 8;
+    const saved = kernelSettings.attentionBlockRows;
+    kernelSettings.attentionBlockRows = 32; // blocks of 32, 32 and 6 rows
+    try {
+      expect(causalBlocks(T)).toEqual([0, 32, 64, 70]);
+      checkGrads(([qkv]) => project(attention(qkv as tf.Tensor2D, B, T, H), 9), [randn([B * T, 3 * D], 1)]);
+    } finally {
+      kernelSettings.attentionBlockRows = saved;
+    }
   });
   it("embedding and cross-entropy", () => {
     const ids = [1, 3, 0, 2, 2, 1];
