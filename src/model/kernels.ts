@@ -147,24 +147,25 @@ export function blockTranspose(x: tf.Tensor3D): tf.Tensor3D {
 }
 
 /**
- * Products a (M, K) x b (K, N) -> o (M, N) on views of the heap: `views` holds one (a, b, o) triple
- * of float offsets per product. The backend's own BatchMatMul entry point is called directly: each
+ * `count` products a (M, K) x b (K, N) -> o (M, N) on views of the heap; `at(i)` gives the float
+ * offsets of product i's a, b and o. The backend's own BatchMatMul entry point is called directly: each
  * view is registered with the wasm side under a fresh id (never reused, so XNNPACK's packed-operand
  * cache, keyed by id, cannot confuse views), used, and forgotten without freeing: the memory is the
  * caller's tensors'.
  */
-function viewMatMuls(be: WasmBackend, M: number, K: number, N: number, views: ArrayLike<number>): void {
+function viewMatMuls(be: WasmBackend, M: number, K: number, N: number, count: number, at: (i: number) => readonly [number, number, number]): void {
   const w = be.wasm;
   const shapes = w._malloc(24);
   new Int32Array(w.HEAPU8.buffer, shapes, 6).set([1, M, K, 1, K, N]);
   try {
-    for (let i = 0; i < views.length; i += 3) {
+    for (let i = 0; i < count; i++) {
+      const [a, b, o] = at(i);
       const ia = be.dataIdNextNumber++;
       const ib = be.dataIdNextNumber++;
       const io = be.dataIdNextNumber++;
-      w.tfjs.registerTensor(ia, M * K, 4 * views[i]!);
-      w.tfjs.registerTensor(ib, K * N, 4 * views[i + 1]!);
-      w.tfjs.registerTensor(io, M * N, 4 * views[i + 2]!);
+      w.tfjs.registerTensor(ia, M * K, 4 * a);
+      w.tfjs.registerTensor(ib, K * N, 4 * b);
+      w.tfjs.registerTensor(io, M * N, 4 * o);
       w._BatchMatMul(ia, shapes, 3, ib, shapes + 12, 3, 0, 0, io);
       w.tfjs.disposeData(ia);
       w.tfjs.disposeData(ib);
@@ -198,9 +199,7 @@ export function blockMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   const ao = be.dataIdMap.get(a.dataId).memoryOffset >>> 2;
   const bo = be.dataIdMap.get(b.dataId).memoryOffset >>> 2;
   const oo = be.dataIdMap.get(out.dataId).memoryOffset >>> 2;
-  const views = new Float64Array(3 * n);
-  for (let i = 0; i < n; i++) views.set([ao + i * M * K, bo + i * K * N, oo + i * M * N], 3 * i);
-  viewMatMuls(be, M, K, N, views);
+  viewMatMuls(be, M, K, N, n, (i) => [ao + i * M * K, bo + i * K * N, oo + i * M * N]);
   return tf.engine().makeTensorFromTensorInfo(out) as tf.Tensor3D;
 }
 
@@ -446,9 +445,7 @@ export function causalAttentionFast(qkv: tf.Tensor2D, B: number, T: number, H: n
   const [qo, kpo, so] = [offsetOf(be, q), offsetOf(be, kTp.t), offsetOf(be, s)];
   for (let i = 0; i < nb; i++) {
     const m = rb(i), c = bounds[i + 1]!;
-    const views = new Float64Array(3 * n);
-    for (let b = 0; b < n; b++) views.set([qo + (b * T + bounds[i]!) * hs, kpo + kTp.at[i]! + b * hs * c, so + lay.at[i]! + b * m * c], 3 * b);
-    viewMatMuls(be, m, hs, c, views);
+    viewMatMuls(be, m, hs, c, n, (b) => [qo + (b * T + bounds[i]!) * hs, kpo + kTp.at[i]! + b * hs * c, so + lay.at[i]! + b * m * c]);
   }
   be.disposeData(kTp.t.dataId);
   // the causal mask, on the last block of columns of each row block: row t sees columns <= t
@@ -469,9 +466,7 @@ export function causalAttentionFast(qkv: tf.Tensor2D, B: number, T: number, H: n
   const [vo, oo] = [offsetOf(be, v), offsetOf(be, o)];
   for (let i = 0; i < nb; i++) {
     const m = rb(i), c = bounds[i + 1]!;
-    const views = new Float64Array(3 * n);
-    for (let b = 0; b < n; b++) views.set([po + lay.at[i]! + b * m * c, vo + b * T * hs, oo + (b * T + bounds[i]!) * hs], 3 * b);
-    viewMatMuls(be, m, c, hs, views);
+    viewMatMuls(be, m, c, hs, n, (b) => [po + lay.at[i]! + b * m * c, vo + b * T * hs, oo + (b * T + bounds[i]!) * hs]);
   }
   v.dispose();
   const eng = tf.engine();
@@ -502,9 +497,7 @@ export function causalAttentionGradFast(qkv: tf.Tensor2D, dy: tf.Tensor2D, q: tf
     const [pto, doo, dvo] = [offsetOf(be, pT.t), offsetOf(be, dO), offsetOf(be, dV)];
     for (let j = 0; j < nb; j++) {
       const m = rb(j), w = T - bounds[j]!;
-      const views = new Float64Array(3 * n);
-      for (let b = 0; b < n; b++) views.set([pto + pT.at[j]! + b * m * w, doo + (b * T + bounds[j]!) * hs, dvo + (b * T + bounds[j]!) * hs], 3 * b);
-      viewMatMuls(be, m, w, hs, views);
+      viewMatMuls(be, m, w, hs, n, (b) => [pto + pT.at[j]! + b * m * w, doo + (b * T + bounds[j]!) * hs, dvo + (b * T + bounds[j]!) * hs]);
     }
   }
   be.disposeData(pT.t.dataId);
@@ -515,9 +508,7 @@ export function causalAttentionGradFast(qkv: tf.Tensor2D, dy: tf.Tensor2D, q: tf
     const [doo, vpo, dso] = [offsetOf(be, dO), offsetOf(be, vTp.t), offsetOf(be, dS)];
     for (let i = 0; i < nb; i++) {
       const m = rb(i), c = bounds[i + 1]!;
-      const views = new Float64Array(3 * n);
-      for (let b = 0; b < n; b++) views.set([doo + (b * T + bounds[i]!) * hs, vpo + vTp.at[i]! + b * hs * c, dso + lay.at[i]! + b * m * c], 3 * b);
-      viewMatMuls(be, m, hs, c, views);
+      viewMatMuls(be, m, hs, c, n, (b) => [doo + (b * T + bounds[i]!) * hs, vpo + vTp.at[i]! + b * hs * c, dso + lay.at[i]! + b * m * c]);
     }
     be.disposeData(vTp.t.dataId);
     const heap = heapAll(be);
@@ -539,9 +530,7 @@ export function causalAttentionGradFast(qkv: tf.Tensor2D, dy: tf.Tensor2D, q: tf
     const [dso, ko, dqo] = [offsetOf(be, dS), offsetOf(be, k), offsetOf(be, dQ)];
     for (let i = 0; i < nb; i++) {
       const m = rb(i), c = bounds[i + 1]!;
-      const views = new Float64Array(3 * n);
-      for (let b = 0; b < n; b++) views.set([dso + lay.at[i]! + b * m * c, ko + b * T * hs, dqo + (b * T + bounds[i]!) * hs], 3 * b);
-      viewMatMuls(be, m, c, hs, views);
+      viewMatMuls(be, m, c, hs, n, (b) => [dso + lay.at[i]! + b * m * c, ko + b * T * hs, dqo + (b * T + bounds[i]!) * hs]);
     }
   }
   k.dispose();
@@ -553,9 +542,7 @@ export function causalAttentionGradFast(qkv: tf.Tensor2D, dy: tf.Tensor2D, q: tf
     const [dsto, qo, dko] = [offsetOf(be, dST.t), offsetOf(be, q), offsetOf(be, dK)];
     for (let j = 0; j < nb; j++) {
       const m = rb(j), w = T - bounds[j]!;
-      const views = new Float64Array(3 * n);
-      for (let b = 0; b < n; b++) views.set([dsto + dST.at[j]! + b * m * w, qo + (b * T + bounds[j]!) * hs, dko + (b * T + bounds[j]!) * hs], 3 * b);
-      viewMatMuls(be, m, w, hs, views);
+      viewMatMuls(be, m, w, hs, n, (b) => [dsto + dST.at[j]! + b * m * w, qo + (b * T + bounds[j]!) * hs, dko + (b * T + bounds[j]!) * hs]);
     }
   }
   be.disposeData(dST.t.dataId);
