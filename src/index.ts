@@ -269,6 +269,7 @@ export {
   studyResults,
   studyReading,
   studyMarkdown,
+  KNOB_GAPS,
   type StudyPreset,
   type StudyPart,
   type StudySummary,

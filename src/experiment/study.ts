@@ -108,13 +108,14 @@ export const STUDY_PRESETS: Record<"quick" | "full", StudyPreset> = {
   full: {
     ...SHARED,
     name: "full",
-    description: "nano to small (32K-1.9M parameters), both axes with their mixes, 3 seeds, both budget rules, the mix-weight curve and a data-scale sweep, in parts (most important first; run one with --parts).",
+    description: "nano to small (32K-1.9M parameters), both axes with their mixes, 3 seeds, both budget rules, the mix-weight curve, a data-scale sweep and the long style taken apart (verbosity), in parts (most important first; run one with --parts).",
     parts: [
       { name: "gap-vs-size", description: "the Long CoT Gap and the Large Model CoT Gap at two sizes with both mixes, 3 seeds, equal epochs", students: ["nano", "micro"], variants: SIX, seeds: [0, 1, 2], budgets: ["equal-epochs"], trainQuestions: [N] },
       { name: "mix-weight", description: "accuracy against the share of long traces (the paper's Figure 6), one student", students: ["micro"], variants: ["long@0", "long@0.1", "long@0.2", "long@0.4", "long@0.6", "long@1"], seeds: [0, 1], budgets: ["equal-epochs"], trainQuestions: [N] },
       { name: "equal-tokens", description: "the same question under the equal-tokens rule (every variant of an axis gets the tokens of 4 epochs of its mix)", students: ["nano", "micro"], variants: SIX, seeds: [0, 1, 2], budgets: ["equal-tokens"], trainQuestions: [N] },
       { name: "data-scale", description: "the Long CoT Gap against the number of training questions (3,000 shared with gap-vs-size), one student", students: ["micro"], variants: ["short", "long", "mix-long"], seeds: [0], budgets: ["equal-epochs"], trainQuestions: [1000, 2000, N] },
       { name: "larger-students", description: "the top of the size range (0.6M and 1.9M parameters), both axes, 3 seeds, equal tokens (at equal epochs mini's long cell alone trains about an hour here, small's three)", students: ["mini", "small"], variants: SIX, seeds: [0, 1, 2], budgets: ["equal-tokens"], trainQuestions: [N] },
+      { name: "verbosity", description: "what in a long trace hurts: long traces without their slips (long_noslip) and short traces padded with filler to the long length (pad), next to short and long, 3 seeds, equal tokens", students: ["nano", "micro"], variants: ["short", "long", "long_noslip", "pad"], seeds: [0, 1, 2], budgets: ["equal-tokens"], trainQuestions: [N] },
     ],
   },
 };
@@ -360,8 +361,21 @@ export function studyGaps(rs: ResultSet, replicates = 2000): GapReport[] {
   if (has("mix-long", "long", "short")) out.push(...mixGains(rs, "mix-long", ["long", "short"], { replicates }));
   if (has("mix-large", "large", "small")) out.push(...mixGains(rs, "mix-large", ["large", "small"], { replicates }));
   if (has("long@1", "long@0")) out.push(gap(rs, "long@1", "long@0", { name: "Long CoT Gap (weight curve ends)", replicates }));
+  // The verbosity knob taken apart: the Long CoT Gap = slips' effect + the gap without slips.
+  if (has("long", "long_noslip")) out.push(gap(rs, "long", "long_noslip", { name: KNOB_GAPS.slips, replicates }));
+  if (has("long_noslip", "short")) out.push(gap(rs, "long_noslip", "short", { name: KNOB_GAPS.noSlips, replicates }));
+  if (has("pad", "short")) out.push(gap(rs, "pad", "short", { name: KNOB_GAPS.length, replicates }));
   return out;
 }
+
+/**
+ * Gaps that take the long style apart (the `verbosity` part): what its slips and redos cost
+ * (long - long_noslip), what the rest of it costs (long_noslip - short: reflection, checks, recap,
+ * every step by place value) and what length alone costs (pad - short: the short trace padded
+ * with filler to the long trace's length).
+ */
+export const KNOB_GAPS = { slips: "Effect of slips", noSlips: "Long CoT Gap without slips", length: "Effect of length alone" } as const;
+const isKnobGap = (name: string) => (Object.values(KNOB_GAPS) as string[]).includes(name);
 
 /**
  * The finished cells of a study, per sweep of its plan (a cell shared by two sweeps, e.g. the
@@ -513,6 +527,29 @@ function dataScaleLines(verdicts: StudyVerdict[]): string[] {
   return lines;
 }
 
+/**
+ * The Long CoT Gap of each student of a sweep that has the verbosity variants, taken apart: the
+ * part of it the slips account for, the part the rest of the long style does, and length alone.
+ */
+function verbosityLines(verdicts: StudyVerdict[]): string[] {
+  const at = new Map(verdicts.map((v) => [`${v.sweep}\u0000${v.student}\u0000${v.gap}`, v]));
+  const lines: string[] = [];
+  for (const v of verdicts) {
+    if (v.gap !== "Long CoT Gap") continue;
+    const get = (gap: string) => at.get(`${v.sweep}\u0000${v.student}\u0000${gap}`);
+    const slips = get(KNOB_GAPS.slips);
+    const rest = get(KNOB_GAPS.noSlips);
+    if (!slips || !rest) continue;
+    const length = get(KNOB_GAPS.length);
+    const share = (x: StudyVerdict) => (v.value === 0 ? "" : ` (${Math.round((100 * x.value) / v.value)}%)`);
+    lines.push(
+      `${v.sweep} · ${v.student}: of the Long CoT Gap ${verdictText(v)}, the slips and redos account for ${verdictText(slips)}${share(slips)} and the rest of the long style (reflection, checks, recap, every step by place value) for ${verdictText(rest)}${share(rest)}` +
+        (length ? `; length alone (short traces padded with filler to the long length) ${verdictText(length)}` : ""),
+    );
+  }
+  return lines;
+}
+
 /** One student's gap on one axis of one sweep, read against zero. */
 export interface StudyVerdict {
   sweep: string;
@@ -536,7 +573,7 @@ export interface StudyVerdict {
  */
 export function studyReading(gaps: StudyGap[]): { verdicts: StudyVerdict[]; patterns: Array<{ sweep: string; gap: string; paperPattern: boolean }>; lines: string[] } {
   const verdicts: StudyVerdict[] = gaps
-    .filter((g) => g.name === "Long CoT Gap" || g.name === "Large Model CoT Gap" || g.name.endsWith("gain over the better part"))
+    .filter((g) => g.name === "Long CoT Gap" || g.name === "Large Model CoT Gap" || g.name.endsWith("gain over the better part") || isKnobGap(g.name))
     .map((g) => {
       const v: StudyVerdict = { sweep: g.sweep, gap: g.name, student: g.student, value: g.value, sign: gapSign(g) };
       if (g.params !== undefined) v.params = g.params;
@@ -555,6 +592,12 @@ export function studyReading(gaps: StudyGap[]): { verdicts: StudyVerdict[]; patt
   for (const [k, list] of groups) {
     const [sweep, gapName] = k.split("\u0000") as [string, string];
     list.sort((a, b) => (a.params ?? 0) - (b.params ?? 0));
+    if (isKnobGap(gapName)) {
+      const signs = [...new Set(list.map((v) => v.sign))];
+      const verdict = signs.length === 1 ? `${signs[0]} for every student` : list.map((v) => `${v.sign} for ${v.student}`).join(", ");
+      lines.push(`${sweep} · ${gapName}: ${list.map((v) => `${v.student} ${verdictText(v)}`).join("; ")} -> ${verdict}`);
+      continue;
+    }
     const small = list[0]!;
     const large = list[list.length - 1]!;
     const isMix = gapName.endsWith("better part");
@@ -579,7 +622,7 @@ export function studyReading(gaps: StudyGap[]): { verdicts: StudyVerdict[]; patt
       : paperPattern ? "the paper's pattern: the smallest student hurt, the largest helped" : list.length < 2 ? "one student only: no size trend can be read" : "not the paper's pattern";
     lines.push(`${sweep} · ${gapName}: ${each} -> ${verdict}${trend}`);
   }
-  lines.push(...dataScaleLines(verdicts));
+  lines.push(...dataScaleLines(verdicts), ...verbosityLines(verdicts));
   if (patterns.length === 0) lines.push("no gap can be read yet: the store holds no pair of variants for any student");
   else if (!patterns.some((p) => p.paperPattern && !p.gap.endsWith("better part")))
     lines.push("No setting tried shows both halves of the paper's pattern (small students hurt by long or large-teacher CoT, larger ones helped).");
