@@ -8,7 +8,8 @@
  * PyTorch on the same models on one thread and at its best on every core, against one worker and one worker per
  * core (Debian's python3-torch with OpenBLAS, installed by the bench itself when run as root;
  * `--no-install-peer` skips it), and a flat-memory check
- * (tensor count and RSS over a longer run; --memory-seconds 1800 for the 30-minute version).
+ * (tensor count and RSS over a longer run; --memory-seconds 1800 for the 30-minute version), and
+ * causal attention in row blocks against the full masked matrices on B and at the study's long context.
  * The last line is one JSON object.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -19,6 +20,7 @@ import { resolveStudentConfig, trainFlopsPerToken, type ResolvedStudentConfig } 
 import { makeRng } from "../src/data/rng.js";
 import { StudentModel, type TokenBatch } from "../src/model/transformer.js";
 import { AdamW } from "../src/train/optimizer.js";
+import { kernelSettings } from "../src/model/kernels.js";
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -61,8 +63,11 @@ function matMulPeak(): { gflops: number; shapes: Record<string, number> } {
   return { gflops: Math.max(...Object.values(out)), shapes: out };
 }
 
-function setupTraining(name: ConfigName) {
-  const c = CONFIGS[name];
+/** The small student at the study's long-trace context (its long cells train at T up to ~640). */
+const LONG_CONTEXT = { D: 192, L: 4, T: 640, B: 4 } as const;
+
+function setupTraining(name: ConfigName | typeof LONG_CONTEXT) {
+  const c = typeof name === "string" ? CONFIGS[name] : name;
   const cfg: ResolvedStudentConfig = resolveStudentConfig({ dModel: c.D, nLayers: c.L, nHeads: 4, maxLen: c.T }, VOCAB);
   const model = StudentModel.init(cfg, 1);
   const opt = new AdamW(model.specs.map((s) => s.shape), model.specs.map((s) => s.decay), 0.01, 1);
@@ -80,6 +85,33 @@ function setupTraining(name: ConfigName) {
     return v;
   };
   return { cfg, model, opt, step, tokensPerStep: N, flopsPerToken: trainFlopsPerToken(cfg, c.T) };
+}
+
+/**
+ * Causal attention in row blocks against the full masked (T, T) matrices, on one model: steps
+ * alternate the two (the results are bit-identical, so the model is the same either way); median
+ * step of each.
+ */
+function causalBlockSpeed(c: ConfigName | typeof LONG_CONTEXT, steps: number): { blocked: number; full: number; ratio: number; blockRows: number } {
+  const t = setupTraining(c);
+  const rows = kernelSettings.attentionBlockRows;
+  const times: Record<"blocked" | "full", number[]> = { blocked: [], full: [] };
+  try {
+    for (let i = 0; i < 2 * steps + 2; i++) {
+      const which = i % 2 === 0 ? "blocked" : "full";
+      kernelSettings.attentionBlockRows = which === "blocked" ? rows : 0;
+      const t0 = performance.now();
+      t.step();
+      if (i >= 2) times[which].push(performance.now() - t0);
+    }
+  } finally {
+    kernelSettings.attentionBlockRows = rows;
+    t.model.dispose();
+    t.opt.dispose();
+  }
+  const median = (a: number[]) => a.sort((x, y) => x - y)[a.length >> 1]!;
+  const [blocked, full] = [t.tokensPerStep / (median(times.blocked) / 1000), t.tokensPerStep / (median(times.full) / 1000)];
+  return { blocked, full, ratio: blocked / full, blockRows: rows };
 }
 
 /** Step times of `steps` training steps (after 2 warm-up steps); tokens/s from the best and the median step. */
@@ -300,6 +332,14 @@ async function main() {
     console.log(JSON.stringify(result));
     return;
   }
+  // Causal attention in row blocks against the full masked matrices, on B and at the study's long context.
+  const blocks: Record<string, unknown> = {};
+  for (const [label, c] of [["B", "B"], ["long context (D=192, 4 layers, T=640, batch 4)", LONG_CONTEXT]] as const) {
+    const r = causalBlockSpeed(c, quick ? 2 : 4);
+    console.log(`causal attention in blocks of ${r.blockRows} rows vs the full masked matrices, ${label}: ${r.blocked.toFixed(0)} vs ${r.full.toFixed(0)} tok/s = ${r.ratio.toFixed(2)}x (median steps, alternating)`);
+    blocks[c === "B" ? "B" : "longContext"] = { blockedTokensPerSecond: +r.blocked.toFixed(1), fullTokensPerSecond: +r.full.toFixed(1), ratio: +r.ratio.toFixed(3), blockRows: r.blockRows };
+  }
+  result.causalBlocks = blocks;
   // Rounds alternate one and two workers and keep each one's best round (the machine may be shared).
   const wsteps = quick ? 4 : 8;
   let one = 0;
