@@ -12,6 +12,7 @@ const FIGURES = [
   { title: "Long CoT Gap and Large Model CoT Gap of toy students (equal epochs)", file: "toy-gap-equal-epochs.png" },
   { title: "Long CoT Gap and Large Model CoT Gap of toy students (equal tokens)", file: "toy-gap-equal-tokens.png" },
   { title: "Accuracy against the share of long traces", file: "toy-mix-weight.png" },
+  { title: "The Long CoT Gap taken apart", file: "toy-verbosity.png" },
 ];
 
 const [report, outDir = "docs/img"] = process.argv.slice(2);

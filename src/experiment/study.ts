@@ -115,7 +115,7 @@ export const STUDY_PRESETS: Record<"quick" | "full", StudyPreset> = {
       { name: "equal-tokens", description: "the same question under the equal-tokens rule (every variant of an axis gets the tokens of 4 epochs of its mix)", students: ["nano", "micro"], variants: SIX, seeds: [0, 1, 2], budgets: ["equal-tokens"], trainQuestions: [N] },
       { name: "data-scale", description: "the Long CoT Gap against the number of training questions (3,000 shared with gap-vs-size), one student", students: ["micro"], variants: ["short", "long", "mix-long"], seeds: [0], budgets: ["equal-epochs"], trainQuestions: [1000, 2000, N] },
       { name: "larger-students", description: "the top of the size range (0.6M and 1.9M parameters), both axes, 3 seeds, equal tokens (at equal epochs mini's long cell alone trains about an hour here, small's three)", students: ["mini", "small"], variants: SIX, seeds: [0, 1, 2], budgets: ["equal-tokens"], trainQuestions: [N] },
-      { name: "verbosity", description: "what in a long trace hurts: long traces without their slips (long_noslip) and short traces padded with filler to the long length (pad), next to short and long, 3 seeds, equal tokens", students: ["nano", "micro"], variants: ["short", "long", "long_noslip", "pad"], seeds: [0, 1, 2], budgets: ["equal-tokens"], trainQuestions: [N] },
+      { name: "verbosity", description: "what in a long trace hurts: long traces without their slips (long_noslip) and short traces padded after their answer with filler to the long length (pad), next to short and long, 3 seeds, equal tokens", students: ["nano", "micro"], variants: ["short", "long", "long_noslip", "pad"], seeds: [0, 1, 2], budgets: ["equal-tokens"], trainQuestions: [N] },
     ],
   },
 };
@@ -371,8 +371,8 @@ export function studyGaps(rs: ResultSet, replicates = 2000): GapReport[] {
 /**
  * Gaps that take the long style apart (the `verbosity` part): what its slips and redos cost
  * (long - long_noslip), what the rest of it costs (long_noslip - short: reflection, checks, recap,
- * every step by place value) and what length alone costs (pad - short: the short trace padded
- * with filler to the long trace's length).
+ * every step by place value) and what length alone costs (pad - short: the short trace, answer
+ * included, then filler to the long trace's length).
  */
 export const KNOB_GAPS = { slips: "Effect of slips", noSlips: "Long CoT Gap without slips", length: "Effect of length alone" } as const;
 const isKnobGap = (name: string) => (Object.values(KNOB_GAPS) as string[]).includes(name);
@@ -544,7 +544,7 @@ function verbosityLines(verdicts: StudyVerdict[]): string[] {
     const share = (x: StudyVerdict) => (v.value === 0 ? "" : ` (${Math.round((100 * x.value) / v.value)}%)`);
     lines.push(
       `${v.sweep} · ${v.student}: of the Long CoT Gap ${verdictText(v)}, the slips and redos account for ${verdictText(slips)}${share(slips)} and the rest of the long style (reflection, checks, recap, every step by place value) for ${verdictText(rest)}${share(rest)}` +
-        (length ? `; length alone (short traces padded with filler to the long length) ${verdictText(length)}` : ""),
+        (length ? `; length alone (short traces with filler after the answer to the long length) gives ${verdictText(length)}${share(length)}` : ""),
     );
   }
   return lines;

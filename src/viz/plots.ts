@@ -51,7 +51,8 @@ export function budgetWords(b: string): string {
   const m = /^\s*(epochs?|tokens?|steps?)\s*=\s*([\d.,_]+[kKmMbB]?)\s*$/.exec(b);
   if (!m) return b.replace(/[=_]+/g, " ").trim();
   const unit = m[1]!.replace(/s$/, "");
-  const n = m[2]!;
+  // Plain counts of 10,000 and more are written as 1.21M, as the panel subtitles and tables write them.
+  const n = /^\d{5,}$/.test(m[2]!) ? formatParams(Number(m[2])) : m[2]!;
   const plural = n === "1" ? unit : `${unit}s`;
   return `${n} training ${plural} per run (equal ${unit}s)`;
 }

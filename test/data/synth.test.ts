@@ -82,11 +82,14 @@ describe("synth", () => {
     }
   });
 
-  it("pad is the short trace plus content-free filler, exactly as long as long", () => {
+  it("pad is the short trace, answer included, then one line of content-free filler, exactly as long as long", () => {
     for (const r of corpus) {
-      expect(r.responses.pad!.length).toBe(r.responses.long!.length);
-      const withoutFiller = r.responses.pad!.split("\n").filter((l) => !/^\.+$/.test(l)).join("\n");
-      expect(withoutFiller).toBe(r.responses.short);
+      const pad = r.responses.pad!;
+      expect(pad.length).toBe(r.responses.long!.length);
+      // The answer comes before the filler, so the last \boxed{} is the short trace's.
+      expect(pad.startsWith(`${r.responses.short}\n`), r.id).toBe(true);
+      expect(pad.slice(r.responses.short!.length + 1), r.id).toMatch(/^\.+$/);
+      expect(extractBoxed(pad), r.id).toBe(extractBoxed(r.responses.short!));
     }
   });
 

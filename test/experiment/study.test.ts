@@ -273,7 +273,7 @@ describe("studyReading", () => {
     expect(r.lines).toContain(`${sweep} · ${KNOB_GAPS.slips}: nano -10.0 [-14.0, -6.0] hurt; micro -30.0 [-35.0, -25.0] hurt -> hurt for every student`);
     expect(r.lines).toContain(`${sweep} · ${KNOB_GAPS.length}: nano -2.0 [-5.0, 1.0] unclear; micro -8.0 [-11.0, -5.0] hurt -> unclear for nano, hurt for micro`);
     expect(r.lines).toContain(
-      `${sweep} · micro: of the Long CoT Gap -40.0 [-46.0, -34.0] hurt, the slips and redos account for -30.0 [-35.0, -25.0] hurt (75%) and the rest of the long style (reflection, checks, recap, every step by place value) for -10.0 [-13.0, -7.0] hurt (25%); length alone (short traces padded with filler to the long length) -8.0 [-11.0, -5.0] hurt`,
+      `${sweep} · micro: of the Long CoT Gap -40.0 [-46.0, -34.0] hurt, the slips and redos account for -30.0 [-35.0, -25.0] hurt (75%) and the rest of the long style (reflection, checks, recap, every step by place value) for -10.0 [-13.0, -7.0] hurt (25%); length alone (short traces with filler after the answer to the long length) gives -8.0 [-11.0, -5.0] hurt (20%)`,
     );
     // The knob gaps are not read for the paper's pattern; the Long CoT Gap still is.
     expect(r.patterns.map((x) => x.gap)).toEqual(["Long CoT Gap"]);

@@ -81,6 +81,8 @@ describe("plot bundles", () => {
     expect(title).toContain("budget: 2 training epochs per run (equal epochs)");
     expect(title).not.toContain("epochs=2");
     expect(budgetWords("tokens=5M")).toBe("5M training tokens per run (equal tokens)");
+    expect(budgetWords("tokens=1207408")).toBe("1.21M training tokens per run (equal tokens)");
+    expect(budgetWords("steps=1000")).toBe("1000 training steps per run (equal steps)");
     expect(budgetWords("custom_rule")).toBe("custom rule");
   });
 

@@ -20,7 +20,7 @@ export interface SynthKnobs {
   recap?: boolean;
   /** Digits of the numbers added to or taken from the two-digit start of a `chain` question, 1 or 2. Default 2. */
   operandDigits?: 1 | 2;
-  /** The content-free unit the `pad` style repeats. Default ".". */
+  /** The content-free unit the `pad` style repeats after the answer. Default ".". */
   filler?: string;
 }
 

@@ -163,24 +163,17 @@ export function longStep(o: Op, plan: StepPlan | undefined, knobs: ResolvedKnobs
   return out;
 }
 
-/** Pads a short trace to `target` characters with content-free filler lines before the answer line. */
+/**
+ * Pads a short trace to `target` characters with one line of content-free filler after the answer.
+ * The filler costs the training budget of a trace of the long length, but nothing has to be carried
+ * across it and where it ends does not matter: the answer is written before it. (Filler between the
+ * steps, as an earlier version placed it, has an end no student can predict, so greedy decoding
+ * never leaves it and the answer is never written.)
+ */
 export function padTo(short: string, target: number, filler: string): string {
-  const lines = short.split("\n");
-  const answer = lines.pop()!;
-  const body = lines;
   const missing = target - short.length;
-  if (missing <= 0) return short;
-  // Insert one filler line after each body line (and before the answer), sharing the missing length.
-  const slots = Math.max(1, body.length);
-  const out: string[] = [];
-  let left = missing;
-  for (let i = 0; i < slots; i++) {
-    if (i < body.length) out.push(body[i]!);
-    const share = Math.floor(left / (slots - i));
-    // Each filler line costs its text plus one newline.
-    const len = Math.max(0, share - 1);
-    if (share > 0) out.push(filler.repeat(Math.ceil(len / filler.length)).slice(0, len));
-    left -= share;
-  }
-  return [...out, answer].join("\n");
+  // The filler line costs its text plus one newline.
+  if (missing <= 1) return short;
+  const len = missing - 1;
+  return `${short}\n${filler.repeat(Math.ceil(len / filler.length)).slice(0, len)}`;
 }
