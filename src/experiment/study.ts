@@ -108,13 +108,14 @@ export const STUDY_PRESETS: Record<"quick" | "full", StudyPreset> = {
   full: {
     ...SHARED,
     name: "full",
-    description: "nano to small (32K-1.9M parameters), both axes with their mixes, 3 seeds, both budget rules, the mix-weight curve, a data-scale sweep and the long style taken apart (verbosity), in parts (most important first; run one with --parts).",
+    description: "nano to small (32K-1.9M parameters), both axes with their mixes, 3 seeds, both budget rules, the mix-weight curve, a data-scale sweep, the long style taken apart (verbosity) and mini at equal epochs, in parts (most important first; run one with --parts).",
     parts: [
       { name: "gap-vs-size", description: "the Long CoT Gap and the Large Model CoT Gap at two sizes with both mixes, 3 seeds, equal epochs", students: ["nano", "micro"], variants: SIX, seeds: [0, 1, 2], budgets: ["equal-epochs"], trainQuestions: [N] },
       { name: "mix-weight", description: "accuracy against the share of long traces (the paper's Figure 6), one student", students: ["micro"], variants: ["long@0", "long@0.1", "long@0.2", "long@0.4", "long@0.6", "long@1"], seeds: [0, 1], budgets: ["equal-epochs"], trainQuestions: [N] },
       { name: "equal-tokens", description: "the same question under the equal-tokens rule (every variant of an axis gets the tokens of 4 epochs of its mix)", students: ["nano", "micro"], variants: SIX, seeds: [0, 1, 2], budgets: ["equal-tokens"], trainQuestions: [N] },
       { name: "data-scale", description: "the Long CoT Gap against the number of training questions (3,000 shared with gap-vs-size), one student", students: ["micro"], variants: ["short", "long", "mix-long"], seeds: [0], budgets: ["equal-epochs"], trainQuestions: [1000, 2000, N] },
       { name: "larger-students", description: "the top of the size range (0.6M and 1.9M parameters), both axes, 3 seeds, equal tokens (at equal epochs mini's long cell alone trains about an hour here, small's three)", students: ["mini", "small"], variants: SIX, seeds: [0, 1, 2], budgets: ["equal-tokens"], trainQuestions: [N] },
+      { name: "larger-equal-epochs", description: "mini on the Long CoT axis at equal epochs, seed 0: every variant gets the same optimizer steps, which equal tokens does not give a long trace (mini's long cell trains about an hour here)", students: ["mini"], variants: ["short", "long", "mix-long"], seeds: [0], budgets: ["equal-epochs"], trainQuestions: [N] },
       { name: "verbosity", description: "what in a long trace hurts: long traces without their slips (long_noslip) and short traces padded after their answer with filler to the long length (pad), next to short and long, 3 seeds, equal tokens", students: ["nano", "micro"], variants: ["short", "long", "long_noslip", "pad"], seeds: [0, 1, 2], budgets: ["equal-tokens"], trainQuestions: [N] },
     ],
   },
