@@ -192,6 +192,11 @@ describe("study presets", () => {
     expect(full.tokenEpochs).toBe(4);
     expect(tokens[0]!.training).toEqual({ kind: "tokens", tokens: Math.round(4 * epochTokens(mixLong)) });
     expect(sweeps.filter((s) => s.part === "data-scale").map((s) => s.trainQuestions)).toEqual([1000, 2000, 3000]);
+    // mini at equal epochs trains on the budget rule of gap-vs-size, so its cells extend that curve.
+    const miniEpochs = sweeps.find((s) => s.part === "larger-equal-epochs")!;
+    expect(miniEpochs.students).toEqual(["mini"]);
+    expect(miniEpochs.training).toEqual(sweeps[0]!.training);
+    expect(miniEpochs.variants.map((v) => v.name)).toEqual(["short", "long", "mix-long"]);
     for (const s of sweeps) for (const v of s.variants) expect(v.train.length).toBe(s.trainQuestions);
     // No test question is a training question.
     const trainQ = new Set(data.train.map((r) => r.question));

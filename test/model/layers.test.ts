@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend, backendInfo } from "../../src/backend.js";
 import { countParams, resolveStudentConfig, STUDENT_SIZES } from "../../src/model/config.js";
-import { causalBlocks, kernelSettings, setKernelMode, usingFastKernels } from "../../src/model/kernels.js";
+import { blockTranspose, causalBlocks, kernelSettings, setKernelMode, transpose2d, usingFastKernels } from "../../src/model/kernels.js";
 import { attention, layerNorm, linear, gelu, crossEntropy, embed } from "../../src/model/layers.js";
 import { makeRng } from "../../src/data/rng.js";
 import { StudentTokenizer } from "../../src/model/student-tokenizer.js";
@@ -17,6 +17,17 @@ function randn(shape: number[], seed: number, scale = 1): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   return tf.tensor(Float32Array.from({ length: n }, () => r.normal() * scale), shape);
 }
+
+describe("transposes on wasm", () => {
+  it("transpose2d and blockTranspose equal tf.transpose, across band edges and column remainders", () => {
+    for (const [R, C] of [[1, 1], [3, 5], [64, 4], [65, 7], [130, 129], [200, 66]] as const) {
+      const x = randn([R, C], R * 1000 + C) as tf.Tensor2D;
+      expect(Array.from(transpose2d(x).dataSync()), `${R}x${C}`).toEqual(Array.from(tf.transpose(x).dataSync()));
+      const x3 = randn([3, R, C], R + C) as tf.Tensor3D;
+      expect(Array.from(blockTranspose(x3).dataSync()), `3x${R}x${C}`).toEqual(Array.from(tf.transpose(x3, [0, 2, 1]).dataSync()));
+    }
+  });
+});
 
 /** Central-difference gradient of scalar f at a few entries of input i. */
 function numericGrad(f: (xs: tf.Tensor[]) => tf.Scalar, xs: tf.Tensor[], i: number, entries: number[], eps = 1e-2): number[] {
