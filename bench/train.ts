@@ -5,8 +5,9 @@
  * In one run: the wasm backend's 2-D matMul peak, training tokens/s of reference configs
  * A (D=128, 2 layers, T=128, batch 16) and B (D=256, 4 layers, T=256, batch 8), 4 heads, AdamW,
  * the ratio of achieved model FLOP/s to the peak, two single-threaded worker processes against one,
- * PyTorch on the same models on one thread and at its best on every core, against one worker and one worker per
- * core (Debian's python3-torch with OpenBLAS, installed by the bench itself when run as root;
+ * PyTorch on the same models on one thread and at its best on every core (one process on every
+ * core, or one single-threaded process per core), against one worker and one worker per core
+ * (Debian's python3-torch with OpenBLAS, installed by the bench itself when run as root;
  * `--no-install-peer` skips it), and a flat-memory check
  * (tensor count and RSS over a longer run; --memory-seconds 1800 for the 30-minute version), and
  * causal attention in row blocks against the full masked matrices on B and at the study's long context.
@@ -228,25 +229,46 @@ type ThreadSetting = { torch: number; openblas: number; omp: number };
 const settingName = (t: ThreadSetting) => `torch ${t.torch}, OpenBLAS ${t.openblas}, OpenMP ${t.omp}`;
 /**
  * PyTorch's training tokens/s on configs A and B: on one thread (every pool pinned to 1, or OpenBLAS
- * uses every core behind `torch.set_num_threads(1)`), and on every core at its best of three thread
- * settings (each pool alone on every core, or both: on 2 cores the two pools busy-waiting side by side
- * made PyTorch slower than on one thread here). Each setting runs in its own process, as the pools
- * read their sizes at start.
+ * uses every core behind `torch.set_num_threads(1)`), and on every core at its best of four settings:
+ * one process with each pool alone on every core or both (on 2 cores the two pools busy-waiting side
+ * by side made PyTorch slower than on one thread here), and one single-threaded process per core at
+ * once (what a sweep of PyTorch runs does, as the study runs one worker per core; tokens/s summed).
+ * Each setting runs in processes of its own, as the pools read their sizes at start.
  */
-function torchSpeed(): { version: string; blas: string[]; one: Record<string, Speed>; all: Record<string, Speed & { setting: string }>; settings: Record<string, Record<string, Speed>> } | { unavailable: string } {
+async function torchSpeed(): Promise<{ version: string; blas: string[]; one: Record<string, Speed>; all: Record<string, Speed & { setting: string }>; settings: Record<string, Record<string, Speed>> } | { unavailable: string }> {
   const setup = ensureTorch();
   if (setup) return { unavailable: setup };
   const probe = spawnSync("/usr/bin/python3", ["-c", "import torch"], { encoding: "utf8" });
   if (probe.status !== 0) return { unavailable: (probe.stderr || probe.error?.message || "python3 missing").trim().split("\n").pop()! };
   const cfg = Object.fromEntries(Object.entries(CONFIGS).map(([k, c]) => [k, [c.D, c.L, c.T, c.B, quick ? 3 : 10]]));
   const n = cpus().length;
-  const run = (t: ThreadSetting): { torch: string; blas: string[]; tokensPerSecond: Record<string, Speed> } | string => {
-    const env = { ...process.env, OPENBLAS_NUM_THREADS: String(t.openblas), OMP_NUM_THREADS: String(t.omp), MKL_NUM_THREADS: String(t.openblas) };
-    const r = spawnSync("/usr/bin/python3", ["-c", TORCH_SCRIPT, JSON.stringify(cfg), JSON.stringify([t.torch])], { encoding: "utf8", env });
-    if (r.status !== 0) return `torch run failed (${settingName(t)}): ${r.stderr.trim().split("\n").pop()}`;
-    const j = JSON.parse(r.stdout.trim().split("\n").pop()!) as { torch: string; blas: string[]; tokensPerSecond: Record<string, Record<string, Speed>> };
+  type Run = { torch: string; blas: string[]; tokensPerSecond: Record<string, Speed> };
+  const envOf = (t: ThreadSetting) => ({ ...process.env, OPENBLAS_NUM_THREADS: String(t.openblas), OMP_NUM_THREADS: String(t.omp), MKL_NUM_THREADS: String(t.openblas) });
+  const parse = (t: ThreadSetting, status: number | null, stdout: string, stderr: string): Run | string => {
+    if (status !== 0) return `torch run failed (${settingName(t)}): ${stderr.trim().split("\n").pop()}`;
+    const j = JSON.parse(stdout.trim().split("\n").pop()!) as { torch: string; blas: string[]; tokensPerSecond: Record<string, Record<string, Speed>> };
     return { torch: j.torch, blas: j.blas, tokensPerSecond: j.tokensPerSecond[String(t.torch)]! };
   };
+  const run = (t: ThreadSetting): Run | string => {
+    const r = spawnSync("/usr/bin/python3", ["-c", TORCH_SCRIPT, JSON.stringify(cfg), JSON.stringify([t.torch])], { encoding: "utf8", env: envOf(t) });
+    return parse(t, r.status, r.stdout, r.stderr);
+  };
+  /** One config in `count` processes of setting t started together; tokens/s summed over them. */
+  const runTogether = (t: ThreadSetting, config: string, count: number): Promise<Speed | string> =>
+    Promise.all(Array.from({ length: count }, () => new Promise<Run | string>((resolve) => {
+      const p = spawn("/usr/bin/python3", ["-c", TORCH_SCRIPT, JSON.stringify({ [config]: cfg[config] }), JSON.stringify([t.torch])], { env: envOf(t), stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      p.stdout.on("data", (d) => (out += d));
+      p.stderr.on("data", (d) => (err += d));
+      p.on("error", (e) => resolve(`torch run failed (${settingName(t)}): ${e.message}`));
+      p.on("close", (code) => resolve(parse(t, code, out, err)));
+    }))).then((rs) => {
+      const bad = rs.find((r): r is string => typeof r === "string");
+      if (bad) return bad;
+      const speeds = (rs as Run[]).map((r) => r.tokensPerSecond[config]!);
+      return { best: speeds.reduce((a, v) => a + v.best, 0), median: speeds.reduce((a, v) => a + v.median, 0) };
+    });
   const oneSetting = { torch: 1, openblas: 1, omp: 1 };
   const single = run(oneSetting);
   if (typeof single === "string") return { unavailable: single };
@@ -259,6 +281,16 @@ function torchSpeed(): { version: string; blas: string[]; one: Record<string, Sp
     if (typeof r === "string") return { unavailable: r };
     settings[settingName(t)] = r.tokensPerSecond;
     for (const [k, v] of Object.entries(r.tokensPerSecond)) if (v.median > all[k]!.median) all[k] = { ...v, setting: settingName(t) };
+  }
+  if (n > 1) {
+    const name = `${n} processes at once, each ${settingName(oneSetting)}`;
+    settings[name] = {};
+    for (const k of Object.keys(cfg)) {
+      const v = await runTogether(oneSetting, k, n);
+      if (typeof v === "string") return { unavailable: v };
+      settings[name][k] = v;
+      if (v.median > all[k]!.median) all[k] = { ...v, setting: name };
+    }
   }
   return { version: single.torch, blas: single.blas, one: single.tokensPerSecond, all, settings };
 }
@@ -358,7 +390,7 @@ async function main() {
   for (let round = 0; round < (quick ? 1 : 2); round++) twoB = Math.max(twoB, (await runWorkers(cpus().length, "B", quick ? 2 : 4)).reduce((a, b) => a + b, 0));
   machine.B = twoB;
   console.log(`config B, ${cpus().length} worker processes: ${twoB.toFixed(0)} tok/s (median steps, summed)`);
-  const torch = torchSpeed();
+  const torch = await torchSpeed();
   if ("unavailable" in torch) {
     console.log(`pytorch: not available (${torch.unavailable})`);
     result.torch = { available: false, reason: torch.unavailable };

@@ -61,6 +61,22 @@ function revive(m: Message): Message {
   return { ...m, identities: m.identities.map(buf), buffers: m.buffers.map(buf) };
 }
 
+/**
+ * Holds the main thread this long, synchronously, between the end of the last request and marking
+ * the kernel idle (tests only: the next interrupt_request then reaches the I/O thread in between,
+ * the order a loaded machine can produce). Default 0.
+ */
+const IDLE_MARK_DELAY_MS = Math.max(0, Number(process.env.MIXDISTILL_IDLE_MARK_DELAY_MS ?? 0) || 0);
+
+/** Raises the spent-interrupt slot [5] to `seq` (both threads write it: never lowered). */
+export function markSpent(interrupts: Int32Array, seq: number): void {
+  for (let cur = Atomics.load(interrupts, 5); cur < seq; ) {
+    const was = Atomics.compareExchange(interrupts, 5, cur, seq);
+    if (was === cur) return;
+    cur = was;
+  }
+}
+
 export class ControlBridge {
   /** Resolves once heartbeat, control and IOPub are bound; rejects when they cannot be. */
   readonly ready: Promise<void>;
@@ -81,6 +97,7 @@ export class ControlBridge {
    * code runs): an interrupt the I/O thread receives while it is 0 is older than every request still
    * to come, so the I/O thread marks it spent in [5] at once and no cell that starts later takes it,
    * whichever of the interrupt's message and the next execute_request the main thread sees first.
+   * Setting [7] to 0, the main thread marks spent every interrupt counted by then ([5] only rises).
    */
   readonly interrupts = new Int32Array(new SharedArrayBuffer(32));
   private readonly liveness: ReturnType<typeof setInterval>;
@@ -115,10 +132,17 @@ export class ControlBridge {
     this.updateStoppable();
   }
 
-  /** No request is being handled (what still runs is timers and callbacks of earlier cells). */
+  /**
+   * No request is being handled (what still runs is timers and callbacks of earlier cells). Going
+   * idle, every interrupt received so far is spent: the last request's reply has gone out, so one
+   * that came after it (while [7] still said busy) was not meant for a cell still to come.
+   */
   setIdle(on: boolean): void {
     this.idle = on;
+    if (on && IDLE_MARK_DELAY_MS > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, IDLE_MARK_DELAY_MS);
     Atomics.store(this.interrupts, 7, on ? 0 : 1);
+    // After [7] is 0: an interrupt counted later is seen idle by the I/O thread, which marks it itself.
+    if (on) markSpent(this.interrupts, Atomics.load(this.interrupts, 0));
     this.updateStoppable();
   }
 

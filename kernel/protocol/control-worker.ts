@@ -10,7 +10,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import * as zmq from "zeromq";
 import { type ConnectionInfo, type DecodeLimits, type Header, type Message, DigestHistory, Signer, decode, encode, endpoint, newHeader } from "./wire.js";
-import { type FromControl, STOPPABLE_CELL, STOPPABLE_CELL_WATCHING, STOPPABLE_IDLE, STOPPABLE_NO_IMPORTING, type ToControl, unpackFrames } from "./control-bridge.js";
+import { type FromControl, STOPPABLE_CELL, STOPPABLE_CELL_WATCHING, STOPPABLE_IDLE, STOPPABLE_NO_IMPORTING, type ToControl, markSpent, unpackFrames } from "./control-bridge.js";
 
 interface ControlWorkerData {
   info: ConnectionInfo;
@@ -197,7 +197,7 @@ function watchStuck(seq: number, told = false, alive = Atomics.load(interrupts, 
       return;
     }
     // Stopping the loop is all this interrupt does: a request queued behind it must not be stopped too.
-    if (state === STOPPABLE_IDLE) Atomics.store(interrupts, 5, seq);
+    if (state === STOPPABLE_IDLE) markSpent(interrupts, seq);
     // The cell that was running or ran last (a request waiting behind the loop becomes the parent once it starts).
     const parent = lastParent;
     void terminateMainThread(seq).then((answered) => {
@@ -237,7 +237,7 @@ async function controlLoop(): Promise<void> {
         // Count it, tell the main thread, then signal: whichever the main thread sees first stops the cell.
         const seq = Atomics.add(interrupts, 0, 1) + 1;
         // No request is running: the interrupt is older than any cell still to start, so none may take it.
-        if (Atomics.load(interrupts, 7) === 0 && Atomics.load(interrupts, 5) < seq) Atomics.store(interrupts, 5, seq);
+        if (Atomics.load(interrupts, 7) === 0) markSpent(interrupts, seq);
         if (POST_DELAY_MS > 0) setTimeout(() => post({ type: "interrupt", seq }), POST_DELAY_MS);
         else post({ type: "interrupt", seq });
         sigint(seq);

@@ -162,6 +162,40 @@ describe("interrupts whose message reaches the main thread late", () => {
   });
 });
 
+describe("an interrupt that reaches the I/O thread after a reply, before the kernel marks itself idle", () => {
+  // The main thread is held between the last request's end and marking itself idle, so the interrupt
+  // sent on seeing the reply is counted while the kernel still looks busy, and the interrupt's message
+  // is held back so the next execute_request reaches the main thread first: the order a loaded machine
+  // can produce, made certain.
+  let held: KernelClient;
+  beforeAll(async () => {
+    held = await KernelClient.launch({ env: { MIXDISTILL_IDLE_MARK_DELAY_MS: "300", MIXDISTILL_INTERRUPT_POST_DELAY_MS: "400" } });
+    await held.ready();
+  });
+  afterAll(async () => {
+    expect(await held.shutdown()).toBe(0);
+  });
+
+  it("does not stop the cell sent after it", async () => {
+    for (let i = 0; i < 3; i++) {
+      expect(resultOf((await held.execute(`${i} * 10`)).iopub)).toEqual({ "text/plain": String(i * 10) });
+      expect((await held.request("control", "interrupt_request", {}, 5000)).content.status).toBe("ok");
+      const r = await held.execute(`'cell ${i}'`);
+      expect(r.reply.content.status, JSON.stringify(r.reply.content)).toBe("ok");
+      expect(resultOf(r.iopub)).toEqual({ "text/plain": `'cell ${i}'` });
+    }
+  });
+
+  it("still stops a cell it reaches while that cell runs", async () => {
+    const id = await held.send("shell", "execute_request", { code: "while (true) {}", stop_on_error: false });
+    await held.waitIopub((m) => m.parent_header.msg_id === id && m.header.msg_type === "execute_input");
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await held.request("control", "interrupt_request", {}, 5000)).content.status).toBe("ok");
+    expect((await held.reply(id, 5000)).content.ename).toBe("Interrupted");
+    expect(resultOf((await held.execute("'after'")).iopub)).toEqual({ "text/plain": "'after'" });
+  });
+});
+
 describe("progress bars and interrupts", () => {
   it("a bar running when the cell is interrupted ends as interrupted, at the step it reached", async () => {
     const code = "const ib = progress({ total: 100, label: 'train', minIntervalMs: 0 }); for (let s = 1; s <= 100; s++) { ib.update(s); if (s === 7) await new Promise(() => {}); }";
