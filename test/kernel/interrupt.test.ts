@@ -110,6 +110,16 @@ describe("interrupt", () => {
   });
 });
 
+/** Interrupts a running `while (true) {}` on `c`: the cell ends Interrupted and the next one runs. */
+async function stopsALoopThenRunsTheNextCell(c: KernelClient): Promise<void> {
+  const id = await c.send("shell", "execute_request", { code: "while (true) {}", stop_on_error: false });
+  await c.waitIopub((m) => m.parent_header.msg_id === id && m.header.msg_type === "execute_input");
+  await new Promise((r) => setTimeout(r, 200));
+  expect((await c.request("control", "interrupt_request", {}, 5000)).content.status).toBe("ok");
+  expect((await c.reply(id, 5000)).content.ename).toBe("Interrupted");
+  expect(resultOf((await c.execute("'after'")).iopub)).toEqual({ "text/plain": "'after'" });
+}
+
 describe("interrupts whose message reaches the main thread late", () => {
   // The I/O thread holds back its message to the main thread, so the next execute_request comes first:
   // the order a loaded machine can produce, made certain.
@@ -143,12 +153,7 @@ describe("interrupts whose message reaches the main thread late", () => {
   });
 
   it("an interrupt while a cell runs still stops it, and the one after it runs", async () => {
-    const id = await slow.send("shell", "execute_request", { code: "while (true) {}", stop_on_error: false });
-    await slow.waitIopub((m) => m.parent_header.msg_id === id && m.header.msg_type === "execute_input");
-    await new Promise((r) => setTimeout(r, 200));
-    expect((await slow.request("control", "interrupt_request", {}, 5000)).content.status).toBe("ok");
-    expect((await slow.reply(id, 5000)).content.ename).toBe("Interrupted");
-    expect(resultOf((await slow.execute("'after'")).iopub)).toEqual({ "text/plain": "'after'" });
+    await stopsALoopThenRunsTheNextCell(slow);
   });
 
   it("an interrupt that comes after a cell was sent, before its code starts, stops it", async () => {
@@ -187,12 +192,7 @@ describe("an interrupt that reaches the I/O thread after a reply, before the ker
   });
 
   it("still stops a cell it reaches while that cell runs", async () => {
-    const id = await held.send("shell", "execute_request", { code: "while (true) {}", stop_on_error: false });
-    await held.waitIopub((m) => m.parent_header.msg_id === id && m.header.msg_type === "execute_input");
-    await new Promise((r) => setTimeout(r, 200));
-    expect((await held.request("control", "interrupt_request", {}, 5000)).content.status).toBe("ok");
-    expect((await held.reply(id, 5000)).content.ename).toBe("Interrupted");
-    expect(resultOf((await held.execute("'after'")).iopub)).toEqual({ "text/plain": "'after'" });
+    await stopsALoopThenRunsTheNextCell(held);
   });
 });
 
