@@ -243,54 +243,50 @@ async function torchSpeed(): Promise<{ version: string; blas: string[]; one: Rec
   const cfg = Object.fromEntries(Object.entries(CONFIGS).map(([k, c]) => [k, [c.D, c.L, c.T, c.B, quick ? 3 : 10]]));
   const n = cpus().length;
   type Run = { torch: string; blas: string[]; tokensPerSecond: Record<string, Speed> };
-  const envOf = (t: ThreadSetting) => ({ ...process.env, OPENBLAS_NUM_THREADS: String(t.openblas), OMP_NUM_THREADS: String(t.omp), MKL_NUM_THREADS: String(t.openblas) });
-  const parse = (t: ThreadSetting, status: number | null, stdout: string, stderr: string): Run | string => {
-    if (status !== 0) return `torch run failed (${settingName(t)}): ${stderr.trim().split("\n").pop()}`;
-    const j = JSON.parse(stdout.trim().split("\n").pop()!) as { torch: string; blas: string[]; tokensPerSecond: Record<string, Record<string, Speed>> };
-    return { torch: j.torch, blas: j.blas, tokensPerSecond: j.tokensPerSecond[String(t.torch)]! };
-  };
-  const run = (t: ThreadSetting): Run | string => {
-    const r = spawnSync("/usr/bin/python3", ["-c", TORCH_SCRIPT, JSON.stringify(cfg), JSON.stringify([t.torch])], { encoding: "utf8", env: envOf(t) });
-    return parse(t, r.status, r.stdout, r.stderr);
-  };
-  /** One config in `count` processes of setting t started together; tokens/s summed over them. */
-  const runTogether = (t: ThreadSetting, config: string, count: number): Promise<Speed | string> =>
-    Promise.all(Array.from({ length: count }, () => new Promise<Run | string>((resolve) => {
-      const p = spawn("/usr/bin/python3", ["-c", TORCH_SCRIPT, JSON.stringify({ [config]: cfg[config] }), JSON.stringify([t.torch])], { env: envOf(t), stdio: ["ignore", "pipe", "pipe"] });
+  /** The script in a process of setting t on the configs `which`; a string says why it failed. */
+  const launch = (t: ThreadSetting, which: Record<string, unknown>): Promise<Run | string> =>
+    new Promise((resolve) => {
+      const env = { ...process.env, OPENBLAS_NUM_THREADS: String(t.openblas), OMP_NUM_THREADS: String(t.omp), MKL_NUM_THREADS: String(t.openblas) };
+      const p = spawn("/usr/bin/python3", ["-c", TORCH_SCRIPT, JSON.stringify(which), JSON.stringify([t.torch])], { env, stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
       let err = "";
       p.stdout.on("data", (d) => (out += d));
       p.stderr.on("data", (d) => (err += d));
       p.on("error", (e) => resolve(`torch run failed (${settingName(t)}): ${e.message}`));
-      p.on("close", (code) => resolve(parse(t, code, out, err)));
-    }))).then((rs) => {
-      const bad = rs.find((r): r is string => typeof r === "string");
-      if (bad) return bad;
-      const speeds = (rs as Run[]).map((r) => r.tokensPerSecond[config]!);
-      return { best: speeds.reduce((a, v) => a + v.best, 0), median: speeds.reduce((a, v) => a + v.median, 0) };
+      p.on("close", (code) => {
+        if (code !== 0) return resolve(`torch run failed (${settingName(t)}): ${err.trim().split("\n").pop()}`);
+        const j = JSON.parse(out.trim().split("\n").pop()!) as { torch: string; blas: string[]; tokensPerSecond: Record<string, Record<string, Speed>> };
+        resolve({ torch: j.torch, blas: j.blas, tokensPerSecond: j.tokensPerSecond[String(t.torch)]! });
+      });
     });
   const oneSetting = { torch: 1, openblas: 1, omp: 1 };
-  const single = run(oneSetting);
+  const single = await launch(oneSetting, cfg);
   if (typeof single === "string") return { unavailable: single };
-  const settings: Record<string, Record<string, Speed>> = { [settingName(oneSetting)]: single.tokensPerSecond };
+  const settings: Record<string, Record<string, Speed>> = {};
   const all: Record<string, Speed & { setting: string }> = {};
+  /** Records a setting's speeds and keeps, per config, the setting with the best median. */
+  const consider = (name: string, speeds: Record<string, Speed>) => {
+    settings[name] = speeds;
+    for (const [k, v] of Object.entries(speeds)) if (!all[k] || v.median > all[k].median) all[k] = { ...v, setting: name };
+  };
+  consider(settingName(oneSetting), single.tokensPerSecond);
   const candidates = n === 1 ? [] : [{ torch: n, openblas: 1, omp: n }, { torch: 1, openblas: n, omp: 1 }, { torch: n, openblas: n, omp: n }];
-  for (const [k, v] of Object.entries(single.tokensPerSecond)) all[k] = { ...v, setting: settingName(oneSetting) };
   for (const t of candidates) {
-    const r = run(t);
+    const r = await launch(t, cfg);
     if (typeof r === "string") return { unavailable: r };
-    settings[settingName(t)] = r.tokensPerSecond;
-    for (const [k, v] of Object.entries(r.tokensPerSecond)) if (v.median > all[k]!.median) all[k] = { ...v, setting: settingName(t) };
+    consider(settingName(t), r.tokensPerSecond);
   }
   if (n > 1) {
-    const name = `${n} processes at once, each ${settingName(oneSetting)}`;
-    settings[name] = {};
+    // One config at a time in n single-threaded processes started together; tokens/s summed over them.
+    const together: Record<string, Speed> = {};
     for (const k of Object.keys(cfg)) {
-      const v = await runTogether(oneSetting, k, n);
-      if (typeof v === "string") return { unavailable: v };
-      settings[name][k] = v;
-      if (v.median > all[k]!.median) all[k] = { ...v, setting: name };
+      const rs = await Promise.all(Array.from({ length: n }, () => launch(oneSetting, { [k]: cfg[k] })));
+      const bad = rs.find((r): r is string => typeof r === "string");
+      if (bad) return { unavailable: bad };
+      const speeds = (rs as Run[]).map((r) => r.tokensPerSecond[k]!);
+      together[k] = { best: speeds.reduce((a, v) => a + v.best, 0), median: speeds.reduce((a, v) => a + v.median, 0) };
     }
+    consider(`${n} processes at once, each ${settingName(oneSetting)}`, together);
   }
   return { version: single.torch, blas: single.blas, one: single.tokensPerSecond, all, settings };
 }
