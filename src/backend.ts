@@ -9,6 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
+import { initMatMul, type MatMulEngine } from "./model/blas.js";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
 
@@ -19,6 +20,8 @@ export interface BackendInfo {
   reason: string;
   /** Whether a GPU device was seen by the tensorflow backend (false for wasm/cpu). */
   gpu: boolean;
+  /** The wasm backend's matMul engine (src/model/blas.ts); null on the other backends. */
+  matmul: MatMulEngine | null;
 }
 
 let info: BackendInfo | null = null;
@@ -134,15 +137,18 @@ async function choose(preferred: BackendName | undefined): Promise<BackendInfo> 
   for (const name of order.slice(start)) {
     if (name === "tensorflow") {
       const r = await tryTensorflow();
-      if (r.ok) return { name, gpu: r.gpu, reason: [...notes, r.gpu ? "tfjs-node-gpu with a GPU" : "tfjs-node-gpu (no GPU device visible: TensorFlow runs on the CPU)"].join("; ") };
+      if (r.ok) return { name, gpu: r.gpu, matmul: null, reason: [...notes, r.gpu ? "tfjs-node-gpu with a GPU" : "tfjs-node-gpu (no GPU device visible: TensorFlow runs on the CPU)"].join("; ") };
       notes.push(r.why);
     } else if (name === "wasm") {
       const r = await tryBundled("wasm", () => import("@tensorflow/tfjs-backend-wasm"));
-      if (r.ok) return { name, gpu: false, reason: [...notes, "wasm (XNNPACK, single-threaded in Node)"].join("; ") };
+      if (r.ok) {
+        const m = initMatMul();
+        return { name, gpu: false, matmul: m.engine, reason: [...notes, `wasm (single-threaded in Node; matMul: ${m.reason})`].join("; ") };
+      }
       notes.push(r.why);
     } else {
       const r = await tryBundled("cpu");
-      if (r.ok) return { name, gpu: false, reason: [...notes, "plain JavaScript cpu backend"].join("; ") };
+      if (r.ok) return { name, gpu: false, matmul: null, reason: [...notes, "plain JavaScript cpu backend"].join("; ") };
       notes.push(r.why);
     }
   }
