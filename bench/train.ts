@@ -2,7 +2,8 @@
  * `npm run bench -- train [--quick] [--memory-seconds S]`, or `-- --memory-only [--memory-seconds 1800]`,
  * or `-- --only A` (the matMul peak and one config's training speed, nothing else)
  *
- * In one run: the wasm backend's 2-D matMul peak, training tokens/s of reference configs
+ * In one run, on each matMul engine of the wasm backend (XNNPACK, and OpenBLAS where native/openblas
+ * is built; src/model/blas.ts): the 2-D matMul peak, training tokens/s of reference configs
  * A (D=128, 2 layers, T=128, batch 16) and B (D=256, 4 layers, T=256, batch 8), 4 heads, AdamW,
  * the ratio of achieved model FLOP/s to the peak, two single-threaded worker processes against one,
  * PyTorch on the same models on one thread and at its best on every core (one process on every
@@ -22,6 +23,7 @@ import { makeRng } from "../src/data/rng.js";
 import { StudentModel, type TokenBatch } from "../src/model/transformer.js";
 import { AdamW } from "../src/train/optimizer.js";
 import { kernelSettings } from "../src/model/kernels.js";
+import { blasAvailable, initMatMul, matMulInfo, type MatMulEngine } from "../src/model/blas.js";
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -137,15 +139,16 @@ function trainSpeed(name: ConfigName, steps: number): { tokensPerSecond: number;
 
 /** Worker mode: train one config for `steps` steps in this process, print tokens/s as JSON. */
 async function worker(name: ConfigName, steps: number) {
-  await initBackend("wasm");
+  const b = await initBackend("wasm");
+  if (process.env.MIXDISTILL_MATMUL && b.matmul !== process.env.MIXDISTILL_MATMUL) throw new Error(`worker: MIXDISTILL_MATMUL=${process.env.MIXDISTILL_MATMUL} but ${b.reason}`);
   const r = trainSpeed(name, steps);
   process.stdout.write(JSON.stringify({ tokensPerSecond: r.medianTokensPerSecond }) + "\n");
 }
 
-function runWorkers(n: number, name: ConfigName, steps: number): Promise<number[]> {
+function runWorkers(n: number, name: ConfigName, steps: number, matmul: MatMulEngine): Promise<number[]> {
   return Promise.all(
     Array.from({ length: n }, () => new Promise<number>((resolve, reject) => {
-      const p = spawn(process.execPath, [process.argv[1]!, "--worker", name, "--steps", String(steps)], { stdio: ["ignore", "pipe", "inherit"] });
+      const p = spawn(process.execPath, [process.argv[1]!, "--worker", name, "--steps", String(steps)], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, MIXDISTILL_MATMUL: matmul } });
       let out = "";
       p.stdout.on("data", (d) => (out += d));
       p.on("exit", (code) => {
@@ -338,29 +341,50 @@ async function main() {
     await initBackend("wasm");
     const mem = await memoryCheck(opt("--memory-seconds", 1800));
     console.log(`  samples (s: tensors / wasm MB / RSS MB): ${mem.samples.map((x) => `${x.t}: ${x.tensors}/${x.wasmHeapMB}/${x.rssMB}`).join(", ")}`);
-    console.log(JSON.stringify({ memory: { ...mem, samples: undefined } }));
+    console.log(JSON.stringify({ memory: { ...mem, matmul: matMulInfo().engine, samples: undefined } }));
     return;
   }
   const info = await initBackend("wasm");
   const load = loadavg()[0]!;
-  console.log(`backend: ${info.name} (${info.reason}); ${cpus().length} cores, load average ${load.toFixed(2)} at start`);
-  const peak = matMulPeak();
-  console.log(`wasm 2-D matMul peak: ${peak.gflops.toFixed(1)} GFLOP/s  ${JSON.stringify(Object.fromEntries(Object.entries(peak.shapes).map(([k, v]) => [k, +v.toFixed(1)])))}`);
-  const result: Record<string, unknown> = { backend: info.name, cores: cpus().length, loadAverageAtStart: +load.toFixed(2), matmulPeakGflops: +peak.gflops.toFixed(2) };
+  console.log(`backend: ${info.name}; ${cpus().length} cores, load average ${load.toFixed(2)} at start`);
+  // Both matMul engines of the wasm backend, each measured in this run (src/model/blas.ts).
+  const blasHere = blasAvailable();
+  const engines: MatMulEngine[] = blasHere.ok ? ["xnnpack", "openblas"] : ["xnnpack"];
+  if (!blasHere.ok) console.log(`OpenBLAS engine not measured: ${blasHere.why}`);
+  else console.log(`OpenBLAS: ${blasHere.config}`);
+  const result: Record<string, unknown> = { backend: info.name, cores: cpus().length, loadAverageAtStart: +load.toFixed(2) };
+  const perEngine: Record<string, Record<string, unknown>> = {};
   const only = args.includes("--only") ? (args[args.indexOf("--only") + 1] as ConfigName) : null;
-  for (const name of (only ? [only] : ["A", "B"]) as ConfigName[]) {
-    const r = trainSpeed(name, quick ? 3 : name === "A" ? 15 : 5);
-    const gf = (r.tokensPerSecond * r.flopsPerToken) / 1e9;
-    const ratio = gf / peak.gflops;
-    const medianRatio = (r.medianTokensPerSecond * r.flopsPerToken) / 1e9 / peak.gflops;
-    console.log(`config ${name} (${r.params} params): ${r.tokensPerSecond.toFixed(0)} tok/s (best step ${r.stepSeconds.toFixed(3)} s; median ${r.medianTokensPerSecond.toFixed(0)} tok/s), ${gf.toFixed(1)} GFLOP/s = ${ratio.toFixed(2)} of peak (median ${medianRatio.toFixed(2)}; target ${name === "A" ? 0.6 : 0.7})`);
-    result[name] = { params: r.params, tokensPerSecond: +r.tokensPerSecond.toFixed(1), medianTokensPerSecond: +r.medianTokensPerSecond.toFixed(1), gflops: +gf.toFixed(2), ratioToPeak: +ratio.toFixed(3), medianRatioToPeak: +medianRatio.toFixed(3), target: name === "A" ? 0.6 : 0.7 };
+  for (const e of engines) {
+    if (initMatMul(e).engine !== e) throw new Error(`matMul engine ${e} did not initialise: ${matMulInfo().reason}`);
+    const r: Record<string, unknown> = {};
+    perEngine[e] = r;
+    const peak = matMulPeak();
+    console.log(`[${e}] 2-D matMul peak: ${peak.gflops.toFixed(1)} GFLOP/s  ${JSON.stringify(Object.fromEntries(Object.entries(peak.shapes).map(([k, v]) => [k, +v.toFixed(1)])))}`);
+    r.matmulPeakGflops = +peak.gflops.toFixed(2);
+    for (const name of (only ? [only] : ["A", "B"]) as ConfigName[]) {
+      const t = trainSpeed(name, quick ? 3 : name === "A" ? 15 : 5);
+      const gf = (t.tokensPerSecond * t.flopsPerToken) / 1e9;
+      const ratio = gf / peak.gflops;
+      const medianRatio = (t.medianTokensPerSecond * t.flopsPerToken) / 1e9 / peak.gflops;
+      // Targets of the ratio to XNNPACK's own peak (its GEMM is most of a step); none for OpenBLAS, whose peak is 3x higher.
+      const target = e === "xnnpack" ? (name === "A" ? 0.6 : 0.7) : undefined;
+      console.log(`[${e}] config ${name} (${t.params} params): ${t.tokensPerSecond.toFixed(0)} tok/s (best step ${t.stepSeconds.toFixed(3)} s; median ${t.medianTokensPerSecond.toFixed(0)} tok/s), ${gf.toFixed(1)} GFLOP/s = ${ratio.toFixed(2)} of this engine's peak (median ${medianRatio.toFixed(2)}${target ? `; target ${target}` : ""})`);
+      r[name] = { params: t.params, tokensPerSecond: +t.tokensPerSecond.toFixed(1), medianTokensPerSecond: +t.medianTokensPerSecond.toFixed(1), gflops: +gf.toFixed(2), ratioToPeak: +ratio.toFixed(3), medianRatioToPeak: +medianRatio.toFixed(3), ...(target ? { target } : {}) };
+    }
   }
+  result.engines = perEngine;
+  if (engines.length > 1 && !only) {
+    const speedup = Object.fromEntries((["A", "B"] as const).map((k) => [k, +((perEngine.openblas![k] as { medianTokensPerSecond: number }).medianTokensPerSecond / (perEngine.xnnpack![k] as { medianTokensPerSecond: number }).medianTokensPerSecond).toFixed(3)]));
+    console.log(`openblas/xnnpack, one process (median steps): ${JSON.stringify(speedup)}`);
+    result.openblasOverXnnpack = speedup;
+  }
+  initMatMul("xnnpack");
   if (only) {
     console.log(JSON.stringify(result));
     return;
   }
-  // Causal attention in row blocks against the full masked matrices, on B and at the study's long context.
+  // Causal attention in row blocks against the full masked matrices, on B and at the study's long context (XNNPACK).
   const blocks: Record<string, unknown> = {};
   for (const [label, c] of [["B", "B"], ["long context (D=192, 4 layers, T=640, batch 4)", LONG_CONTEXT]] as const) {
     const r = causalBlockSpeed(c, quick ? 2 : 4);
@@ -368,46 +392,60 @@ async function main() {
     blocks[c === "B" ? "B" : "longContext"] = { blockedTokensPerSecond: +r.blocked.toFixed(1), fullTokensPerSecond: +r.full.toFixed(1), ratio: +r.ratio.toFixed(3), blockRows: r.blockRows };
   }
   result.causalBlocks = blocks;
-  // Rounds alternate one and two workers and keep each one's best round (the machine may be shared).
-  const wsteps = quick ? 4 : 8;
-  let one = 0;
-  let two = [0, 0];
-  for (let round = 0; round < (quick ? 1 : 3); round++) {
-    one = Math.max(one, (await runWorkers(1, "A", wsteps))[0]!);
-    const t = await runWorkers(2, "A", wsteps);
-    if (t[0]! + t[1]! > two[0]! + two[1]!) two = t;
+  // The machine's training throughput on each engine: one worker process per core (median steps,
+  // summed). Rounds alternate one and two workers and keep each one's best round (the machine may be shared).
+  const machine: Record<string, Record<string, number>> = {};
+  for (const e of engines) {
+    const wsteps = quick ? 4 : 8;
+    let one = 0;
+    let two = [0, 0];
+    for (let round = 0; round < (quick ? 1 : 3); round++) {
+      one = Math.max(one, (await runWorkers(1, "A", wsteps, e))[0]!);
+      const t = await runWorkers(2, "A", wsteps, e);
+      if (t[0]! + t[1]! > two[0]! + two[1]!) two = t;
+    }
+    const scaling = (two[0]! + two[1]!) / one;
+    console.log(`[${e}] two worker processes vs one (config A, median step, best of rounds): ${one.toFixed(0)} -> ${two.map((x) => x.toFixed(0)).join(" + ")} tok/s = ${scaling.toFixed(2)}x (target 1.6)`);
+    perEngine[e]!.workers = { one: +one.toFixed(1), two: two.map((x) => +x.toFixed(1)), scaling: +scaling.toFixed(3), target: 1.6 };
+    let twoB = 0;
+    for (let round = 0; round < (quick ? 1 : 2); round++) twoB = Math.max(twoB, (await runWorkers(cpus().length, "B", quick ? 2 : 4, e)).reduce((a, b) => a + b, 0));
+    console.log(`[${e}] config B, ${cpus().length} worker processes: ${twoB.toFixed(0)} tok/s (median steps, summed)`);
+    machine[e] = { A: two[0]! + two[1]!, B: twoB };
   }
-  const scaling = (two[0]! + two[1]!) / one;
-  console.log(`two worker processes vs one (config A, median step, best of rounds): ${one.toFixed(0)} -> ${two.map((x) => x.toFixed(0)).join(" + ")} tok/s = ${scaling.toFixed(2)}x (target 1.6)`);
-  result.workers = { one: +one.toFixed(1), two: two.map((x) => +x.toFixed(1)), scaling: +scaling.toFixed(3), target: 1.6 };
-  // The machine's training throughput: one worker per core (median steps, summed), A from the rounds above.
-  const machine: Record<string, number> = { A: two[0]! + two[1]! };
-  let twoB = 0;
-  for (let round = 0; round < (quick ? 1 : 2); round++) twoB = Math.max(twoB, (await runWorkers(cpus().length, "B", quick ? 2 : 4)).reduce((a, b) => a + b, 0));
-  machine.B = twoB;
-  console.log(`config B, ${cpus().length} worker processes: ${twoB.toFixed(0)} tok/s (median steps, summed)`);
   const torch = await torchSpeed();
   if ("unavailable" in torch) {
     console.log(`pytorch: not available (${torch.unavailable})`);
     result.torch = { available: false, reason: torch.unavailable };
   } else {
     const n = cpus().length;
-    // Like for like: median steps against median steps; one process against PyTorch on one thread, and
-    // the machine (one worker per core) against PyTorch at its best on every core, the figure users compare.
-    const single = Object.fromEntries(Object.keys(CONFIGS).map((k) => [k, +((result[k] as { medianTokensPerSecond: number }).medianTokensPerSecond / torch.one[k]!.median).toFixed(3)]));
-    const onMachine = Object.fromEntries(Object.keys(CONFIGS).map((k) => [k, +(machine[k]! / torch.all[k]!.median).toFixed(3)]));
     const blas = torch.blas.map((b) => b.split("/").pop()).join(", ") || "none found";
     console.log(`pytorch ${torch.version} (BLAS: ${blas}), median steps:`);
     for (const [name, r] of Object.entries(torch.settings)) console.log(`  ${name}: ${Object.entries(r).map(([k, v]) => `${k} ${v.median.toFixed(0)}`).join(", ")} tok/s`);
     console.log(`  on every core at its best: ${Object.entries(torch.all).map(([k, v]) => `${k} ${v.median.toFixed(0)} (${v.setting})`).join(", ")}`);
-    console.log(`tfjs/pytorch: one process vs one thread ${JSON.stringify(single)}; ${n} workers vs PyTorch's best on ${n} cores ${JSON.stringify(onMachine)} (target 0.5)`);
+    // Like for like: median steps against median steps; one process against PyTorch on one thread, and
+    // the machine (one worker per core) against PyTorch at its best on every core, the figure users compare.
+    const single: Record<string, Record<string, number>> = {};
+    const onMachine: Record<string, Record<string, number>> = {};
+    for (const e of engines) {
+      single[e] = Object.fromEntries(Object.keys(CONFIGS).map((k) => [k, +((perEngine[e]![k] as { medianTokensPerSecond: number }).medianTokensPerSecond / torch.one[k]!.median).toFixed(3)]));
+      onMachine[e] = Object.fromEntries(Object.keys(CONFIGS).map((k) => [k, +(machine[e]![k]! / torch.all[k]!.median).toFixed(3)]));
+      const met = Object.values(onMachine[e]!).every((v) => v >= 0.5);
+      console.log(`[${e}] tfjs/pytorch: one process vs one thread ${JSON.stringify(single[e])}; ${n} workers vs PyTorch's best on ${n} cores ${JSON.stringify(onMachine[e])} (target 0.5: ${met ? "met" : "not met"})`);
+    }
     if (!torch.blas.some((b) => /openblas|mkl/i.test(b))) console.log("  note: PyTorch runs on the reference BLAS here, far below its usual speed; install libopenblas0-pthread for the real peer");
     result.torch = { available: true, version: torch.version, blas: torch.blas, oneThread: torch.one, allCores: torch.all, settings: torch.settings, tfjsMachineTokensPerSecond: machine, tfjsOverTorchOneThread: single, tfjsOverTorchMachine: onMachine, target: 0.5 };
   }
-  const mem = await memoryCheck(opt("--memory-seconds", quick ? 5 : 20));
-  console.log(`memory over ${mem.seconds} s (${mem.steps} steps of A): tensors ${mem.tensorsFirst} -> ${mem.tensorsLast}, wasm heap ${mem.wasmHeapFirstMB} -> ${mem.wasmHeapLastMB} MB, JS heap ${mem.jsHeapFirstMB} -> ${mem.jsHeapLastMB} MB, RSS ${mem.rssFirstMB} -> ${mem.rssLastMB} MB (max ${mem.rssMaxMB})`);
-  console.log(`  samples (s: tensors / wasm MB / RSS MB): ${mem.samples.map((x) => `${x.t}: ${x.tensors}/${x.wasmHeapMB}/${x.rssMB}`).join(", ")}`);
-  result.memory = { ...mem, samples: undefined };
+  // Flat memory on every engine: tensor count and RSS over a longer run of A.
+  const memory: Record<string, unknown> = {};
+  for (const e of engines) {
+    initMatMul(e);
+    const mem = await memoryCheck(opt("--memory-seconds", quick ? 5 : 20));
+    console.log(`[${e}] memory over ${mem.seconds} s (${mem.steps} steps of A): tensors ${mem.tensorsFirst} -> ${mem.tensorsLast}, wasm heap ${mem.wasmHeapFirstMB} -> ${mem.wasmHeapLastMB} MB, JS heap ${mem.jsHeapFirstMB} -> ${mem.jsHeapLastMB} MB, RSS ${mem.rssFirstMB} -> ${mem.rssLastMB} MB (max ${mem.rssMaxMB})`);
+    console.log(`  samples (s: tensors / wasm MB / RSS MB): ${mem.samples.map((x) => `${x.t}: ${x.tensors}/${x.wasmHeapMB}/${x.rssMB}`).join(", ")}`);
+    memory[e] = { ...mem, samples: undefined };
+  }
+  initMatMul("xnnpack");
+  result.memory = memory;
   console.log(JSON.stringify(result));
 }
 

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the kernel suite, notebooks and browser tests use. Python pieces run with /usr/bin/python3.
+# libopenblas-dev and pkg-config build native/openblas, the wasm backend's faster matMul engine (optional).
 APT_PACKAGES=(python3-jupyter-kernel-test jupyter-client python3-ipykernel python3-nbclient python3-nbconvert
-  python3-nbformat python3-jupyter-server python3-jupyterlab-server chromium)
+  python3-nbformat python3-jupyter-server python3-jupyterlab-server chromium libopenblas-dev pkg-config)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -27,6 +28,13 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 npm run build
+# The OpenBLAS matMul engine (src/model/blas.ts): optional, so a machine without libopenblas-dev keeps XNNPACK.
+if pkg-config --exists openblas 2>/dev/null; then
+  npm run build:blas --silent >/tmp/mixdistill-build-blas.log 2>&1 \
+    || echo "setup: native/openblas did not build (see /tmp/mixdistill-build-blas.log); the wasm backend keeps XNNPACK" >&2
+else
+  echo "setup: libopenblas-dev not found: native/openblas not built (MIXDISTILL_MATMUL=openblas needs it)" >&2
+fi
 if grep -q '"build"' extension/package.json; then
   npm run build --workspace extension
 fi

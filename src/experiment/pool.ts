@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defaultWorkers, enableGpuMemoryGrowth, visibleGpus } from "../backend.js";
+import { addonPath } from "../model/blas.js";
 import type { RunProgress, RunResult, RunSpec } from "../train/spec.js";
 import type { ParentMessage, WorkerMessage } from "./worker.js";
 
@@ -60,6 +61,8 @@ export interface WorkerPoolOptions {
   runModule?: string;
   /** Tensor backend for the workers: "auto" (default), "wasm", "cpu", "tensorflow". */
   backend?: string;
+  /** The wasm backend's matMul engine for the workers (MIXDISTILL_MATMUL); default the parent's environment. */
+  matmul?: "xnnpack" | "openblas";
   /**
    * CUDA device ids to spread the workers over (each worker sees one, via CUDA_VISIBLE_DEVICES,
    * the least used at its start); default the visible GPUs (none without tfjs-node-gpu).
@@ -107,6 +110,9 @@ export class WorkerPool {
     const env: NodeJS.ProcessEnv = { ...process.env };
     const backend = this.opts.backend ?? "auto";
     if (backend !== "auto") env.MIXDISTILL_BACKEND = backend;
+    if (this.opts.matmul) env.MIXDISTILL_MATMUL = this.opts.matmul;
+    const addon = this.opts.matmul === "openblas" ? addonPath() : null;
+    if (addon) env.MIXDISTILL_BLAS_ADDON = addon;
     if (this.opts.runModule) env.MIXDISTILL_RUN_MODULE = this.opts.runModule;
     const gpu = this.nextGpu();
     if (gpu !== undefined) env.CUDA_VISIBLE_DEVICES = gpu;

@@ -25,6 +25,8 @@ export interface CellConfig {
   maxNewTokens: number;
   /** Requested tensor backend ("auto", "wasm", "cpu", "tensorflow"). */
   backend: string;
+  /** "openblas" when the wasm backend multiplies with OpenBLAS; absent for XNNPACK (keys of earlier stores). */
+  matmul?: "openblas";
 }
 
 /** Descriptive fields kept beside a result (not part of the key). */

@@ -7,6 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { defaultWorkers, visibleGpus } from "../backend.js";
+import { resolveMatMulEngine } from "../model/blas.js";
 import type { Budget, EvalExample, RunProgress, RunResult, RunSpec, StudentConfig, TrainConfig, TrainExample } from "../train/spec.js";
 import { AVERAGE, ResultSet, type ResultRow } from "../gap/results.js";
 import { formatParams } from "../gap/metrics.js";
@@ -47,6 +48,13 @@ export interface SweepConfig {
   benchmark?: string;
   /** Requested tensor backend for the workers; part of every key. Default "auto". */
   backend?: string;
+  /**
+   * The wasm backend's matMul engine (src/model/blas.ts): "xnnpack" (default; bit-for-bit the same
+   * on every machine, the committed study's engine), "openblas" (about 3x faster training where
+   * native/openblas is built; its rounding depends on the CPU) or "auto" (openblas when built here).
+   * OpenBLAS is part of every key, so a store never mixes the two; a worker that cannot use it fails.
+   */
+  matmul?: "xnnpack" | "openblas" | "auto";
 }
 
 export interface SweepCell {
@@ -97,7 +105,7 @@ export interface SweepRunOptions {
   /** Runs one cell; default forked workers running this package's runTrainEval. */
   runner?: CellRunner;
   /** Options of the default worker pool. */
-  pool?: Omit<WorkerPoolOptions, "size" | "backend">;
+  pool?: Omit<WorkerPoolOptions, "size" | "backend" | "matmul">;
   signal?: AbortSignal;
   onProgress?: (e: SweepEvent) => void;
 }
@@ -192,6 +200,7 @@ function validate(c: SweepConfig): void {
   if (!Array.isArray(c.test) || c.test.length === 0) fail("test: expected at least one evaluation example");
   if (!Number.isSafeInteger(c.maxNewTokens) || c.maxNewTokens <= 0) fail("maxNewTokens: expected a positive integer");
   if (!c.training || !c.training.budget) fail("training.budget: expected a budget rule (epochs, tokens or steps)");
+  if (c.matmul !== undefined && c.matmul !== "xnnpack" && c.matmul !== "openblas" && c.matmul !== "auto") fail(`matmul: expected "xnnpack", "openblas" or "auto", got ${JSON.stringify(c.matmul)}`);
   for (const [name, lr] of Object.entries(c.lrByStudent ?? {})) {
     if (!sn.has(name)) fail(`lrByStudent.${name}: not one of the sweep's students (${[...sn].join(", ")})`);
     if (typeof lr !== "number" || !(lr > 0) || !Number.isFinite(lr)) fail(`lrByStudent.${name}: expected a positive learning rate, got ${JSON.stringify(lr)}`);
@@ -232,6 +241,7 @@ export function planSweep(c: SweepConfig): PlannedCell[] {
   validate(c);
   const test = hashOf(c.test);
   const backend = c.backend ?? "auto";
+  const matmul = resolveMatMulEngine(c.matmul ?? "xnnpack");
   const budget = budgetLabel(c.training.budget);
   const dataHash = new Map(c.variants.map((v) => [v.name, v.manifestHash ?? hashOf(v.train)]));
   const out: PlannedCell[] = [];
@@ -245,7 +255,7 @@ export function planSweep(c: SweepConfig): PlannedCell[] {
       const lr = c.lrByStudent?.[studentName(student)];
       const training: TrainConfig = lr === undefined ? { ...c.training, seed } : { ...c.training, lr, seed };
       const maxNewTokens = v.maxNewTokens ?? c.maxNewTokens;
-      const config: CellConfig = { data: dataHash.get(v.name)!, student, training, test, maxNewTokens, backend };
+      const config: CellConfig = { data: dataHash.get(v.name)!, student, training, test, maxNewTokens, backend, ...(matmul === "openblas" ? { matmul } : {}) };
       const meta: CellMeta = { student: studentName(student), variant: v.name, seed, budget };
       if (c.name) meta.sweep = c.name;
       if (c.benchmark) meta.benchmark = c.benchmark;
@@ -304,7 +314,7 @@ export async function runSweep(config: SweepConfig, opts: SweepRunOptions): Prom
   const backend = config.backend ?? "auto";
   // one worker per visible GPU when tfjs-node-gpu has one, else one per core
   const concurrency = Math.max(1, opts.concurrency ?? (opts.runner ? availableParallelism() : defaultWorkers(backend === "auto" || backend === "tensorflow" ? visibleGpus() : [])));
-  const ownPool = opts.runner ? undefined : new WorkerPool({ ...opts.pool, size: concurrency, backend: config.backend ?? "auto" });
+  const ownPool = opts.runner ? undefined : new WorkerPool({ ...opts.pool, size: concurrency, backend: config.backend ?? "auto", matmul: resolveMatMulEngine(config.matmul ?? "xnnpack") });
   const runner: CellRunner = opts.runner ?? ownPool!.run;
   const emit = (e: SweepEvent) => {
     try {

@@ -44,8 +44,13 @@ let addon: BlasAddon | null = null;
 let active = false;
 let info: MatMulInfo = { engine: "xnnpack", reason: "MIXDISTILL_MATMUL unset: XNNPACK" };
 
-/** The addon's path: native/openblas/build/Release beside src/ (run from source) or dist/ (built). */
+/**
+ * The addon's path: MIXDISTILL_BLAS_ADDON when set (worker pools pass theirs to bundled workers),
+ * else native/openblas/build/Release beside src/ (run from source) or dist/ (built).
+ */
 export function addonPath(): string | null {
+  const env = process.env.MIXDISTILL_BLAS_ADDON;
+  if (env) return existsSync(env) ? env : null;
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {
     const p = join(dir, "native", "openblas", "build", "Release", "mixdistill_blas.node");
@@ -69,7 +74,21 @@ function loadAddon(): BlasAddon {
   return a;
 }
 
-function parseEngine(v: string | undefined): "xnnpack" | "openblas" | "auto" | undefined {
+/** Whether the addon is built and loads here (without touching tfjs), and why not. */
+export function blasAvailable(): { ok: true; config: string } | { ok: false; why: string } {
+  try {
+    return { ok: true, config: loadAddon().config() };
+  } catch (e) {
+    return { ok: false, why: e instanceof Error ? e.message.split("\n")[0]! : String(e) };
+  }
+}
+
+/** "auto" made definite: openblas when the addon loads here, else xnnpack. */
+export function resolveMatMulEngine(v: "xnnpack" | "openblas" | "auto"): MatMulEngine {
+  return v === "auto" ? (blasAvailable().ok ? "openblas" : "xnnpack") : v;
+}
+
+export function parseEngine(v: string | undefined): "xnnpack" | "openblas" | "auto" | undefined {
   if (v === undefined || v === "") return undefined;
   if (v === "xnnpack" || v === "openblas" || v === "auto") return v;
   throw new Error(`MIXDISTILL_MATMUL must be one of xnnpack, openblas, auto (got ${JSON.stringify(v)})`);

@@ -45,6 +45,9 @@ export async function runTrainEval(spec: RunSpec, opts: RunOptions = {}): Promis
   validateRunSpec(spec);
   const t0 = performance.now();
   const backend = await initBackend();
+  if (process.env.MIXDISTILL_MATMUL === "openblas" && backend.matmul !== "openblas") {
+    throw new Error(`MIXDISTILL_MATMUL=openblas, but this process multiplies with ${backend.matmul ?? `the ${backend.name} backend`}: ${backend.reason}`);
+  }
   const texts = [...spec.train.flatMap((e) => [e.prompt, e.response]), ...spec.test.map((e) => e.prompt)];
   const tokenizer = spec.tokenizer?.kind === "bpe" ? StudentTokenizer.trainBPE(texts, spec.tokenizer.merges) : StudentTokenizer.trainChar(texts);
   // Context: named sizes stretch to the longest example (train, or test prompt + decoding budget);
@@ -95,6 +98,7 @@ export async function runTrainEval(spec: RunSpec, opts: RunOptions = {}): Promis
       steps: summary.steps,
       params: model.numParams,
       backend: backend.name,
+      ...(backend.matmul ? { matmul: backend.matmul } : {}),
       seconds: (performance.now() - t0) / 1000,
       finalLoss: tail.reduce((a, b) => a + b, 0) / tail.length,
       lengths: report.lengths,

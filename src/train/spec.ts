@@ -79,6 +79,8 @@ export interface RunResult {
   steps: number;
   params: number;
   backend: string;
+  /** The wasm backend's matMul engine ("xnnpack" or "openblas"); absent on other backends and in earlier results. */
+  matmul?: string;
   seconds: number;
   /** Mean training loss of the last 10% of steps. */
   finalLoss?: number;

@@ -1,5 +1,7 @@
 // End to end: 3 students x long/short/mix-long x 2 seeds on a synthetic task, trained and evaluated
 // by the real runTrainEval in two worker processes; gaps and intervals from the stored results.
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { synth } from "../../src/data/index.js";
 import { evalExamples, mixLong, runSweep, sourceVariant, storedResults, SweepMonitor, type SweepConfig } from "../../src/experiment/index.js";
@@ -78,4 +80,18 @@ describe("end-to-end sweep with the real trainer", () => {
     expect(longCotGap(again.results, { replicates: 500 }).entries).toEqual(gapRep.entries);
     expect(storedResults(dir).rows).toHaveLength(out.results.rows.length);
   }, 240_000);
+
+  it("runs cells on either matMul engine in worker processes, each in cells of its own", async () => {
+    const dir = tempDir();
+    const one = (matmul: "xnnpack" | "openblas"): SweepConfig => ({ ...study(), name: matmul, students: [study().students[1]!], variants: [study().variants[1]!], seeds: [0], matmul });
+    const [x, b] = [await runSweep(one("xnnpack"), { store: dir, concurrency: 1, pool: { workerModule } }), await runSweep(one("openblas"), { store: dir, concurrency: 1, pool: { workerModule } })];
+    expect([x.status, b.status]).toEqual(["complete", "complete"]);
+    expect(x.cells[0]!.result!.matmul).toBe("xnnpack");
+    expect(b.cells[0]!.result!.matmul).toBe("openblas");
+    expect(b.cells[0]!.key).not.toBe(x.cells[0]!.key);
+    expect(b.counts.cached).toBe(0); // the XNNPACK cell is not taken for the OpenBLAS one
+    // The same training on either engine: the losses agree to float rounding.
+    expect(Math.abs(b.cells[0]!.result!.finalLoss! - x.cells[0]!.result!.finalLoss!)).toBeLessThan(1e-3);
+    expect(readdirSync(join(dir, "cells")).filter((f) => f.endsWith(".json.gz"))).toHaveLength(2);
+  }, 120_000);
 });
