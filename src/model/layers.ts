@@ -1,10 +1,12 @@
 /**
- * The student's layers as tf.customGrad ops with hand-written backward passes. On wasm only a
- * 2-D non-transposed matMul is fast, so every product here (forward and backward) is one, with
- * explicit transposes (src/model/kernels.ts); reductions are matMuls with a row or column of ones.
+ * The student's layers as tf.customGrad ops with hand-written backward passes. On wasm with XNNPACK
+ * only a 2-D non-transposed matMul is fast, so every product here (forward and backward) is one, with
+ * explicit transposes (src/model/kernels.ts); with OpenBLAS (src/model/blas.ts) the linear layer's
+ * backward multiplies transposed operands directly. Reductions are matMuls with a row or column of ones.
  * Shapes: N = B*T rows (one per token), D model width, V vocabulary, H heads, hs = D/H.
  */
 import * as tf from "@tensorflow/tfjs";
+import { blasActive } from "./blas.js";
 import { attentionBackwardLayouts, blockMatMul, causalAttentionFast, causalAttentionGradFast, embedGradFast, rowDots, blockTranspose, fromHeads, layerNormFast, layerNormGradFast, mergeQKVGrads, splitQKV, transpose2d } from "./kernels.js";
 
 type Save = (t: tf.Tensor[]) => void;
@@ -27,6 +29,8 @@ export const linear = tf.customGrad(((x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tens
       const xv = xs as tf.Tensor2D;
       const [N, K] = xv.shape;
       const M = g.shape[1];
+      // OpenBLAS multiplies transposed operands in place: no explicit transposes.
+      if (blasActive()) return [tf.matMul(g, Ws as tf.Tensor2D, false, true), tf.matMul(xv, g, true, false), sumRows(g).reshape([M])];
       const dx = tf.matMul(g, transpose2d(Ws as tf.Tensor2D)); // (N, K)
       // dW needs one (N, .) operand transposed and the other as the matMul's right operand, which
       // XNNPACK repacks (~2.5x the cost of a transpose a float): repack the narrower of x and dy.
