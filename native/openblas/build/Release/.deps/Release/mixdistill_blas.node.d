@@ -1,1 +1,0 @@
-cmd_Release/mixdistill_blas.node := ln -f "Release/obj.target/mixdistill_blas.node" "Release/mixdistill_blas.node" 2>/dev/null || (rm -rf "Release/mixdistill_blas.node" && cp -af "Release/obj.target/mixdistill_blas.node" "Release/mixdistill_blas.node")

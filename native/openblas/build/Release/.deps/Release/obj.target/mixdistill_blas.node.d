@@ -1,1 +1,0 @@
-cmd_Release/obj.target/mixdistill_blas.node := g++ -o Release/obj.target/mixdistill_blas.node -shared -pthread -rdynamic -m64  -Wl,-soname=mixdistill_blas.node -Wl,--start-group Release/obj.target/mixdistill_blas/gemm.o -Wl,--end-group -L/usr/lib/x86_64-linux-gnu/openblas-pthread/ -lopenblas
