@@ -1,8 +1,9 @@
 /**
  * The matMul engine of the wasm backend: XNNPACK (the backend's own, 128-bit wasm SIMD) or OpenBLAS
  * (native/openblas, a Node-API addon calling cblas_sgemm on the wasm heap in place: no tensor is
- * copied). OpenBLAS uses the CPU's own vector width and fused multiply-add, which wasm SIMD cannot,
- * so on x86-64 with AVX2 it multiplies about twice as fast (bench/train.ts measures both).
+ * copied). OpenBLAS uses the CPU's own vector width and fused multiply-add, which wasm SIMD cannot:
+ * on this 2-core EPYC (AVX-512) its GEMM peak is 3.4x XNNPACK's and training runs 2.4-3.1x as fast
+ * (bench/train.ts measures both in one run).
  *
  * `MIXDISTILL_MATMUL=xnnpack|openblas|auto` chooses; unset means xnnpack, the engine the committed
  * study results were computed with (an engine changes float rounding, so a re-run reproduces them
@@ -63,12 +64,22 @@ export function addonPath(): string | null {
 function loadAddon(): BlasAddon {
   if (addon) return addon;
   const p = addonPath();
-  if (!p) throw new Error("native/openblas is not built (scripts/setup.sh builds it when libopenblas-dev is installed)");
-  // One thread unless the user says otherwise; read by OpenBLAS when it loads.
-  if (process.env.OPENBLAS_NUM_THREADS === undefined) process.env.OPENBLAS_NUM_THREADS = process.env.MIXDISTILL_BLAS_THREADS ?? "1";
-  const a = createRequire(import.meta.url)(p) as BlasAddon;
+  if (!p) {
+    const env = process.env.MIXDISTILL_BLAS_ADDON;
+    throw new Error(env ? `MIXDISTILL_BLAS_ADDON=${env}: no such file` : "native/openblas is not built (scripts/setup.sh builds it when libopenblas-dev is installed)");
+  }
   const threads = Number(process.env.MIXDISTILL_BLAS_THREADS ?? "1");
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`MIXDISTILL_BLAS_THREADS must be a positive integer (got ${JSON.stringify(process.env.MIXDISTILL_BLAS_THREADS)})`);
+  // OpenBLAS sizes its thread pool from OPENBLAS_NUM_THREADS when it loads: give it ours for the
+  // load only, so programs this process starts keep the environment they were given.
+  const before = process.env.OPENBLAS_NUM_THREADS;
+  if (before === undefined) process.env.OPENBLAS_NUM_THREADS = String(threads);
+  let a: BlasAddon;
+  try {
+    a = createRequire(import.meta.url)(p) as BlasAddon;
+  } finally {
+    if (before === undefined) delete process.env.OPENBLAS_NUM_THREADS;
+  }
   a.setThreads(threads);
   addon = a;
   return a;
