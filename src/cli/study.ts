@@ -25,7 +25,7 @@ export const STUDY_HELP = `usage: mixdistill study --preset quick|full [options]
   --report-only      print the gap report of what the store holds, run nothing (no estimate)
   --markdown FILE    also write the store's report as Markdown (every cell, the gaps, the reading)
   --matmul E         the wasm backend's matMul engine: xnnpack (default: the same numbers on every
-                     machine, the committed results' engine), openblas (about 3x faster where
+                     machine, the committed results' engine), openblas (2-3x faster training where
                      native/openblas is built; rounding depends on the CPU), auto (openblas if built)
 The last line of the output is one JSON object: per-run accuracies, the gaps with intervals, wall time.
 `;
@@ -80,7 +80,7 @@ export async function cmdStudy(argv: string[], io: CliIO): Promise<number> {
   const backend = await initBackend();
   const sweeps = planStudy(preset, data, parts);
   const engine = backend.name === "wasm" ? `${backend.name}, matMul ${matmul}` : backend.name;
-  const hint = matmul === "xnnpack" && backend.name === "wasm" && blasAvailable().ok ? " (--matmul openblas trains about 3x faster here, in cells of its own)" : "";
+  const hint = matmul === "xnnpack" && backend.name === "wasm" && blasAvailable().ok ? " (--matmul openblas trains 2-3x faster here, in cells of its own)" : "";
   io.out(`study ${preset.name}: ${sweeps.length} sweeps on ${engine}${hint}, store ${store}, ${workers} worker(s)\n`);
   for (const s of sweeps) io.out(`  ${s.name}: ${s.students.join(",")} x ${s.variants.map((v) => `${v.name}(cap ${v.maxNewTokens})`).join(",")} x seeds ${s.seeds.join(",")}\n`);
   const est = await estimateStudy(preset, { workers, store, data, parts });

@@ -63,7 +63,7 @@ export interface StudyPreset {
   lrByStudent?: Record<string, number>;
   /**
    * The wasm backend's matMul engine (SweepConfig.matmul); default "xnnpack", the engine of the
-   * committed results. `{ ...studyPreset("quick"), matmul: "openblas" }` trains about 3x faster
+   * committed results. `{ ...studyPreset("quick"), matmul: "openblas" }` trains 2-3x faster
    * where native/openblas is built, in cells of their own.
    */
   matmul?: "xnnpack" | "openblas" | "auto";

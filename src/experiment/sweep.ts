@@ -50,7 +50,7 @@ export interface SweepConfig {
   backend?: string;
   /**
    * The wasm backend's matMul engine (src/model/blas.ts): "xnnpack" (default; bit-for-bit the same
-   * on every machine, the committed study's engine), "openblas" (about 3x faster training where
+   * on every machine, the committed study's engine), "openblas" (2-3x faster training where
    * native/openblas is built; its rounding depends on the CPU) or "auto" (openblas when built here).
    * OpenBLAS is part of every key, so a store never mixes the two; a worker that cannot use it fails.
    */
