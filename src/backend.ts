@@ -9,7 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
-import { initMatMul, type MatMulEngine } from "./model/blas.js";
+import { initMatMul, matMulInfo, type MatMulEngine } from "./model/blas.js";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
 
@@ -20,7 +20,7 @@ export interface BackendInfo {
   reason: string;
   /** Whether a GPU device was seen by the tensorflow backend (false for wasm/cpu). */
   gpu: boolean;
-  /** The wasm backend's matMul engine (src/model/blas.ts); null on the other backends. */
+  /** The wasm backend's matMul engine in use now (src/model/blas.ts); null on the other backends. */
   matmul: MatMulEngine | null;
 }
 
@@ -143,7 +143,8 @@ async function choose(preferred: BackendName | undefined): Promise<BackendInfo> 
       const r = await tryBundled("wasm", () => import("@tensorflow/tfjs-backend-wasm"));
       if (r.ok) {
         const m = initMatMul();
-        return { name, gpu: false, matmul: m.engine, reason: [...notes, `wasm (single-threaded in Node; matMul: ${m.reason})`].join("; ") };
+        // The engine as it is now: initMatMul(engine) may switch it after the backend is chosen.
+        return { name, gpu: false, get matmul() { return matMulInfo().engine; }, reason: [...notes, `wasm (single-threaded in Node; matMul: ${m.reason})`].join("; ") };
       }
       notes.push(r.why);
     } else {

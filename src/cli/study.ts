@@ -5,7 +5,7 @@
  * per-run accuracies, the gaps with intervals and the wall time.
  */
 import { initBackend } from "../backend.js";
-import { blasAvailable, resolveMatMulEngine } from "../model/blas.js";
+import { blasAvailable, resolveMatMulEngine, type MatMulChoice } from "../model/blas.js";
 import { formatGapReport } from "../gap/metrics.js";
 import { existsSync } from "node:fs";
 import { writeFileAtomic } from "../data/atomic.js";
@@ -41,7 +41,7 @@ export async function cmdStudy(argv: string[], io: CliIO): Promise<number> {
   if (p.positional.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(p.positional[0])}`);
   const presetName = choiceFlag(p, "preset", Object.keys(STUDY_PRESETS) as Array<"quick" | "full">);
   if (!presetName) throw new UsageError("--preset is required (quick or full)");
-  const matmulFlag = choiceFlag(p, "matmul", ["xnnpack", "openblas", "auto"] as Array<"xnnpack" | "openblas" | "auto">) ?? "xnnpack";
+  const matmulFlag = choiceFlag<MatMulChoice>(p, "matmul", ["xnnpack", "openblas", "auto"]) ?? "xnnpack";
   const matmul = resolveMatMulEngine(matmulFlag);
   if (matmulFlag === "openblas") {
     const a = blasAvailable();

@@ -10,7 +10,7 @@ import { synth, type SynthOptions } from "../data/synth/index.js";
 import type { EvalExample, TrainConfig } from "../train/spec.js";
 import { runTrainEval } from "../train/run.js";
 import { initBackend } from "../backend.js";
-import { initMatMul, matMulInfo, resolveMatMulEngine } from "../model/blas.js";
+import { initMatMul, matMulInfo, resolveMatMulEngine, type MatMulChoice } from "../model/blas.js";
 import { gap, mixGains, type GapReport } from "../gap/metrics.js";
 import { AVERAGE, ResultSet } from "../gap/results.js";
 import { evalExamples, mixLarge, mixLong, mixVariant, sourceVariant } from "./variants.js";
@@ -66,7 +66,7 @@ export interface StudyPreset {
    * committed results. `{ ...studyPreset("quick"), matmul: "openblas" }` trains 2-3x faster
    * where native/openblas is built, in cells of their own.
    */
-  matmul?: "xnnpack" | "openblas" | "auto";
+  matmul?: MatMulChoice;
 }
 
 const TRAINING: StudyPreset["training"] = { batchSize: 16, lr: 1e-2, warmupSteps: 20, weightDecay: 0.01, gradClip: 1 };

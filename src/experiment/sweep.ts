@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { defaultWorkers, visibleGpus } from "../backend.js";
-import { resolveMatMulEngine } from "../model/blas.js";
+import { resolveMatMulEngine, type MatMulChoice } from "../model/blas.js";
 import type { Budget, EvalExample, RunProgress, RunResult, RunSpec, StudentConfig, TrainConfig, TrainExample } from "../train/spec.js";
 import { AVERAGE, ResultSet, type ResultRow } from "../gap/results.js";
 import { formatParams } from "../gap/metrics.js";
@@ -54,7 +54,7 @@ export interface SweepConfig {
    * native/openblas is built; its rounding depends on the CPU) or "auto" (openblas when built here).
    * OpenBLAS is part of every key, so a store never mixes the two; a worker that cannot use it fails.
    */
-  matmul?: "xnnpack" | "openblas" | "auto";
+  matmul?: MatMulChoice;
 }
 
 export interface SweepCell {
@@ -314,7 +314,8 @@ export async function runSweep(config: SweepConfig, opts: SweepRunOptions): Prom
   const backend = config.backend ?? "auto";
   // one worker per visible GPU when tfjs-node-gpu has one, else one per core
   const concurrency = Math.max(1, opts.concurrency ?? (opts.runner ? availableParallelism() : defaultWorkers(backend === "auto" || backend === "tensorflow" ? visibleGpus() : [])));
-  const ownPool = opts.runner ? undefined : new WorkerPool({ ...opts.pool, size: concurrency, backend: config.backend ?? "auto", matmul: resolveMatMulEngine(config.matmul ?? "xnnpack") });
+  // The engine planSweep resolved into the keys: the workers must multiply with the same one.
+  const ownPool = opts.runner ? undefined : new WorkerPool({ ...opts.pool, size: concurrency, backend: config.backend ?? "auto", matmul: cells[0]?.config.matmul ?? "xnnpack" });
   const runner: CellRunner = opts.runner ?? ownPool!.run;
   const emit = (e: SweepEvent) => {
     try {

@@ -18,6 +18,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export type MatMulEngine = "xnnpack" | "openblas";
+/** What a user may ask for: an engine, or "auto" (OpenBLAS where the addon loads). */
+export type MatMulChoice = MatMulEngine | "auto";
 
 interface BlasAddon {
   gemm(heap: ArrayBuffer, M: number, N: number, K: number, aOff: number, bOff: number, cOff: number, transA: boolean, transB: boolean, beta: number): void;
@@ -35,6 +37,8 @@ interface WasmHeapBackend {
 
 export interface MatMulInfo {
   engine: MatMulEngine;
+  /** What was asked for (`initMatMul`'s argument, else MIXDISTILL_MATMUL, else "xnnpack"). */
+  requested: MatMulChoice;
   /** Why: what was asked for and, when OpenBLAS was asked for and not used, why not. */
   reason: string;
   /** OpenBLAS's build configuration (core and threading), when it is the engine. */
@@ -42,8 +46,7 @@ export interface MatMulInfo {
 }
 
 let addon: BlasAddon | null = null;
-let active = false;
-let info: MatMulInfo = { engine: "xnnpack", reason: "MIXDISTILL_MATMUL unset: XNNPACK" };
+let info: MatMulInfo = { engine: "xnnpack", requested: "xnnpack", reason: "MIXDISTILL_MATMUL unset: XNNPACK" };
 
 /**
  * The addon's path: MIXDISTILL_BLAS_ADDON when set (worker pools pass theirs to bundled workers),
@@ -95,11 +98,11 @@ export function blasAvailable(): { ok: true; config: string } | { ok: false; why
 }
 
 /** "auto" made definite: openblas when the addon loads here, else xnnpack. */
-export function resolveMatMulEngine(v: "xnnpack" | "openblas" | "auto"): MatMulEngine {
+export function resolveMatMulEngine(v: MatMulChoice): MatMulEngine {
   return v === "auto" ? (blasAvailable().ok ? "openblas" : "xnnpack") : v;
 }
 
-export function parseEngine(v: string | undefined): "xnnpack" | "openblas" | "auto" | undefined {
+export function parseEngine(v: string | undefined): MatMulChoice | undefined {
   if (v === undefined || v === "") return undefined;
   if (v === "xnnpack" || v === "openblas" || v === "auto") return v;
   throw new Error(`MIXDISTILL_MATMUL must be one of xnnpack, openblas, auto (got ${JSON.stringify(v)})`);
@@ -112,7 +115,7 @@ export function matMulInfo(): MatMulInfo {
 
 /** True when OpenBLAS multiplies for the wasm backend. */
 export function blasActive(): boolean {
-  return active && tf.getBackend() === "wasm";
+  return info.engine === "openblas" && tf.getBackend() === "wasm";
 }
 
 /** The addon, when OpenBLAS is the engine (kernels.ts calls it on heap views). */
@@ -122,10 +125,6 @@ export function blas(): BlasAddon | null {
 
 type KernelFunc = NonNullable<ReturnType<typeof tf.getKernel>>["kernelFunc"];
 const originals: Partial<Record<"BatchMatMul" | "_FusedMatMul", KernelFunc>> = {};
-
-function wasmOf(backend: unknown): WasmHeapBackend {
-  return backend as WasmHeapBackend;
-}
 
 /**
  * op(a) op(b) (+ bias) into a new output, batched over leading dimensions that are equal or 1 on
@@ -153,7 +152,7 @@ function blasMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, ta: bo
     const bsize = bias.shape.reduce((x, y) => x * y, 1);
     if (bsize !== N || bias.shape.length > 2 || (bias.shape.length === 2 && bias.shape[0] !== 1)) return null;
   }
-  const be = wasmOf(backend);
+  const be = backend as WasmHeapBackend;
   const out = be.makeOutput([...outer, M, N], "float32");
   const heap = be.wasm.HEAPU8.buffer as ArrayBuffer; // after makeOutput: allocation may grow the heap
   const ao = be.dataIdMap.get(a.dataId).memoryOffset;
@@ -196,7 +195,7 @@ function installKernels(): void {
     kernelFunc: (args) => {
       const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
       const { transposeA, transposeB } = args.attrs as { transposeA?: boolean; transposeB?: boolean };
-      return (active && blasMatMul(args.backend, a, b, !!transposeA, !!transposeB)) || orig.BatchMatMul(args);
+      return (info.engine === "openblas" && blasMatMul(args.backend, a, b, !!transposeA, !!transposeB)) || orig.BatchMatMul(args);
     },
   });
   tf.unregisterKernel("_FusedMatMul", "wasm");
@@ -207,7 +206,7 @@ function installKernels(): void {
       const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined>;
       const { transposeA, transposeB, activation } = args.attrs as { transposeA?: boolean; transposeB?: boolean; activation?: string };
       const linear = (activation === undefined || activation === "linear") && !preluActivationWeights;
-      return (active && linear && blasMatMul(args.backend, a!, b!, !!transposeA, !!transposeB, bias)) || orig._FusedMatMul(args);
+      return (info.engine === "openblas" && linear && blasMatMul(args.backend, a!, b!, !!transposeA, !!transposeB, bias)) || orig._FusedMatMul(args);
     },
   });
 }
@@ -232,23 +231,21 @@ function smokeTest(): void {
  * Chooses the matMul engine for the wasm backend (call after the backend is set; other backends
  * keep their own). `prefer` overrides MIXDISTILL_MATMUL.
  */
-export function initMatMul(prefer?: "xnnpack" | "openblas" | "auto"): MatMulInfo {
+export function initMatMul(prefer?: MatMulChoice): MatMulInfo {
   const want = prefer ?? parseEngine(process.env.MIXDISTILL_MATMUL) ?? "xnnpack";
   const asked = prefer ? `asked for ${want}` : process.env.MIXDISTILL_MATMUL ? `MIXDISTILL_MATMUL=${want}` : "MIXDISTILL_MATMUL unset";
   if (want === "xnnpack" || tf.getBackend() !== "wasm") {
-    active = false;
-    info = { engine: "xnnpack", reason: tf.getBackend() === "wasm" ? `${asked}: XNNPACK` : `${asked}: the ${tf.getBackend()} backend multiplies itself` };
+    info = { engine: "xnnpack", requested: want, reason: tf.getBackend() === "wasm" ? `${asked}: XNNPACK` : `${asked}: the ${tf.getBackend()} backend multiplies itself` };
     return info;
   }
   try {
     const a = loadAddon();
     installKernels();
-    active = true;
+    // Engaged before the smoke test, which must run through it.
+    info = { engine: "openblas", requested: want, reason: `${asked}: OpenBLAS (${a.threads()} thread${a.threads() === 1 ? "" : "s"})`, blasConfig: a.config() };
     smokeTest();
-    info = { engine: "openblas", reason: `${asked}: OpenBLAS (${a.threads()} thread${a.threads() === 1 ? "" : "s"})`, blasConfig: a.config() };
   } catch (e) {
-    active = false;
-    info = { engine: "xnnpack", reason: `${asked}: OpenBLAS not usable (${e instanceof Error ? e.message.split("\n")[0] : String(e)}); XNNPACK` };
+    info = { engine: "xnnpack", requested: want, reason: `${asked}: OpenBLAS not usable (${e instanceof Error ? e.message.split("\n")[0] : String(e)}); XNNPACK` };
   }
   return info;
 }

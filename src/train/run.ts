@@ -3,6 +3,7 @@
  * the sweep runs in single-threaded worker processes; it needs nothing but plain strings.
  */
 import { initBackend } from "../backend.js";
+import { matMulInfo, parseEngine } from "../model/blas.js";
 import { resolveStudentConfig, STUDENT_SIZES } from "../model/config.js";
 import { StudentTokenizer } from "../model/student-tokenizer.js";
 import { StudentModel } from "../model/transformer.js";
@@ -45,8 +46,10 @@ export async function runTrainEval(spec: RunSpec, opts: RunOptions = {}): Promis
   validateRunSpec(spec);
   const t0 = performance.now();
   const backend = await initBackend();
-  if (process.env.MIXDISTILL_MATMUL === "openblas" && backend.matmul !== "openblas") {
-    throw new Error(`MIXDISTILL_MATMUL=openblas, but this process multiplies with ${backend.matmul ?? `the ${backend.name} backend`}: ${backend.reason}`);
+  // A process asked for OpenBLAS (a sweep worker's cells are keyed by it) must not run on another engine.
+  const asked = backend.name === "wasm" ? matMulInfo().requested : parseEngine(process.env.MIXDISTILL_MATMUL);
+  if (asked === "openblas" && backend.matmul !== "openblas") {
+    throw new Error(`OpenBLAS was asked for, but this process multiplies with ${backend.matmul ?? `the ${backend.name} backend`}: ${backend.name === "wasm" ? matMulInfo().reason : backend.reason}`);
   }
   const texts = [...spec.train.flatMap((e) => [e.prompt, e.response]), ...spec.test.map((e) => e.prompt)];
   const tokenizer = spec.tokenizer?.kind === "bpe" ? StudentTokenizer.trainBPE(texts, spec.tokenizer.merges) : StudentTokenizer.trainChar(texts);

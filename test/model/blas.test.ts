@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { createRequire } from "node:module";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { initBackend } from "../../src/backend.js";
+import { backendInfo, initBackend } from "../../src/backend.js";
 import { addonPath, blasActive, blasAvailable, initMatMul, matMulInfo, resolveMatMulEngine } from "../../src/model/blas.js";
 import { resolveStudentConfig } from "../../src/model/config.js";
 import { makeRng } from "../../src/data/rng.js";
@@ -48,9 +48,13 @@ describe("OpenBLAS matMul engine", () => {
     const info = initMatMul("openblas");
     expect(info.engine).toBe("openblas");
     expect(info.reason).toMatch(/OpenBLAS \(1 thread\)/);
+    expect(info.requested).toBe("openblas");
     expect(blasActive()).toBe(true);
+    expect(backendInfo().matmul).toBe("openblas"); // the engine now, not the one chosen with the backend
     expect(initMatMul("xnnpack").engine).toBe("xnnpack");
     expect(blasActive()).toBe(false);
+    expect(backendInfo().matmul).toBe("xnnpack");
+    expect(JSON.parse(JSON.stringify(backendInfo())).matmul).toBe("xnnpack");
     expect(resolveMatMulEngine("auto")).toBe("openblas");
   });
 
